@@ -1,0 +1,2 @@
+/** JMH benchmarks, run by hand with {@code java -jar bench/target/benchmarks.jar}. */
+package dev.cairn.bench;

@@ -1,0 +1,2 @@
+/** NBD server: exports block devices over the Network Block Device protocol. */
+package dev.cairn.nbd;

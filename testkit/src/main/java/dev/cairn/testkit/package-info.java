@@ -1,0 +1,2 @@
+/** Test support shared by the modules' tests: devices, data generators and real-client helpers. */
+package dev.cairn.testkit;
