@@ -164,7 +164,9 @@ public final class BioSet implements AutoCloseable {
         bio.inUse = false;
         bio.reset();
         bio.markFree();
-        free.offer(bio);
+        if (!free.offer(bio)) {
+            throw new AssertionError("bio set " + name + " has more bios than its capacity " + capacity);
+        }
         // happens-before: the offer above is visible to a waiter that incremented waiters before polling.
         if (waiters.get() > 0) {
             waitLock.lock();

@@ -44,7 +44,7 @@ final class BoundedMpmcQueue<T> {
         }
     }
 
-    /** Adds {@code item}; false when the queue is full. */
+    /** Adds {@code item}; false only when the queue holds as many items as it has slots. */
     boolean offer(T item) {
         long pos = tail;
         while (true) {
@@ -59,14 +59,21 @@ final class BoundedMpmcQueue<T> {
                 }
                 pos = tail;
             } else if (diff < 0) {
-                return false;
+                // The slot still holds an item from one lap ago. Either the queue is really full, or a
+                // consumer has claimed that item (moved head) but not yet released the slot: then wait
+                // for it rather than report "full" with free room (a lost bio for a pool's free list).
+                if (pos - head >= items.length) {
+                    return false;
+                }
+                Thread.onSpinWait();
+                pos = tail;
             } else {
                 pos = tail;
             }
         }
     }
 
-    /** Removes the oldest item; null when empty. */
+    /** Removes the oldest item; null when empty (or, for a moment, while a producer is publishing one). */
     @SuppressWarnings("unchecked")
     T poll() {
         long pos = head;
