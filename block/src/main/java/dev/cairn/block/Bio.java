@@ -355,6 +355,8 @@ public final class Bio {
      * A copy of this bio's description that shares its data (Linux {@code bio_alloc_clone}): same device,
      * operation, flags, range and data window; no end-io, no private data, not chained. Blocks when
      * {@code set} is empty (a blocking primitive); {@code set == null} gives an unpooled clone.
+     * The clone borrows the original's data vector, so it must complete before the original does
+     * (chain it, or complete the original from the clone's end-io, as stacking drivers do).
      */
     public Bio clone(BioSet set) {
         Bio c = set == null ? alloc() : set.alloc();
