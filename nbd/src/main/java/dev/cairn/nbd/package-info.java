@@ -1,2 +1,0 @@
-/** NBD server: exports block devices over the Network Block Device protocol. */
-package dev.cairn.nbd;

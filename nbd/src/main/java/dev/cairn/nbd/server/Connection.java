@@ -1,0 +1,611 @@
+package dev.cairn.nbd.server;
+
+import static dev.cairn.nbd.protocol.NbdConstants.*;
+
+import dev.cairn.block.Bio;
+import dev.cairn.block.BioFlags;
+import dev.cairn.block.BioOp;
+import dev.cairn.block.BioStatus;
+import dev.cairn.block.BlockDevice;
+import dev.cairn.block.Extents;
+import dev.cairn.block.QueueLimits;
+import dev.cairn.block.Sectors;
+import dev.cairn.block.Submitter;
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+
+/**
+ * One client connection: the handshake, then the transmission phase.
+ *
+ * <h2>Implementation notes</h2>
+ * <b>Threads.</b> The connection's virtual thread reads and validates requests and submits them; a second
+ * virtual thread ({@link ReplyWriter}) writes replies. Each request becomes one bio (two or more for a
+ * zero/trim longer than {@link #MAX_BIO_BYTES}) whose end-io is the {@link Request}: it queues the reply,
+ * so replies go out in completion order, not request order (the client matches them by cookie).
+ *
+ * <p><b>Bounds.</b> Before reading a payload or allocating a buffer the reader takes a share of the
+ * {@link InFlightBudget}; a length above the maximum payload is refused (a WRITE's payload is skipped
+ * through the read-ahead window, never buffered), so no allocation follows a client's number unchecked.
+ *
+ * <p><b>Errors.</b> A bad request gets its errno and the connection goes on. The connection is dropped only
+ * when the stream cannot be trusted any more: a bad request magic or a stream that ends inside a request.
+ * Then in-flight requests still complete (their replies are dropped) before the socket is closed.
+ *
+ * <p><b>Ending.</b> DISC, end of stream, {@link #stopReading} (export removed, server closing) all stop the
+ * reader; the writer sends the replies of everything in flight, then the socket closes.
+ *
+ * <p>Thread safety: the reader state is confined to the connection thread; {@link #bioDone} runs on
+ * completing threads and touches only the request and the writer's queue.
+ */
+final class Connection implements Runnable {
+    private static final System.Logger LOG = System.getLogger("dev.cairn.nbd.server");
+    /** Largest bio this server makes (a bio's size is an int); longer zero/trim requests are chained. */
+    static final int MAX_BIO_BYTES = 1 << 30;
+    /** Structured reads of at least this size report holes (a device query per read is not free). */
+    static final int SPARSE_READ_MIN_BYTES = 64 * 1024;
+    /** At most this many chunks per structured read; the rest is sent as data. */
+    static final int MAX_READ_EXTENTS = 64;
+    /** At most this many extents per BLOCK_STATUS reply (the spec allows 2^20; the client asks again). */
+    static final int MAX_STATUS_EXTENTS = 16 * 1024;
+
+    /** Zeros to write where a device has no WRITE_ZEROES; read-only, shared by every connection. */
+    private static final int ZERO_SEGMENT_BYTES = 1 << 20;
+    private static final MemorySegment ZEROS = Arena.global().allocate(ZERO_SEGMENT_BYTES, 4096).asReadOnly();
+
+    private final NbdServer server;
+    private final NbdTransport transport;
+    private final long id;
+    private final Submitter submitter;
+    private final BufferPool pool;
+    private final InFlightBudget budget;
+    private final WireReader in;
+
+    private volatile NbdExport export;
+    private volatile boolean readerDone;
+    private volatile boolean stopRequested;
+    private ReplyWriter writer;
+    private Thread writerThread;
+    private boolean structured;
+    private boolean baseAllocation;
+    private int maxPayloadBytes;
+    private int minBlockBytes;
+
+    Connection(NbdServer server, NbdTransport transport, long id) {
+        this.server = server;
+        this.transport = transport;
+        this.id = id;
+        this.submitter = server.submitter();
+        this.pool = server.bufferPool();
+        this.budget = new InFlightBudget(server.maxInFlightRequests(), server.maxInFlightBytes());
+        this.in = new WireReader(transport);
+    }
+
+    @Override
+    public void run() {
+        try {
+            Handshake.Result agreed = new Handshake(server, transport, in).run();
+            if (agreed == null || stopRequested || !server.isExported(agreed.export())) {
+                return;
+            }
+            export = agreed.export();
+            structured = agreed.structuredReplies();
+            baseAllocation = agreed.baseAllocation();
+            maxPayloadBytes = server.maxPayloadBytes();
+            minBlockBytes = export.device().limits().logicalBlockBytes();
+            LOG.log(Level.DEBUG, () -> this + ": serving '" + export.name() + "' structured=" + structured);
+            writer = new ReplyWriter(this, transport, budget, pool, structured);
+            writerThread = Thread.ofVirtual().name("nbd-writer-" + id).start(writer);
+            transmission();
+        } catch (Handshake.ProtocolException e) {
+            LOG.log(Level.INFO, () -> this + ": dropped: " + e.getMessage());
+        } catch (EOFException | ClosedChannelException e) {
+            LOG.log(Level.DEBUG, () -> this + ": client went away: " + e);
+        } catch (IOException e) {
+            LOG.log(Level.DEBUG, () -> this + ": I/O error: " + e);
+        } catch (RuntimeException | Error e) {
+            LOG.log(Level.ERROR, () -> this + ": internal error", e);
+        } finally {
+            readerDone = true;
+            if (writer != null) {
+                writer.wake();
+                joinWriter();
+            }
+            transport.close();
+            server.connectionClosed(this);
+        }
+    }
+
+    private void joinWriter() {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                writerThread.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    NbdExport export() {
+        return export;
+    }
+
+    boolean readerDone() {
+        return readerDone;
+    }
+
+    /** Stops taking requests; in-flight ones are answered, then the connection closes. */
+    void stopReading() {
+        stopRequested = true;
+        transport.shutdownInput();
+    }
+
+    /** Gives up on draining: wakes a reader waiting for budget and closes the socket. */
+    void forceClose() {
+        stopRequested = true;
+        budget.abort();
+        transport.close();
+    }
+
+    int inFlight() {
+        return budget.requests();
+    }
+
+    void writeFailed(IOException e) {
+        LOG.log(Level.DEBUG, () -> this + ": write failed, dropping replies: " + e);
+        // Wake the reader if it is blocked on the socket: nobody will read our replies.
+        transport.close();
+    }
+
+    // ------------------------------------------------------------------ transmission
+
+    private void transmission() throws IOException {
+        while (!stopRequested) {
+            if (!in.ensure(REQUEST_HEADER_BYTES)) {
+                return;
+            }
+            int magic = in.getInt();
+            int flags = in.getUnsignedShort();
+            int type = in.getUnsignedShort();
+            long cookie = in.getLong();
+            long offset = in.getLong();
+            int length = in.getInt();
+            if (magic != REQUEST_MAGIC) {
+                throw new Handshake.ProtocolException("request magic: 0x" + Integer.toHexString(magic)
+                        + " (expected: 0x" + Integer.toHexString(REQUEST_MAGIC) + ")");
+            }
+            if (type == CMD_DISC) {
+                LOG.log(Level.DEBUG, () -> this + ": DISC");
+                return;
+            }
+            Request r = new Request(this, type, flags, cookie, offset, length);
+            switch (type) {
+                case CMD_READ -> read(r);
+                case CMD_WRITE -> write(r);
+                case CMD_FLUSH -> flush(r);
+                case CMD_TRIM -> trim(r);
+                case CMD_CACHE -> cache(r);
+                case CMD_WRITE_ZEROES -> writeZeroes(r);
+                case CMD_BLOCK_STATUS -> blockStatus(r);
+                default -> reject(r, EINVAL, "unknown command " + type);
+            }
+        }
+    }
+
+    /** Replies {@code errno} without touching the device. */
+    private void reject(Request r, int errno, String why) {
+        if (!acquire(r, 0)) {
+            return;
+        }
+        finish(r.fail(errno, why));
+    }
+
+    private boolean acquire(Request r, long bytes) {
+        if (!budget.acquire(bytes)) {
+            return false;
+        }
+        r.budgetBytes = bytes;
+        return true;
+    }
+
+    /**
+     * The checks every command with a range shares; 0 when the request may go on. Order: flags, read-only,
+     * zero length, alignment, range.
+     */
+    private int check(Request r, int allowedFlags, boolean writeLike, int outOfRangeErrno) {
+        // FUA is valid on every command (the spec: accept it, even by ignoring it).
+        if ((r.flags & ~(allowedFlags | CMD_FLAG_FUA)) != 0) {
+            r.message = "flags 0x" + Integer.toHexString(r.flags) + " not valid for " + commandName(r.type);
+            return EINVAL;
+        }
+        if (writeLike && export.readOnly()) {
+            r.message = "export '" + export.name() + "' is read-only";
+            return EPERM;
+        }
+        long length = Integer.toUnsignedLong(r.lengthBytes);
+        if (length == 0) {
+            r.message = "length 0";
+            return EINVAL;
+        }
+        if (((r.offsetBytes | length) & (minBlockBytes - 1)) != 0) {
+            r.message = "offset " + Long.toUnsignedString(r.offsetBytes) + " or length " + length
+                    + " not aligned to " + minBlockBytes;
+            return EINVAL;
+        }
+        long size = export.sizeBytes();
+        if (r.offsetBytes < 0 || r.offsetBytes > size || length > size - r.offsetBytes) {
+            r.message = "range " + Long.toUnsignedString(r.offsetBytes) + "+" + length + " beyond size " + size;
+            return outOfRangeErrno;
+        }
+        return 0;
+    }
+
+    private void read(Request r) throws IOException {
+        int allowed = structured ? CMD_FLAG_DF : 0;
+        int err = check(r, allowed, false, EINVAL);
+        if (err == 0 && Integer.compareUnsigned(r.lengthBytes, maxPayloadBytes) > 0) {
+            err = EINVAL;
+            r.message = "length " + Integer.toUnsignedString(r.lengthBytes) + " above maximum " + maxPayloadBytes;
+        }
+        if (err != 0) {
+            reject(r, err, r.message);
+            return;
+        }
+        if (!acquire(r, r.lengthBytes)) {
+            return;
+        }
+        BlockDevice device = export.device();
+        if (structured && !r.hasFlag(CMD_FLAG_DF) && r.lengthBytes >= SPARSE_READ_MIN_BYTES) {
+            ExtentCollector layout = new ExtentCollector(r.lengthBytes, MAX_READ_EXTENTS, Extents.ZERO);
+            if (!query(device, r.offsetBytes, r.lengthBytes, layout)) {
+                finish(r.fail(EIO, "extent query failed"));
+                return;
+            }
+            boolean allZero = layout.count == 1 && layout.flags[0] != 0 && layout.coveredBytes == r.lengthBytes;
+            if (allZero) {
+                // All zeros: one hole chunk, no I/O at all.
+                r.extents = new int[] {-r.lengthBytes};
+                r.extentCount = 1;
+                finish(r);
+                return;
+            }
+            if (layout.count > 1 || layout.flags[0] != 0) {
+                r.extents = layout.signedLengths();
+                r.extentCount = layout.count;
+            }
+        }
+        r.buffer = pool.acquire(r.lengthBytes);
+        r.replyDataBytes = r.lengthBytes;
+        Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.READ).setSector(r.offsetBytes >>> Sectors.SECTOR_SHIFT)
+                .setData(r.buffer.segment(r.lengthBytes)).setEndIo(r);
+        submit(r, bio);
+    }
+
+    private void write(Request r) throws IOException {
+        long length = Integer.toUnsignedLong(r.lengthBytes);
+        int err = check(r, 0, true, ENOSPC);
+        if (err == 0 && length > maxPayloadBytes) {
+            err = EINVAL;
+            r.message = "length " + length + " above maximum " + maxPayloadBytes;
+        }
+        if (err != 0) {
+            // Keep the stream in step: the payload follows whatever we think of the request.
+            in.skip(length);
+            reject(r, err, r.message);
+            return;
+        }
+        if (!acquire(r, length)) {
+            return;
+        }
+        r.buffer = pool.acquire(r.lengthBytes);
+        try {
+            in.readFully(r.buffer.bytes(r.lengthBytes));
+        } catch (IOException e) {
+            pool.release(r.buffer);
+            budget.release(length);
+            throw e;
+        }
+        int bioFlags = fuaFlags(r);
+        Bio bio = Bio.alloc().setDevice(export.device()).setOp(BioOp.WRITE)
+                .setSector(r.offsetBytes >>> Sectors.SECTOR_SHIFT).setData(r.buffer.segment(r.lengthBytes))
+                .setFlags(bioFlags).setEndIo(r);
+        submit(r, bio);
+    }
+
+    /** Bio flags for a client's FUA; on a cached device without native FUA, a flush after the write instead. */
+    private int fuaFlags(Request r) {
+        if (!r.hasFlag(CMD_FLAG_FUA)) {
+            return 0;
+        }
+        QueueLimits limits = export.device().limits();
+        if (!limits.writeCache()) {
+            return 0; // every completed write is already durable
+        }
+        if (limits.fua()) {
+            return BioFlags.FUA;
+        }
+        r.flushAfter = true;
+        return 0;
+    }
+
+    private void flush(Request r) {
+        if ((r.flags & ~CMD_FLAG_FUA) != 0 || r.offsetBytes != 0 || r.lengthBytes != 0) {
+            reject(r, EINVAL, "FLUSH takes no flags but FUA, no offset and no length");
+            return;
+        }
+        if (!acquire(r, 0)) {
+            return;
+        }
+        submit(r, Bio.alloc().setDevice(export.device()).setOp(BioOp.FLUSH).setEndIo(r));
+    }
+
+    private void trim(Request r) {
+        int err = check(r, 0, true, EINVAL);
+        if (err == 0 && !export.device().limits().supportsDiscard()) {
+            err = EINVAL;
+            r.message = "TRIM not supported by this export";
+        }
+        if (err != 0) {
+            reject(r, err, r.message);
+            return;
+        }
+        if (!acquire(r, 0)) {
+            return;
+        }
+        submitRange(r, BioOp.DISCARD, fuaFlags(r), false);
+    }
+
+    private void cache(Request r) {
+        int err = check(r, 0, false, EINVAL);
+        // Advisory: the block API has no prefetch hint, and a read into a scratch buffer would only cost.
+        reject(r, err, r.message);
+    }
+
+    private void writeZeroes(Request r) {
+        int err = check(r, CMD_FLAG_NO_HOLE | CMD_FLAG_FAST_ZERO, true, ENOSPC);
+        if (err != 0) {
+            reject(r, err, r.message);
+            return;
+        }
+        boolean nativeZero = export.device().limits().supportsWriteZeroes();
+        if (r.hasFlag(CMD_FLAG_FAST_ZERO) && !nativeZero) {
+            reject(r, ENOTSUP, "zeroing is not faster than writing on this export");
+            return;
+        }
+        if (!acquire(r, 0)) {
+            return;
+        }
+        int bioFlags = fuaFlags(r);
+        if (nativeZero) {
+            bioFlags |= (r.hasFlag(CMD_FLAG_NO_HOLE) ? BioFlags.NOUNMAP : 0)
+                    | (r.hasFlag(CMD_FLAG_FAST_ZERO) ? BioFlags.FAST_ZERO : 0);
+            submitRange(r, BioOp.WRITE_ZEROES, bioFlags, false);
+        } else {
+            r.zeroFallback = true;
+            submitRange(r, BioOp.WRITE, bioFlags, true);
+        }
+    }
+
+    private void blockStatus(Request r) {
+        int err = check(r, CMD_FLAG_REQ_ONE, false, EINVAL);
+        if (err == 0 && !baseAllocation) {
+            err = EINVAL;
+            r.message = "no metadata context was negotiated";
+        }
+        if (err != 0) {
+            reject(r, err, r.message);
+            return;
+        }
+        int maxExtents = r.hasFlag(CMD_FLAG_REQ_ONE) ? 1 : MAX_STATUS_EXTENTS;
+        if (!acquire(r, 4 + 8L * maxExtents)) {
+            return;
+        }
+        ExtentCollector extents = new ExtentCollector(Integer.toUnsignedLong(r.lengthBytes), maxExtents,
+                Extents.HOLE | Extents.ZERO);
+        if (!query(export.device(), r.offsetBytes, Integer.toUnsignedLong(r.lengthBytes), extents)) {
+            finish(r.fail(EIO, "extent query failed"));
+            return;
+        }
+        int bytes = 4 + 8 * extents.count;
+        r.buffer = pool.acquire(bytes);
+        ByteBuffer b = r.buffer.bytes(bytes);
+        b.putInt(Handshake.BASE_ALLOCATION_ID);
+        for (int i = 0; i < extents.count; i++) {
+            // Extents lie inside the request, whose length is a u32.
+            b.putInt((int) extents.lengths[i]).putInt(extents.flags[i]);
+        }
+        r.replyDataBytes = bytes;
+        finish(r);
+    }
+
+    /** Runs the device's extent query into {@code sink}; false if the device threw. */
+    private boolean query(BlockDevice device, long offsetBytes, long lengthBytes, ExtentCollector sink) {
+        try {
+            device.queryExtents(offsetBytes >>> Sectors.SECTOR_SHIFT, lengthBytes >>> Sectors.SECTOR_SHIFT, sink);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, () -> this + ": queryExtents failed on " + device.name(), e);
+            return false;
+        }
+        sink.finish();
+        return true;
+    }
+
+    /**
+     * Submits {@code op} over the request's whole range, as one bio or, beyond {@link #MAX_BIO_BYTES}, as
+     * chained pieces of an unsubmitted parent whose end-io is the request (the first error wins).
+     */
+    private void submitRange(Request r, BioOp op, int bioFlags, boolean zeroData) {
+        BlockDevice device = export.device();
+        long length = Integer.toUnsignedLong(r.lengthBytes);
+        if (length <= MAX_BIO_BYTES) {
+            submit(r, rangeBio(device, op, bioFlags, r.offsetBytes, (int) length, zeroData).setEndIo(r));
+            return;
+        }
+        Bio parent = Bio.alloc().setDevice(device).setOp(op).setEndIo(r);
+        try {
+            for (long done = 0; done < length; done += MAX_BIO_BYTES) {
+                int piece = (int) Math.min(MAX_BIO_BYTES, length - done);
+                Bio child = rangeBio(device, op, bioFlags, r.offsetBytes + done, piece, zeroData);
+                child.chain(parent);
+                submitter.submit(child);
+            }
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, () -> this + ": submit failed for " + r, e);
+            parent.setError(BioStatus.IOERR);
+        }
+        parent.complete(); // drops the parent's own count; it ends when every piece has
+    }
+
+    private static Bio rangeBio(BlockDevice device, BioOp op, int bioFlags, long offsetBytes, int lengthBytes,
+            boolean zeroData) {
+        Bio bio = Bio.alloc().setDevice(device).setOp(op).setSector(offsetBytes >>> Sectors.SECTOR_SHIFT)
+                .setFlags(bioFlags);
+        if (zeroData) {
+            bio.setData(zeroVector(lengthBytes));
+        } else {
+            bio.setSizeBytes(lengthBytes);
+        }
+        return bio;
+    }
+
+    /** {@code lengthBytes} of zeros as a vector of views of one shared segment: no allocation of data. */
+    private static MemorySegment[] zeroVector(int lengthBytes) {
+        int n = (lengthBytes + ZERO_SEGMENT_BYTES - 1) / ZERO_SEGMENT_BYTES;
+        MemorySegment[] v = new MemorySegment[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = i < n - 1 ? ZEROS : ZEROS.asSlice(0, lengthBytes - (long) i * ZERO_SEGMENT_BYTES);
+        }
+        return v;
+    }
+
+    private void submit(Request r, Bio bio) {
+        try {
+            submitter.submit(bio);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, () -> this + ": device failed " + r, e);
+            r.dropBuffer = true; // the device may still hold the buffer
+            if (r.claim()) {
+                writer.enqueue(r.fail(EIO, "device error: " + e.getClass().getSimpleName()));
+            }
+        }
+    }
+
+    /** End-io of every bio this connection submits (on the completing thread). */
+    void bioDone(Request r, BioStatus status) {
+        if (status.isOk() && r.flushAfter) {
+            r.flushAfter = false;
+            submit(r, Bio.alloc().setDevice(export.device()).setOp(BioOp.FLUSH).setEndIo(r));
+            return;
+        }
+        if (status == BioStatus.NOTSUPP && r.type == CMD_WRITE_ZEROES && !r.zeroFallback
+                && !r.hasFlag(CMD_FLAG_FAST_ZERO)) {
+            // The device advertised WRITE_ZEROES but refused this one: write zeros instead (Linux zeroout fallback).
+            r.zeroFallback = true;
+            submitRange(r, BioOp.WRITE, fuaFlags(r), true);
+            return;
+        }
+        if (!status.isOk()) {
+            r.fail(status.errno(), status.name());
+        }
+        finish(r);
+    }
+
+    private void finish(Request r) {
+        if (r.claim()) {
+            writer.enqueue(r);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "nbd#" + id + "[" + transport.peer() + "]";
+    }
+
+    /**
+     * Collects a device's extents for one request: merges neighbours with the same (masked) flags, clips to
+     * the request, stops at {@code maxExtents}, and for reads ({@link #finish}) covers the rest as data.
+     */
+    static final class ExtentCollector implements Extents.Sink {
+        final long limitBytes;
+        final int maxExtents;
+        final int mask;
+        long[] lengths = new long[4];
+        int[] flags = new int[4];
+        int count;
+        long coveredBytes;
+
+        ExtentCollector(long limitBytes, int maxExtents, int mask) {
+            this.limitBytes = limitBytes;
+            this.maxExtents = maxExtents;
+            this.mask = mask;
+        }
+
+        @Override
+        public boolean extent(long sectors, int extentFlags) {
+            long left = limitBytes - coveredBytes;
+            if (sectors <= 0 || left <= 0) {
+                return false;
+            }
+            long bytes = Math.min(left, Math.min(sectors, left >>> Sectors.SECTOR_SHIFT) << Sectors.SECTOR_SHIFT);
+            if (bytes == 0) {
+                bytes = left;
+            }
+            int key = extentFlags & mask;
+            if (count > 0 && flags[count - 1] == key) {
+                lengths[count - 1] += bytes;
+            } else {
+                if (count == maxExtents) {
+                    return false;
+                }
+                if (count == lengths.length) {
+                    lengths = java.util.Arrays.copyOf(lengths, count * 2);
+                    flags = java.util.Arrays.copyOf(flags, count * 2);
+                }
+                lengths[count] = bytes;
+                flags[count] = key;
+                count++;
+            }
+            coveredBytes += bytes;
+            return coveredBytes < limitBytes;
+        }
+
+        /** For a read the layout must cover everything: what the device did not describe is data. */
+        void finish() {
+            if (count == 0) {
+                // A device that described nothing broke its contract; "data" is always a safe answer.
+                lengths[0] = limitBytes;
+                flags[0] = 0;
+                count = 1;
+                coveredBytes = limitBytes;
+            }
+        }
+
+        /** Lengths for a sparse read: positive for data, negative for zeros; the tail beyond coverage is data. */
+        int[] signedLengths() {
+            int[] out = new int[count + 1];
+            int n = 0;
+            for (int i = 0; i < count; i++) {
+                out[n++] = flags[i] != 0 ? -(int) lengths[i] : (int) lengths[i];
+            }
+            long rest = limitBytes - coveredBytes;
+            if (rest > 0) {
+                if (out[n - 1] > 0) {
+                    out[n - 1] += (int) rest;
+                } else {
+                    out[n++] = (int) rest;
+                }
+            }
+            count = n;
+            return out;
+        }
+    }
+}

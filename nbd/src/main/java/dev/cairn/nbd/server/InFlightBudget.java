@@ -1,0 +1,107 @@
+package dev.cairn.nbd.server;
+
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Per-connection bound on requests and payload bytes between "header read" and "reply written". The
+ * reader takes a share before it reads a payload or allocates a buffer; the reply writer gives it back
+ * after the reply is on the wire. When the budget is spent the reader stops reading the socket, which is
+ * the back-pressure a pipelining client sees (TCP/Unix flow control).
+ *
+ * <p>Waiting here uses a plain {@link Condition}, not a block-layer primitive, on purpose: only the
+ * connection's reader waits, and it never holds parked bios (its {@code submit} calls have returned).
+ *
+ * <p>Thread safety: all methods may be called from any thread; state is guarded by one lock.
+ */
+final class InFlightBudget {
+    private final int maxRequests;
+    private final long maxBytes;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private int requests; // @GuardedBy("lock")
+    private long bytes; // @GuardedBy("lock")
+    private boolean aborted; // @GuardedBy("lock")
+
+    InFlightBudget(int maxRequests, long maxBytes) {
+        this.maxRequests = maxRequests;
+        this.maxBytes = maxBytes;
+    }
+
+    /**
+     * Takes one request and {@code lengthBytes}, waiting while either bound would be exceeded. A request
+     * always fits when nothing else is in flight. Returns false when the budget was aborted.
+     */
+    boolean acquire(long lengthBytes) {
+        lock.lock();
+        try {
+            while (!aborted && requests > 0 && (requests >= maxRequests || bytes + lengthBytes > maxBytes)) {
+                changed.awaitUninterruptibly();
+            }
+            if (aborted) {
+                return false;
+            }
+            requests++;
+            bytes += lengthBytes;
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    void release(long lengthBytes) {
+        lock.lock();
+        try {
+            requests--;
+            bytes -= lengthBytes;
+            assert requests >= 0 && bytes >= 0 : "budget released more than acquired";
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Wakes and fails every current and future {@link #acquire}. */
+    void abort() {
+        lock.lock();
+        try {
+            aborted = true;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    int requests() {
+        lock.lock();
+        try {
+            return requests;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Waits until no request is in flight; false on timeout. */
+    boolean awaitIdle(long timeoutNanos) {
+        long deadline = System.nanoTime() + timeoutNanos;
+        lock.lock();
+        try {
+            while (requests > 0) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    changed.awaitNanos(Math.min(left, TimeUnit.MILLISECONDS.toNanos(100)));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+}

@@ -1,0 +1,114 @@
+package dev.cairn.nbd.server;
+
+import dev.cairn.block.BlockDevice;
+import dev.cairn.block.SubmitPolicy;
+import dev.cairn.block.Submitter;
+import dev.cairn.block.store.MemoryStore;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * Serves one MemoryStore or file over NBD until killed; for benchmarks (nbd/bench/compare.sh) and tests,
+ * not the product's CLI (that is {@code cairn serve}).
+ *
+ * <pre>
+ * java -cp ... dev.cairn.nbd.server.NbdServeMain [--unix PATH] [--tcp HOST:PORT]
+ *      (--memory SIZE | --file PATH --size SIZE) [--name NAME] [--read-only]
+ * </pre>
+ * SIZE takes K, M, G suffixes (powers of 1024). Prints one line {@code ready tcp=PORT unix=PATH} when
+ * serving.
+ */
+public final class NbdServeMain {
+    private NbdServeMain() {}
+
+    public static void main(String[] args) throws Exception {
+        String unix = null;
+        String tcp = null;
+        Long memory = null;
+        String file = null;
+        Long size = null;
+        String name = "";
+        boolean readOnly = false;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            switch (a) {
+                case "--unix" -> unix = value(args, ++i, a);
+                case "--tcp" -> tcp = value(args, ++i, a);
+                case "--memory" -> memory = parseSize(value(args, ++i, a));
+                case "--file" -> file = value(args, ++i, a);
+                case "--size" -> size = parseSize(value(args, ++i, a));
+                case "--name" -> name = value(args, ++i, a);
+                case "--read-only" -> readOnly = true;
+                default -> usage("unknown argument: " + a);
+            }
+        }
+        if ((memory == null) == (file == null)) {
+            usage("exactly one of --memory and --file is needed");
+        }
+        if (file != null && size == null) {
+            usage("--file needs --size");
+        }
+        BlockDevice device = memory != null ? new MemoryStore("memory", memory)
+                : new FileDevice("file", Path.of(file), size);
+        Submitter submitter = Submitter.create(SubmitPolicy.FLUSH_ON_BLOCK);
+        NbdServer.Builder b = NbdServer.builder().submitter(submitter);
+        if (unix != null) {
+            b.unix(Path.of(unix));
+        }
+        if (tcp != null) {
+            int colon = tcp.lastIndexOf(':');
+            if (colon < 0) {
+                usage("--tcp: " + tcp + " (expected: HOST:PORT)");
+            }
+            b.tcp(tcp.substring(0, colon), Integer.parseInt(tcp.substring(colon + 1)));
+        }
+        NbdServer server = b.build();
+        server.addExport(NbdExport.of(name, device).readOnly(readOnly));
+        server.start();
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            submitter.close();
+            stopped.countDown();
+        }));
+        System.out.println("ready tcp=" + server.tcpPort() + " unix=" + (unix == null ? "-" : unix));
+        System.out.flush();
+        stopped.await();
+    }
+
+    private static String value(String[] args, int i, String option) {
+        if (i >= args.length) {
+            usage(option + " needs a value");
+        }
+        return args[i];
+    }
+
+    static long parseSize(String s) {
+        String t = s.trim().toUpperCase(Locale.ROOT);
+        long mult = 1;
+        char last = t.isEmpty() ? ' ' : t.charAt(t.length() - 1);
+        switch (last) {
+            case 'K' -> mult = 1L << 10;
+            case 'M' -> mult = 1L << 20;
+            case 'G' -> mult = 1L << 30;
+            case 'T' -> mult = 1L << 40;
+            default -> { }
+        }
+        if (mult != 1) {
+            t = t.substring(0, t.length() - 1);
+        }
+        try {
+            return Math.multiplyExact(Long.parseLong(t), mult);
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("size: " + s + " (expected: a number with an optional K, M, G or T)");
+        }
+    }
+
+    private static void usage(String why) {
+        System.err.println("NbdServeMain: " + why);
+        System.err.println("usage: NbdServeMain [--unix PATH] [--tcp HOST:PORT] (--memory SIZE | --file PATH --size SIZE)"
+                + " [--name NAME] [--read-only]");
+        System.exit(2);
+    }
+}

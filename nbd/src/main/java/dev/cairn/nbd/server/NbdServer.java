@@ -1,0 +1,466 @@
+package dev.cairn.nbd.server;
+
+import dev.cairn.block.Submitter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * An NBD server: fixed newstyle handshake, structured replies, {@code base:allocation} block status,
+ * multi-conn, over TCP and Unix sockets, serving any number of {@link NbdExport}s.
+ *
+ * <pre>{@code
+ * try (NbdServer server = NbdServer.builder().submitter(submitter)
+ *         .tcp("127.0.0.1", 10809).unix(Path.of("/run/cairn/nbd.sock")).build()) {
+ *     server.addExport(NbdExport.of("disk0", device).description("scratch"));
+ *     server.start();
+ *     ...
+ * }
+ * }</pre>
+ *
+ * <h2>Implementation notes</h2>
+ * Every connection runs on two virtual threads (a reader that validates and submits, a writer that sends
+ * replies; see {@link Connection}). Exports can be added and removed while serving; removing one stops its
+ * connections from reading, answers what they have in flight, then closes them. {@link #close()} does the
+ * same for every connection, waits up to the drain timeout, then closes what is left.
+ *
+ * <p>Thread safety: all public methods may be called from any thread. Exports live in a concurrent map;
+ * lifecycle transitions are guarded by atomic flags.
+ */
+public final class NbdServer implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger("dev.cairn.nbd.server");
+    public static final int DEFAULT_PORT = 10809;
+    /** The largest READ/WRITE payload offered (the spec's recommended 32 MiB). */
+    public static final int MAX_PAYLOAD_BYTES = BufferPool.MAX_BYTES;
+
+    private final Submitter submitter;
+    private final String tcpHost;
+    private final int tcpPortRequested;
+    private final Path unixPath;
+    private final long maxInFlightBytes;
+    private final int maxInFlightRequests;
+    private final int maxConnections;
+    private final String defaultExport;
+    private final Duration drainTimeout;
+    private final int maxPayloadBytes;
+    private final BufferPool bufferPool;
+
+    private final Map<String, NbdExport> exports = new ConcurrentHashMap<>();
+    private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
+    private final AtomicLong connectionIds = new AtomicLong();
+    private final AtomicBoolean started = new AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final List<Thread> acceptors = new ArrayList<>();
+    private volatile ServerSocketChannel tcpChannel;
+    private volatile ServerSocketChannel unixChannel;
+
+    private NbdServer(Builder b) {
+        this.submitter = Objects.requireNonNull(b.submitter, "submitter");
+        this.tcpHost = b.tcpHost;
+        this.tcpPortRequested = b.tcpPort;
+        this.unixPath = b.unixPath;
+        this.maxInFlightBytes = b.maxInFlightBytes;
+        this.maxInFlightRequests = b.maxInFlightRequests;
+        this.maxConnections = b.maxConnections;
+        this.defaultExport = b.defaultExport;
+        this.drainTimeout = b.drainTimeout;
+        this.maxPayloadBytes = (int) Math.min(MAX_PAYLOAD_BYTES, Long.highestOneBit(maxInFlightBytes));
+        this.bufferPool = new BufferPool(b.bufferPoolBytes);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    // ------------------------------------------------------------------ exports
+
+    /** Adds an export; allowed while serving. */
+    public NbdServer addExport(NbdExport export) {
+        Objects.requireNonNull(export, "export");
+        if (exports.putIfAbsent(export.name(), export) != null) {
+            throw new IllegalArgumentException("export: '" + export.name() + "' (expected: a name not in use)");
+        }
+        return this;
+    }
+
+    /**
+     * Removes an export: new clients no longer see it; its open connections stop reading, answer what they
+     * have in flight and close. Returns false when there was no such export.
+     */
+    public boolean removeExport(String name) {
+        NbdExport removed = exports.remove(name);
+        if (removed == null) {
+            return false;
+        }
+        for (Connection c : connections.keySet()) {
+            if (c.export() == removed) {
+                c.stopReading();
+            }
+        }
+        return true;
+    }
+
+    /** The exports, sorted by name. */
+    public List<NbdExport> exports() {
+        List<NbdExport> list = new ArrayList<>(exports.values());
+        list.sort(Comparator.comparing(NbdExport::name));
+        return List.copyOf(list);
+    }
+
+    /** The export a client's name selects: an exact match, else for "" the default export; null if none. */
+    NbdExport findExport(String name) {
+        NbdExport e = exports.get(name);
+        if (e != null || !name.isEmpty()) {
+            return e;
+        }
+        if (defaultExport != null) {
+            return exports.get(defaultExport);
+        }
+        if (exports.size() == 1) {
+            for (NbdExport only : exports.values()) {
+                return only;
+            }
+        }
+        return null;
+    }
+
+    /** True while {@code export} (this very object) is still exported. */
+    boolean isExported(NbdExport export) {
+        return exports.get(export.name()) == export;
+    }
+
+    List<String> exportNames() {
+        return exports().stream().map(NbdExport::name).toList();
+    }
+
+    // ------------------------------------------------------------------ lifecycle
+
+    /** Binds the listeners and starts accepting. */
+    public NbdServer start() {
+        if (closed.get()) {
+            throw new IllegalStateException("server is closed");
+        }
+        if (!started.compareAndSet(false, true)) {
+            throw new IllegalStateException("server already started");
+        }
+        try {
+            if (tcpHost != null) {
+                ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.INET);
+                ch.setOption(java.net.StandardSocketOptions.SO_REUSEADDR, true);
+                ch.bind(new InetSocketAddress(tcpHost, tcpPortRequested), 128);
+                tcpChannel = ch;
+                acceptors.add(Thread.ofVirtual().name("nbd-accept-tcp").start(() -> acceptLoop(ch)));
+            }
+            if (unixPath != null) {
+                removeStaleSocket(unixPath);
+                ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                ch.bind(UnixDomainSocketAddress.of(unixPath), 128);
+                unixChannel = ch;
+                acceptors.add(Thread.ofVirtual().name("nbd-accept-unix").start(() -> acceptLoop(ch)));
+            }
+        } catch (IOException e) {
+            close();
+            throw new UncheckedIOException("cannot listen on " + describeListeners() + ": " + e.getMessage(), e);
+        }
+        LOG.log(Level.INFO, () -> "NBD server listening on " + describeListeners());
+        return this;
+    }
+
+    /** A socket file left by a previous run is removed; any other kind of file is left alone (bind then fails). */
+    private static void removeStaleSocket(Path path) throws IOException {
+        if (Files.exists(path, LinkOption.NOFOLLOW_LINKS)
+                && Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).isOther()) {
+            Files.delete(path);
+        }
+    }
+
+    private String describeListeners() {
+        List<String> out = new ArrayList<>();
+        if (tcpHost != null) {
+            out.add("tcp " + tcpHost + ":" + (tcpChannel == null ? tcpPortRequested : tcpPort()));
+        }
+        if (unixPath != null) {
+            out.add("unix " + unixPath);
+        }
+        return out.isEmpty() ? "(no listener)" : String.join(", ", out);
+    }
+
+    private void acceptLoop(ServerSocketChannel listener) {
+        while (!closed.get()) {
+            SocketChannel ch;
+            try {
+                ch = listener.accept();
+            } catch (ClosedChannelException e) {
+                return;
+            } catch (IOException e) {
+                LOG.log(Level.WARNING, () -> "accept failed: " + e);
+                continue;
+            }
+            try {
+                connect(new SocketTransport(ch));
+            } catch (IOException e) {
+                try {
+                    ch.close();
+                } catch (IOException ignored) {
+                    // the client is gone anyway
+                }
+            }
+        }
+    }
+
+    /** Serves one connection on {@code transport} (sockets, and in-memory channels in tests). */
+    void connect(NbdTransport transport) {
+        if (closed.get() || connections.size() >= maxConnections) {
+            LOG.log(Level.WARNING, () -> "refusing " + transport.peer() + ": "
+                    + (closed.get() ? "server closed" : "connection limit " + maxConnections + " reached"));
+            transport.close();
+            return;
+        }
+        Connection c = new Connection(this, transport, connectionIds.incrementAndGet());
+        Thread t = Thread.ofVirtual().name("nbd-conn-" + connectionIds.get()).unstarted(c);
+        connections.put(c, t);
+        t.start();
+    }
+
+    void connectionClosed(Connection c) {
+        connections.remove(c);
+    }
+
+    /** Actual TCP port (useful with port 0); -1 without a TCP listener or before {@link #start()}. */
+    public int tcpPort() {
+        ServerSocketChannel ch = tcpChannel;
+        if (ch == null) {
+            return -1;
+        }
+        try {
+            return ((InetSocketAddress) ch.getLocalAddress()).getPort();
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    /** The Unix socket path, or null. */
+    public Path unixSocket() {
+        return unixPath;
+    }
+
+    /** Open client connections (handshake or transmission). */
+    public int connectionCount() {
+        return connections.size();
+    }
+
+    /**
+     * Stops accepting, lets every connection answer what it has in flight (up to the drain timeout), closes
+     * the rest and removes the Unix socket file. Does not close the submitter. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        closeQuietly(tcpChannel);
+        closeQuietly(unixChannel);
+        for (Thread t : acceptors) {
+            joinQuietly(t, Duration.ofSeconds(5));
+        }
+        for (Connection c : connections.keySet()) {
+            c.stopReading();
+        }
+        long deadline = System.nanoTime() + drainTimeout.toNanos();
+        for (Map.Entry<Connection, Thread> e : connections.entrySet()) {
+            long left = Math.max(0, deadline - System.nanoTime());
+            if (!joinQuietly(e.getValue(), Duration.ofNanos(left))) {
+                LOG.log(Level.WARNING, () -> e.getKey() + ": still has " + e.getKey().inFlight()
+                        + " requests in flight after " + drainTimeout + "; closing it");
+                e.getKey().forceClose();
+            }
+        }
+        for (Thread t : connections.values()) {
+            joinQuietly(t, Duration.ofSeconds(1));
+        }
+        if (unixPath != null && unixChannel != null) {
+            try {
+                Files.deleteIfExists(unixPath);
+            } catch (IOException e) {
+                LOG.log(Level.DEBUG, () -> "cannot remove " + unixPath + ": " + e);
+            }
+        }
+    }
+
+    private static void closeQuietly(ServerSocketChannel ch) {
+        if (ch != null) {
+            try {
+                ch.close();
+            } catch (IOException e) {
+                // closing a listener cannot usefully fail
+            }
+        }
+    }
+
+    private static boolean joinQuietly(Thread t, Duration timeout) {
+        try {
+            return t.join(timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    // ------------------------------------------------------------------ for connections
+
+    Submitter submitter() {
+        return submitter;
+    }
+
+    BufferPool bufferPool() {
+        return bufferPool;
+    }
+
+    int maxInFlightRequests() {
+        return maxInFlightRequests;
+    }
+
+    long maxInFlightBytes() {
+        return maxInFlightBytes;
+    }
+
+    int maxPayloadBytes() {
+        return maxPayloadBytes;
+    }
+
+    @Override
+    public String toString() {
+        return "NbdServer[" + describeListeners() + ", " + exports.size() + " exports, " + connections.size()
+                + " connections]";
+    }
+
+    /** Configuration of an {@link NbdServer}. Without any listener, TCP 127.0.0.1:10809 is used. */
+    public static final class Builder {
+        private Submitter submitter;
+        private String tcpHost;
+        private int tcpPort;
+        private Path unixPath;
+        private boolean noListeners;
+        private long maxInFlightBytes = 64L << 20;
+        private int maxInFlightRequests = 256;
+        private int maxConnections = 1024;
+        private String defaultExport;
+        private Duration drainTimeout = Duration.ofSeconds(30);
+        private long bufferPoolBytes = 256L << 20;
+
+        private Builder() {}
+
+        /** The engine every request is submitted through (not owned: the server never closes it). */
+        public Builder submitter(Submitter value) {
+            this.submitter = Objects.requireNonNull(value, "submitter");
+            return this;
+        }
+
+        /** Listen on TCP {@code host:port}; port 0 picks a free port (see {@link NbdServer#tcpPort()}). */
+        public Builder tcp(String host, int port) {
+            if (port < 0 || port > 65535) {
+                throw new IllegalArgumentException("port: " + port + " (expected: 0..65535)");
+            }
+            this.tcpHost = Objects.requireNonNull(host, "host");
+            this.tcpPort = port;
+            return this;
+        }
+
+        /** Listen on a Unix domain socket at {@code path} (a stale socket file there is replaced). */
+        public Builder unix(Path path) {
+            this.unixPath = Objects.requireNonNull(path, "path");
+            return this;
+        }
+
+        /** No listener at all (connections come only through the package's in-memory hook; for tests). */
+        Builder noListeners() {
+            this.noListeners = true;
+            return this;
+        }
+
+        /**
+         * Payload bytes a connection may have between reading a request and writing its reply (default 64 MiB,
+         * at least 1 MiB). The advertised maximum payload is the largest power of two not above it, capped at
+         * 32 MiB.
+         */
+        public Builder maxInFlightBytesPerConnection(long value) {
+            if (value < (1 << 20)) {
+                throw new IllegalArgumentException("maxInFlightBytesPerConnection: " + value + " (expected: >= 1048576)");
+            }
+            this.maxInFlightBytes = value;
+            return this;
+        }
+
+        /** Requests a connection may have in flight (default 256). */
+        public Builder maxInFlightRequestsPerConnection(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxInFlightRequestsPerConnection: " + value + " (expected: >= 1)");
+            }
+            this.maxInFlightRequests = value;
+            return this;
+        }
+
+        /** Open connections allowed at once (default 1024); more are closed at accept. */
+        public Builder maxConnections(int value) {
+            if (value < 1) {
+                throw new IllegalArgumentException("maxConnections: " + value + " (expected: >= 1)");
+            }
+            this.maxConnections = value;
+            return this;
+        }
+
+        /** The export an empty name selects (default: an export named "", else the only export). */
+        public Builder defaultExport(String name) {
+            this.defaultExport = Objects.requireNonNull(name, "name");
+            return this;
+        }
+
+        /** How long {@link NbdServer#close()} waits for in-flight requests (default 30 s). */
+        public Builder drainTimeout(Duration value) {
+            if (value.isNegative()) {
+                throw new IllegalArgumentException("drainTimeout: " + value + " (expected: >= 0)");
+            }
+            this.drainTimeout = value;
+            return this;
+        }
+
+        /** Idle I/O buffer memory kept for reuse across all connections (default 256 MiB). */
+        public Builder bufferPoolBytes(long value) {
+            if (value < 0) {
+                throw new IllegalArgumentException("bufferPoolBytes: " + value + " (expected: >= 0)");
+            }
+            this.bufferPoolBytes = value;
+            return this;
+        }
+
+        public NbdServer build() {
+            if (submitter == null) {
+                throw new IllegalStateException("submitter: null (expected: a Submitter; call submitter(...))");
+            }
+            if (tcpHost == null && unixPath == null && !noListeners) {
+                tcpHost = "127.0.0.1";
+                tcpPort = DEFAULT_PORT;
+            }
+            return new NbdServer(this);
+        }
+    }
+}

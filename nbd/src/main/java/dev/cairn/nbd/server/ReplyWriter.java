@@ -1,0 +1,226 @@
+package dev.cairn.nbd.server;
+
+import static dev.cairn.nbd.protocol.NbdConstants.*;
+
+import dev.cairn.nbd.protocol.NbdWire;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The one thread that writes replies of a connection. Completions (on any thread) queue their request
+ * and return at once, so a slow client never stalls a device's completion thread; the writer drains the
+ * queue in batches, packs every header of a batch into one direct buffer and sends headers and data
+ * buffers with a single gathering write. After a batch is on the wire it gives the requests' budget back
+ * and returns their buffers to the pool.
+ *
+ * <p>If the client goes away, the writer keeps draining (without writing) until the reader has stopped and
+ * every in-flight request has completed, so no buffer or budget is lost and no buffer is reused while a
+ * device may still touch it.
+ *
+ * <p>Parking uses {@link LockSupport} directly, not a block-layer primitive: this thread never submits
+ * bios, so it never holds parked ones.
+ *
+ * <p>Thread safety: {@link #enqueue} and {@link #wake} from any thread; the rest is confined to the writer.
+ */
+final class ReplyWriter implements Runnable {
+    private static final int HEADER_SPACE = 128 * 1024;
+    private static final int MAX_IOV = 512;
+    private static final int MAX_BATCH = 256;
+
+    private final Connection connection;
+    private final NbdTransport transport;
+    private final InFlightBudget budget;
+    private final BufferPool pool;
+    private final boolean structured;
+    private final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
+    private volatile Thread waiter;
+
+    private final ByteBuffer headers = ByteBuffer.allocateDirect(HEADER_SPACE);
+    private final ByteBuffer[] iov = new ByteBuffer[MAX_IOV];
+    private final Request[] batch = new Request[MAX_BATCH];
+    private int iovCount;
+    private int runStart;
+    private boolean broken;
+
+    ReplyWriter(Connection connection, NbdTransport transport, InFlightBudget budget, BufferPool pool, boolean structured) {
+        this.connection = connection;
+        this.transport = transport;
+        this.budget = budget;
+        this.pool = pool;
+        this.structured = structured;
+    }
+
+    void enqueue(Request r) {
+        queue.offer(r);
+        // happens-before: the offer above precedes this read; the writer sets waiter before re-polling.
+        Thread w = waiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+    }
+
+    void wake() {
+        Thread w = waiter;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+    }
+
+    boolean isBroken() {
+        return broken;
+    }
+
+    @Override
+    public void run() {
+        while (true) {
+            if (queue.isEmpty()) {
+                if (connection.readerDone() && budget.requests() == 0 && queue.isEmpty()) {
+                    return;
+                }
+                waiter = Thread.currentThread();
+                if (queue.isEmpty() && !(connection.readerDone() && budget.requests() == 0)) {
+                    LockSupport.park(this);
+                }
+                waiter = null;
+                continue;
+            }
+            writeBatch();
+        }
+    }
+
+    private void writeBatch() {
+        headers.clear();
+        iovCount = 0;
+        runStart = 0;
+        int n = 0;
+        Request r;
+        while (n < MAX_BATCH && (r = queue.peek()) != null) {
+            if (n > 0 && (headers.remaining() < headerBytes(r) || iovCount + iovEntries(r) > MAX_IOV)) {
+                break;
+            }
+            queue.poll();
+            batch[n++] = r;
+            if (!broken) {
+                encode(r);
+            }
+        }
+        closeRun();
+        if (!broken) {
+            try {
+                int from = 0;
+                while (from < iovCount) {
+                    transport.write(iov, from, iovCount - from);
+                    while (from < iovCount && !iov[from].hasRemaining()) {
+                        from++;
+                    }
+                }
+            } catch (IOException e) {
+                broken = true;
+                connection.writeFailed(e);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            release(batch[i]);
+            batch[i] = null;
+        }
+        for (int i = 0; i < iovCount; i++) {
+            iov[i] = null;
+        }
+    }
+
+    private void release(Request r) {
+        if (r.buffer != null && !r.dropBuffer) {
+            pool.release(r.buffer);
+        }
+        r.buffer = null;
+        budget.release(r.budgetBytes);
+    }
+
+    /** Upper bound of the header bytes {@link #encode} writes for {@code r}. */
+    private int headerBytes(Request r) {
+        if (r.error != 0) {
+            return structured ? NbdWire.errorChunkBytes(message(r)) : SIMPLE_REPLY_BYTES;
+        }
+        if (r.type == CMD_READ && structured) {
+            return r.extents == null ? CHUNK_HEADER_BYTES + 8 : r.extentCount * (CHUNK_HEADER_BYTES + 12);
+        }
+        if (r.type == CMD_BLOCK_STATUS) {
+            return CHUNK_HEADER_BYTES;
+        }
+        return SIMPLE_REPLY_BYTES;
+    }
+
+    private int iovEntries(Request r) {
+        return r.extents == null ? 2 : 2 * r.extentCount;
+    }
+
+    private static String message(Request r) {
+        return r.message == null ? "" : r.message;
+    }
+
+    private void encode(Request r) {
+        boolean structuredReply = structured && (r.type == CMD_READ || r.type == CMD_BLOCK_STATUS);
+        if (r.error != 0) {
+            if (structuredReply) {
+                NbdWire.putErrorChunk(headers, r.cookie, r.error, message(r));
+            } else {
+                NbdWire.putSimpleReply(headers, r.error, r.cookie);
+            }
+            return;
+        }
+        switch (r.type) {
+            case CMD_READ -> {
+                if (!structured) {
+                    NbdWire.putSimpleReply(headers, 0, r.cookie);
+                    addData(r.buffer.bytes(r.replyDataBytes));
+                } else if (r.extents == null) {
+                    NbdWire.putChunkHeader(headers, REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, r.cookie, 8 + r.lengthBytes);
+                    headers.putLong(r.offsetBytes);
+                    addData(r.buffer.bytes(r.lengthBytes));
+                } else {
+                    encodeSparseRead(r);
+                }
+            }
+            case CMD_BLOCK_STATUS -> {
+                NbdWire.putChunkHeader(headers, REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, r.cookie, r.replyDataBytes);
+                addData(r.buffer.bytes(r.replyDataBytes));
+            }
+            default -> NbdWire.putSimpleReply(headers, 0, r.cookie);
+        }
+    }
+
+    /** One chunk per extent: OFFSET_HOLE for zero runs, OFFSET_DATA (a slice of the read buffer) for data. */
+    private void encodeSparseRead(Request r) {
+        int at = 0;
+        for (int i = 0; i < r.extentCount; i++) {
+            int e = r.extents[i];
+            int flags = i == r.extentCount - 1 ? REPLY_FLAG_DONE : 0;
+            if (e < 0) {
+                NbdWire.putChunkHeader(headers, flags, REPLY_TYPE_OFFSET_HOLE, r.cookie, 12);
+                headers.putLong(r.offsetBytes + at).putInt(-e);
+                at += -e;
+            } else {
+                NbdWire.putChunkHeader(headers, flags, REPLY_TYPE_OFFSET_DATA, r.cookie, 8 + e);
+                headers.putLong(r.offsetBytes + at);
+                addData(r.buffer.bytes.slice(at, e));
+                at += e;
+            }
+        }
+    }
+
+    private void addData(ByteBuffer data) {
+        closeRun();
+        iov[iovCount++] = data;
+    }
+
+    /** Consecutive headers share one iov entry; a data buffer ends the run. */
+    private void closeRun() {
+        int pos = headers.position();
+        if (pos > runStart) {
+            iov[iovCount++] = headers.slice(runStart, pos - runStart);
+        }
+        runStart = pos;
+    }
+}

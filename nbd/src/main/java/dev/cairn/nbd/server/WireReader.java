@@ -1,0 +1,101 @@
+package dev.cairn.nbd.server;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * Buffered reads from a connection: headers are parsed from a read-ahead window so a pipelining
+ * client's requests cost one system call per batch, not one per header. Payloads go straight into the
+ * caller's (bio's) buffer; only the bytes that already arrived in the window with a header are copied,
+ * at most {@link #WINDOW_BYTES}.
+ *
+ * <p>Thread safety: confined to the connection's reader thread.
+ */
+final class WireReader {
+    static final int WINDOW_BYTES = 32 * 1024;
+
+    private final NbdTransport transport;
+    /** Unread bytes are {@code [position, limit)}. */
+    private final ByteBuffer window = ByteBuffer.allocateDirect(WINDOW_BYTES).flip();
+
+    WireReader(NbdTransport transport) {
+        this.transport = transport;
+    }
+
+    /**
+     * Makes at least {@code n} bytes available. Returns false on a clean end of stream (no byte of the
+     * next item arrived); throws {@link EOFException} when the stream ends inside it.
+     */
+    boolean ensure(int n) throws IOException {
+        if (window.remaining() >= n) {
+            return true;
+        }
+        window.compact();
+        try {
+            while (window.position() < n) {
+                if (transport.read(window) < 0) {
+                    if (window.position() == 0) {
+                        return false;
+                    }
+                    throw new EOFException("stream ended after " + window.position() + " of " + n + " bytes");
+                }
+            }
+        } finally {
+            window.flip();
+        }
+        return true;
+    }
+
+    /** Like {@link #ensure} but a clean end of stream is an error too. */
+    void require(int n) throws IOException {
+        if (!ensure(n)) {
+            throw new EOFException("stream ended before " + n + " expected bytes");
+        }
+    }
+
+    ByteBuffer window() {
+        return window;
+    }
+
+    int getInt() {
+        return window.getInt();
+    }
+
+    long getLong() {
+        return window.getLong();
+    }
+
+    int getUnsignedShort() {
+        return Short.toUnsignedInt(window.getShort());
+    }
+
+    /** Fills {@code dst} completely: first from the window, then directly from the stream. */
+    void readFully(ByteBuffer dst) throws IOException {
+        int buffered = Math.min(window.remaining(), dst.remaining());
+        if (buffered > 0) {
+            int limit = window.limit();
+            window.limit(window.position() + buffered);
+            dst.put(window);
+            window.limit(limit);
+        }
+        while (dst.hasRemaining()) {
+            if (transport.read(dst) < 0) {
+                throw new EOFException("stream ended with " + dst.remaining() + " payload bytes missing");
+            }
+        }
+    }
+
+    /** Reads and drops {@code n} bytes (an unwanted payload), without allocating. */
+    void skip(long n) throws IOException {
+        long left = n;
+        while (left > 0) {
+            if (!window.hasRemaining()) {
+                require(1);
+            }
+            int k = (int) Math.min(left, window.remaining());
+            window.position(window.position() + k);
+            left -= k;
+        }
+    }
+}
