@@ -21,7 +21,16 @@ import picocli.CommandLine.Spec;
     name = "cairn",
     mixinStandardHelpOptions = true,
     versionProvider = CairnMain.VersionProvider.class,
-    description = "Cairn: userspace block layer, device-mapper and NBD server.",
+    description = {
+      "Cairn: userspace block layer, device-mapper and NBD server.",
+      "Start the daemon with 'cairn serve'; the other commands talk to it over its control socket."
+    },
+    subcommands = {
+      ServeCommand.class,
+      ImageCommand.class,
+      VersionCommand.class,
+      CommandLine.HelpCommand.class
+    },
     exitCodeOnSuccess = CommandLine.ExitCode.OK,
     exitCodeOnUsageHelp = CommandLine.ExitCode.OK,
     exitCodeOnVersionHelp = CommandLine.ExitCode.OK,

@@ -44,4 +44,48 @@ class CairnMainTest {
     assertThat(run()).isEqualTo(2);
     assertThat(err.toString()).contains("Usage: cairn");
   }
+
+  @Test
+  void everyVerbHasHelp() {
+    for (String[] verb : new String[][] {{"serve"}, {"image", "create"}, {"image", "info"}, {"version"}}) {
+      out.getBuffer().setLength(0);
+      String[] args = java.util.Arrays.copyOf(verb, verb.length + 1);
+      args[verb.length] = "--help";
+      assertThat(run(args)).as(String.join(" ", verb)).isZero();
+      assertThat(out.toString()).contains("Usage: cairn " + String.join(" ", verb));
+    }
+  }
+
+  @Test
+  void badSizeIsAUsageError(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+    assertThat(run("image", "create", tmp.resolve("x.img").toString(), "12Q")).isEqualTo(2);
+    assertThat(err.toString()).contains("SIZE: 12Q (expected: a size in bytes");
+  }
+
+  @Test
+  void missingArgumentIsAUsageError() {
+    assertThat(run("image", "create")).isEqualTo(2);
+    assertThat(err.toString()).contains("Missing required parameters");
+  }
+
+  @Test
+  void imageCreateAndInfoWorkWithoutADaemon(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+    String img = tmp.resolve("d.img").toString();
+    assertThat(run("image", "create", img, "64M")).isZero();
+    assertThat(out.toString()).contains("created " + img + " (67108864 bytes, 64.0 MiB, sparse)");
+    out.getBuffer().setLength(0);
+    assertThat(run("image", "info", img)).isZero();
+    assertThat(out.toString()).contains("size:        67108864 bytes (64.0 MiB)", "format:      raw");
+    out.getBuffer().setLength(0);
+    assertThat(run("image", "info", "--json", img)).isZero();
+    assertThat(out.toString()).contains("\"sizeBytes\": 67108864");
+    assertThat(run("image", "create", img, "64M")).isEqualTo(1);
+    assertThat(err.toString()).contains("already exists");
+  }
+
+  @Test
+  void versionWithoutADaemonSaysSo(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+    assertThat(run("version", "--state-dir", tmp.toString())).isZero();
+    assertThat(out.toString()).contains("Client version:", "Daemon version:    not running");
+  }
 }

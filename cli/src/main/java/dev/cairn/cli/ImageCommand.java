@@ -1,0 +1,86 @@
+package dev.cairn.cli;
+
+import dev.cairn.daemon.Images;
+import dev.cairn.daemon.Sizes;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Parameters;
+
+/** {@code cairn image create|info}: image files, handled locally (no daemon needed). */
+@Command(name = "image", mixinStandardHelpOptions = true,
+        description = "Create and inspect image files (raw disk images and snapshot COW images). Needs no daemon.",
+        subcommands = {ImageCommand.Create.class, ImageCommand.Info.class})
+final class ImageCommand extends ClientCommand {
+    @Override
+    int run() {
+        spec.commandLine().usage(err());
+        return 2;
+    }
+
+    @Command(name = "create", mixinStandardHelpOptions = true,
+            description = {"Create a sparse image file of SIZE bytes (K, M, G, T suffixes).",
+                "Example: cairn image create /var/tmp/disk.img 10G"})
+    static final class Create extends ClientCommand {
+        @Parameters(index = "0", paramLabel = "PATH", description = "The file to create (must not exist).")
+        Path path;
+
+        @Parameters(index = "1", paramLabel = "SIZE", description = "Size, e.g. 1G or 512M (a multiple of 512 bytes).")
+        String size;
+
+        @Override
+        int run() throws Exception {
+            long bytes = Sizes.parseBytes("SIZE", size);
+            Images.createSparse(path, bytes);
+            out().println("created " + path.toAbsolutePath() + " (" + bytes + " bytes, " + Sizes.human(bytes) + ", sparse)");
+            out().println("use it in a table as file:" + path.toAbsolutePath());
+            return 0;
+        }
+    }
+
+    @Command(name = "info", mixinStandardHelpOptions = true,
+            description = {"Show an image's size and allocated bytes; for a snapshot COW image also its header,",
+                "chunk size and exception count."})
+    static final class Info extends ClientCommand {
+        @Parameters(index = "0", paramLabel = "PATH", description = "The image file.")
+        Path path;
+
+        @Mixin JsonOption json;
+
+        @Override
+        int run() throws Exception {
+            Map<String, Object> info = Images.info(path);
+            if (json.json) {
+                printJson(info);
+                return 0;
+            }
+            PrintWriter out = out();
+            long size = (Long) info.get("sizeBytes");
+            long allocated = (Long) info.get("allocatedBytes");
+            out.printf("path:        %s%n", info.get("path"));
+            out.printf("size:        %d bytes (%s)%n", size, Sizes.human(size));
+            out.printf("allocated:   %s%n", allocated < 0 ? "unknown" : allocated + " bytes (" + Sizes.human(allocated) + ")");
+            if ("cow".equals(info.get("format"))) {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> cow = (Map<String, Object>) info.get("cow");
+                long chunk = (Long) cow.get("chunkSectors");
+                out.printf("format:      snapshot COW (Linux persistent exception store, magic SnAp, version %d)%n",
+                        (Long) cow.get("version"));
+                out.printf("valid:       %s%n", Boolean.TRUE.equals(cow.get("valid")) ? "yes" : "no (invalidated: overflow or error)");
+                out.printf("chunk size:  %d sectors (%s)%n", chunk, Sizes.human(chunk * 512));
+                if (cow.get("problem") != null) {
+                    out.printf("problem:     %s%n", cow.get("problem"));
+                } else {
+                    out.printf("exceptions:  %d%n", (Long) cow.get("exceptions"));
+                    out.printf("used:        %d of %d chunks%n", (Long) cow.get("usedChunks"), (Long) cow.get("chunks"));
+                }
+            } else {
+                out.printf("format:      raw%n");
+            }
+            out.flush();
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+package dev.cairn.daemon;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.util.Map;
+
+/**
+ * A connection to a daemon's control socket. Failing to connect is a {@link DaemonException} that
+ * says how to start a daemon for that state directory.
+ *
+ * <p>Thread safety: one request at a time; use one client per thread.
+ */
+public final class ControlClient implements AutoCloseable {
+    private final SocketChannel channel;
+    private final InputStream in;
+    private final OutputStream out;
+
+    private ControlClient(SocketChannel channel) {
+        this.channel = channel;
+        this.in = Channels.newInputStream(channel);
+        this.out = Channels.newOutputStream(channel);
+    }
+
+    public static ControlClient connect(StateDir dir) {
+        java.nio.file.Path socket = dir.controlSocket();
+        String start = "start one with: bin/cairn serve" + (isDefault(dir) ? "" : " --state-dir " + dir.root());
+        if (!Files.exists(socket)) {
+            throw new DaemonException(ErrorKind.FAILED, "no cairn daemon is running on state directory " + dir.root()
+                    + " (no control socket " + socket + ")", start);
+        }
+        try {
+            SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+            try {
+                ch.connect(UnixDomainSocketAddress.of(socket));
+            } catch (IOException e) {
+                ch.close();
+                throw e;
+            }
+            return new ControlClient(ch);
+        } catch (IOException e) {
+            throw new DaemonException(ErrorKind.FAILED, "cannot reach the cairn daemon at " + socket + ": " + e.getMessage()
+                    + (DaemonLock.isHeld(dir) ? "" : " (no daemon holds that state directory)"), start);
+        }
+    }
+
+    private static boolean isDefault(StateDir dir) {
+        return dir.equals(StateDir.resolve(null));
+    }
+
+    /** Sends one request and returns its result, or throws the daemon's error. */
+    public Object call(String verb, Map<String, Object> args) {
+        try {
+            Protocol.writeLine(out, Protocol.request(verb, args));
+            String line = Protocol.readLine(in);
+            if (line == null) {
+                throw new DaemonException(ErrorKind.FAILED, "the daemon closed the connection without answering " + verb,
+                        "it may have stopped; check its log, then start it again with: bin/cairn serve");
+            }
+            return Protocol.resultOf(Json.parseObject(line));
+        } catch (IOException e) {
+            throw new DaemonException(ErrorKind.FAILED, "lost the connection to the daemon during " + verb + ": " + e.getMessage(),
+                    "check that the daemon is still running (its log is on its stderr)");
+        } catch (Json.ParseException e) {
+            throw new DaemonException(ErrorKind.INTERNAL, "unreadable answer from the daemon: " + e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // nothing left to do with a connection we are dropping
+        }
+    }
+}

@@ -1,0 +1,34 @@
+package dev.cairn.daemon;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import org.junit.jupiter.api.Test;
+
+class SizesTest {
+    @Test
+    void parsesSuffixes() {
+        assertThat(Sizes.parseBytes("s", "4096")).isEqualTo(4096);
+        assertThat(Sizes.parseBytes("s", "512K")).isEqualTo(512 * 1024);
+        assertThat(Sizes.parseBytes("s", "64m")).isEqualTo(64L << 20);
+        assertThat(Sizes.parseBytes("s", "1G")).isEqualTo(1L << 30);
+        assertThat(Sizes.parseBytes("s", "1GiB")).isEqualTo(1L << 30);
+        assertThat(Sizes.parseBytes("s", "2TB")).isEqualTo(2L << 40);
+        assertThat(Sizes.parseBytes("s", "100B")).isEqualTo(100);
+    }
+
+    @Test
+    void rejectsNonsense() {
+        for (String bad : new String[] {"", "G", "-1", "1.5G", "1X", "99999999999T"}) {
+            assertThatThrownBy(() -> Sizes.parseBytes("SIZE", bad)).as(bad)
+                    .hasMessage("SIZE: " + bad + " (expected: a size in bytes, optionally with a K, M, G or T suffix, e.g. 1G)");
+        }
+    }
+
+    @Test
+    void printsForPeople() {
+        assertThat(Sizes.human(512)).isEqualTo("512 B");
+        assertThat(Sizes.human(1L << 30)).isEqualTo("1.0 GiB");
+        assertThat(Sizes.human(1536)).isEqualTo("1.5 KiB");
+    }
+}
