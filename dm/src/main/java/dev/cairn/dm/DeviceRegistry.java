@@ -1,0 +1,606 @@
+package dev.cairn.dm;
+
+import dev.cairn.block.BlockDevice;
+import dev.cairn.block.IoMutex;
+import dev.cairn.block.Submitter;
+import dev.cairn.block.store.MemoryStore;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.InstantSource;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * All mapped devices of one Cairn instance, by name (the analog of {@code /dev/mapper} plus the dm
+ * ioctl interface). This is the API the daemon and the CLI drive:
+ *
+ * <pre>{@code
+ * try (Submitter submitter = Submitter.create(SubmitPolicy.FLUSH_ON_BLOCK);
+ *      DeviceRegistry dm = new DeviceRegistry(submitter)) {
+ *     dm.create("base", "0 2097152 linear mem:1G 0");
+ *     dm.create("top", "0 1048576 linear base 0\n1048576 1048576 zero");
+ *     dm.suspend("top", SuspendMode.FLUSH);
+ *     dm.load("top", "0 2097152 linear base 0");
+ *     dm.resume("top");                       // the new table is live, held I/O replayed
+ *     DeviceInfo info = dm.info("base");      // holders [top], open count 1
+ *     dm.remove("base", false);               // DeviceBusyException: top uses it
+ * }
+ * }</pre>
+ *
+ * <p><b>Names and references.</b> Mapped devices and leaves ({@link #addLeaf}: any
+ * {@link BlockDevice} given a name) share one namespace. A table refers to them by name, or makes a
+ * new memory store ({@code mem:SIZE}), or opens a file ({@code file:PATH}, shared by path and closed
+ * when no table uses it). A table cannot refer to its own device or to one that uses it (no cycles).
+ *
+ * <p><b>Holders.</b> A device used by another device's table (live, inactive or being loaded) is held
+ * by it; a held or open device cannot be removed unless forced.
+ *
+ * <p>Thread safety: all methods may be called from any thread. The name map and the reference graph
+ * are guarded by the registry mutex, which is taken after (never before) a device's control mutex.
+ */
+public final class DeviceRegistry implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(DeviceRegistry.class.getName());
+
+    private final Submitter submitter;
+    private final RegistryOptions options;
+    private final IoMutex lock;
+    private final Resolver resolver = new Resolver();
+    private final Map<String, Object> shared = new ConcurrentHashMap<>();
+
+    // ---- guarded by lock
+    private final Map<String, MappedDevice> devices = new TreeMap<>();
+    private final Map<String, BlockDevice> leaves = new TreeMap<>();
+    /** For each device (mapped or leaf, by name) the number of references per holder device. */
+    private final Map<String, Map<MappedDevice, Integer>> uses = new HashMap<>();
+    private final Map<Path, FileLeaf> files = new HashMap<>();
+    private boolean closed;
+
+    private static final class FileLeaf {
+        final BlockDevice device;
+        int refs;
+
+        FileLeaf(BlockDevice device) {
+            this.device = device;
+        }
+    }
+
+    /** A registry with the default options (system clock, every target type on the class path). */
+    public DeviceRegistry(Submitter submitter) {
+        this(submitter, RegistryOptions.defaults());
+    }
+
+    public DeviceRegistry(Submitter submitter, RegistryOptions options) {
+        this.submitter = submitter;
+        this.options = options;
+        this.lock = new IoMutex(submitter, "dm registry");
+    }
+
+    public Submitter submitter() {
+        return submitter;
+    }
+
+    public RegistryOptions options() {
+        return options;
+    }
+
+    /** The target types tables may use ({@code dmsetup targets}). */
+    public TargetTypes targetTypes() {
+        return options.targetTypes();
+    }
+
+    // ================================================================ devices
+
+    /** Creates a device with no table (dmsetup {@code create --notable}); it is ACTIVE and has no capacity. */
+    public MappedDevice create(String name) throws DmException {
+        lock.lock();
+        try {
+            checkOpen();
+            checkNewName(name);
+            MappedDevice md = new MappedDevice(name, this, options.cloneBioSetCapacity());
+            devices.put(name, md);
+            return md;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Creates a device and makes {@code tableText} live (dmsetup {@code create NAME --table ...}). If the
+     * table is bad, nothing is created.
+     */
+    public MappedDevice create(String name, String tableText) throws DmException {
+        List<TableLine> lines = TableParser.parse(tableText);
+        MappedDevice md = create(name);
+        try {
+            md.load(lines);
+            md.resume();
+            return md;
+        } catch (DmException | RuntimeException e) {
+            removeQuietly(md);
+            throw e;
+        }
+    }
+
+    private void removeQuietly(MappedDevice md) {
+        md.destroy(true);
+        lock.lock();
+        try {
+            devices.remove(md.name());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The device called {@code name}. */
+    public MappedDevice device(String name) throws NoSuchDeviceException {
+        return find(name).orElseThrow(() -> new NoSuchDeviceException(name));
+    }
+
+    public Optional<MappedDevice> find(String name) {
+        lock.lock();
+        try {
+            return Optional.ofNullable(devices.get(name));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Names of the mapped devices, sorted ({@code dmsetup ls}). */
+    public List<String> names() {
+        lock.lock();
+        try {
+            return new ArrayList<>(devices.keySet());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Loads a table into the device's inactive slot; see {@link MappedDevice#load(String)}. */
+    public void load(String name, String tableText) throws DmException {
+        device(name).load(tableText);
+    }
+
+    /** Drops the inactive table. */
+    public void clear(String name) throws DmException {
+        device(name).clearInactive();
+    }
+
+    public void suspend(String name, SuspendMode mode) throws DmException {
+        device(name).suspend(mode);
+    }
+
+    public void resume(String name) throws DmException {
+        device(name).resume();
+    }
+
+    public String message(String name, long sector, String... args) throws DmException {
+        return device(name).message(sector, args);
+    }
+
+    public DeviceStatus status(String name, StatusType type) throws DmException {
+        return device(name).status(type);
+    }
+
+    /** Status of the inactive table. */
+    public DeviceStatus inactiveStatus(String name, StatusType type) throws DmException {
+        return device(name).inactiveStatus(type);
+    }
+
+    public DeviceInfo info(String name) throws DmException {
+        return device(name).info();
+    }
+
+    public DeviceDeps deps(String name) throws DmException {
+        return device(name).deps();
+    }
+
+    /**
+     * Removes a device (dmsetup {@code remove [-f]}). Refused with {@link DeviceBusyException} while the
+     * device is open or another device's table uses it, unless {@code force}. Without force, in-flight
+     * I/O finishes first (the device is suspended); with force, new I/O fails at once. Held I/O fails
+     * with IOERR. Devices that still use a force-removed device get IOERR from it.
+     */
+    public void remove(String name, boolean force) throws DmException {
+        MappedDevice md;
+        lock.lock();
+        try {
+            md = devices.get(name);
+            if (md == null) {
+                throw new NoSuchDeviceException(name);
+            }
+            if (!force) {
+                List<String> holders = holdersOfLocked(name);
+                if (!holders.isEmpty()) {
+                    throw new DeviceBusyException("device: " + name + " (expected: not in use; used by "
+                            + String.join(", ", holders) + ")");
+                }
+                if (md.externalOpens() > 0) {
+                    throw new DeviceBusyException("device: " + name + " (expected: not open; open count "
+                            + md.externalOpens() + ")");
+                }
+            }
+        } finally {
+            lock.unlock();
+        }
+        md.destroy(force);
+        lock.lock();
+        try {
+            devices.remove(name, md);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ================================================================ leaves
+
+    /**
+     * Names an existing block device so tables can use it by name (an NBD client, a test device). The
+     * registry does not close it.
+     */
+    public void addLeaf(String name, BlockDevice device) throws DmException {
+        lock.lock();
+        try {
+            checkOpen();
+            checkNewName(name);
+            leaves.put(name, device);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Forgets a leaf; refused while a table uses it. */
+    public void removeLeaf(String name) throws DmException {
+        lock.lock();
+        try {
+            if (!leaves.containsKey(name)) {
+                throw new NoSuchDeviceException(name);
+            }
+            List<String> holders = holdersOfLocked(name);
+            if (!holders.isEmpty()) {
+                throw new DeviceBusyException("device: " + name + " (expected: not in use; used by " + String.join(", ", holders) + ")");
+            }
+            leaves.remove(name);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Names of the leaves, sorted. */
+    public List<String> leafNames() {
+        lock.lock();
+        try {
+            return new ArrayList<>(leaves.keySet());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ================================================================ graph
+
+    /** Names of the mapped devices whose tables (live, inactive or being loaded) use {@code device}, sorted. */
+    List<String> holdersOf(MappedDevice device) {
+        lock.lock();
+        try {
+            return holdersOfLocked(device.name());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private List<String> holdersOfLocked(String name) {
+        Map<MappedDevice, Integer> m = uses.get(name);
+        if (m == null) {
+            return List.of();
+        }
+        List<String> out = new ArrayList<>();
+        for (MappedDevice h : m.keySet()) {
+            out.add(h.name());
+        }
+        out.sort(null);
+        return out;
+    }
+
+    /** How many table references point at {@code device}. */
+    int tableRefsTo(MappedDevice device) {
+        lock.lock();
+        try {
+            Map<MappedDevice, Integer> m = uses.get(device.name());
+            int n = 0;
+            if (m != null) {
+                for (int c : m.values()) {
+                    n += c;
+                }
+            }
+            return n;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Runs a table-pointer change of a device under the registry lock, so graph readers see a consistent state. */
+    void publish(Runnable change) {
+        lock.lock();
+        try {
+            change.run();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * {@code dmsetup ls --tree}: one tree per mapped device that no other device uses; below each node
+     * the devices its live table uses.
+     */
+    public List<DeviceTree> tree() {
+        lock.lock();
+        try {
+            List<DeviceTree> roots = new ArrayList<>();
+            for (MappedDevice md : devices.values()) {
+                if (holdersOfLocked(md.name()).isEmpty()) {
+                    roots.add(treeOf(md, new HashSet<>()));
+                }
+            }
+            return roots;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private DeviceTree treeOf(MappedDevice md, Set<MappedDevice> path) {
+        List<DeviceTree> children = new ArrayList<>();
+        Table t = md.liveTable();
+        if (t != null && path.add(md)) {
+            for (DeviceRef r : t.refs()) {
+                if (r.kind() == DeviceRef.Kind.MAPPED && r.device() instanceof MappedDevice lower) {
+                    children.add(treeOf(lower, path));
+                } else {
+                    children.add(new DeviceTree(r.spec(), r.kind(), List.of()));
+                }
+            }
+            path.remove(md);
+        }
+        return new DeviceTree(md.name(), DeviceRef.Kind.MAPPED, children);
+    }
+
+    /**
+     * The mapped devices in an order in which they can be re-created: every device comes after the
+     * devices its tables (live and inactive) use. Ties are broken by name.
+     */
+    public List<String> dependencyOrder() {
+        lock.lock();
+        try {
+            List<String> out = new ArrayList<>();
+            Set<MappedDevice> done = new HashSet<>();
+            for (MappedDevice md : devices.values()) {
+                visitDeps(md, done, out);
+            }
+            return out;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void visitDeps(MappedDevice md, Set<MappedDevice> done, List<String> out) {
+        if (!done.add(md)) {
+            return;
+        }
+        for (MappedDevice lower : mappedDepsOf(md)) {
+            visitDeps(lower, done, out);
+        }
+        if (!md.isRemoved()) {
+            out.add(md.name());
+        }
+    }
+
+    /** Mapped devices {@code md}'s tables use, from the reference counts (includes tables being built). */
+    private List<MappedDevice> mappedDepsOf(MappedDevice md) {
+        Set<MappedDevice> out = new LinkedHashSet<>();
+        for (Map.Entry<String, Map<MappedDevice, Integer>> e : uses.entrySet()) {
+            if (e.getValue().containsKey(md)) {
+                MappedDevice lower = devices.get(e.getKey());
+                if (lower != null) {
+                    out.add(lower);
+                }
+            }
+        }
+        List<MappedDevice> sorted = new ArrayList<>(out);
+        sorted.sort((a, b) -> a.name().compareTo(b.name()));
+        return sorted;
+    }
+
+    /** True when {@code from} uses {@code to}, directly or through other devices. */
+    private boolean reaches(MappedDevice from, MappedDevice to, Set<MappedDevice> seen) {
+        if (from == to) {
+            return true;
+        }
+        if (!seen.add(from)) {
+            return false;
+        }
+        for (MappedDevice lower : mappedDepsOf(from)) {
+            if (reaches(lower, to, seen)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    // ================================================================ resolver
+
+    DeviceResolver resolver() {
+        return resolver;
+    }
+
+    private final class Resolver implements DeviceResolver {
+        @Override
+        public DeviceRef open(String spec, MappedDevice holder) throws DmException {
+            String problem = DeviceSpecs.checkSyntax(spec);
+            if (problem != null) {
+                throw new DmException(spec + " (expected: " + problem + ")");
+            }
+            if (spec.startsWith(DeviceSpecs.MEM)) {
+                long bytes = TargetArgs.parseSizeBytes(spec.substring(DeviceSpecs.MEM.length()));
+                return new DeviceRef(spec, DeviceRef.Kind.MEMORY, new MemoryStore(holder.name() + "/" + spec, bytes));
+            }
+            lock.lock();
+            try {
+                checkOpen();
+                if (spec.startsWith(DeviceSpecs.FILE)) {
+                    return openFile(spec);
+                }
+                MappedDevice md = devices.get(spec);
+                if (md != null) {
+                    if (md == holder) {
+                        throw new DmException(spec + " (expected: another device; a table cannot use its own device)");
+                    }
+                    if (reaches(md, holder, new HashSet<>())) {
+                        throw new DmException(spec + " (expected: a device that does not use " + holder.name()
+                                + "; this would make a cycle)");
+                    }
+                    if (md.isRemoved()) {
+                        throw new DmException(spec + " (expected: an existing device)");
+                    }
+                    addUse(spec, holder);
+                    return new DeviceRef(spec, DeviceRef.Kind.MAPPED, md);
+                }
+                BlockDevice leaf = leaves.get(spec);
+                if (leaf != null) {
+                    addUse(spec, holder);
+                    return new DeviceRef(spec, DeviceRef.Kind.LEAF, leaf);
+                }
+                throw new DmException(spec + " (expected: an existing device, mem:SIZE or file:PATH)");
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        private DeviceRef openFile(String spec) throws DmException {
+            Path path = Path.of(spec.substring(DeviceSpecs.FILE.length())).toAbsolutePath().normalize();
+            FileLeaf f = files.get(path);
+            if (f == null) {
+                BlockDevice dev;
+                try {
+                    dev = options.fileOpener().open(path, false);
+                } catch (IOException | RuntimeException e) {
+                    throw new DmException(spec + " (expected: an existing file or block device; " + e.getMessage() + ")", e);
+                }
+                f = new FileLeaf(dev);
+                files.put(path, f);
+            }
+            f.refs++;
+            return new DeviceRef(spec, DeviceRef.Kind.FILE, f.device);
+        }
+
+        private void addUse(String name, MappedDevice holder) {
+            uses.computeIfAbsent(name, k -> new HashMap<>()).merge(holder, 1, Integer::sum);
+        }
+
+        @Override
+        public void release(DeviceRef ref, MappedDevice holder) {
+            AutoCloseable toClose = null;
+            lock.lock();
+            try {
+                switch (ref.kind()) {
+                    case MEMORY -> { }
+                    case FILE -> {
+                        Path path = Path.of(ref.spec().substring(DeviceSpecs.FILE.length())).toAbsolutePath().normalize();
+                        FileLeaf f = files.get(path);
+                        if (f != null && --f.refs == 0) {
+                            files.remove(path);
+                            if (f.device instanceof AutoCloseable c) {
+                                toClose = c;
+                            }
+                        }
+                    }
+                    case MAPPED, LEAF -> {
+                        Map<MappedDevice, Integer> m = uses.get(ref.spec());
+                        if (m != null) {
+                            m.computeIfPresent(holder, (k, v) -> v == 1 ? null : v - 1);
+                            if (m.isEmpty()) {
+                                uses.remove(ref.spec());
+                            }
+                        }
+                    }
+                }
+            } finally {
+                lock.unlock();
+            }
+            if (toClose != null) {
+                try {
+                    toClose.close();
+                } catch (Exception e) {
+                    LOG.log(Level.WARNING, "closing " + ref.spec() + " failed", e);
+                }
+            }
+        }
+
+        @Override
+        public InstantSource clock() {
+            return options.clock();
+        }
+
+        @Override
+        @SuppressWarnings("unchecked")
+        public <T> T shared(String key, Supplier<T> factory) {
+            return (T) DeviceRegistry.this.shared.computeIfAbsent(key, k -> factory.get());
+        }
+    }
+
+    // ================================================================ helpers
+
+    private void checkNewName(String name) throws DmException {
+        if (!DeviceSpecs.isValidName(name)) {
+            throw new DmException("name: \"" + name + "\" (expected: 1 to 127 characters without whitespace, '/', ':' or '#')");
+        }
+        if (devices.containsKey(name) || leaves.containsKey(name)) {
+            throw new DeviceExistsException(name);
+        }
+    }
+
+    private void checkOpen() throws DmException {
+        if (closed) {
+            throw new DmException("registry: closed (expected: an open registry)");
+        }
+    }
+
+    /**
+     * Removes every device, forced, holders before the devices they use. Leaves are not closed;
+     * {@code file:} leaves are closed as their last table goes.
+     */
+    @Override
+    public void close() {
+        List<String> order;
+        lock.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        } finally {
+            lock.unlock();
+        }
+        order = dependencyOrder();
+        for (int i = order.size() - 1; i >= 0; i--) {
+            try {
+                remove(order.get(i), true);
+            } catch (DmException e) {
+                LOG.log(Level.FINE, "removing " + order.get(i) + " at close", e);
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "DeviceRegistry" + names();
+    }
+}

@@ -1,0 +1,707 @@
+package dev.cairn.dm;
+
+import dev.cairn.block.Bio;
+import dev.cairn.block.BioFlags;
+import dev.cairn.block.BioOp;
+import dev.cairn.block.BioSet;
+import dev.cairn.block.BioStatus;
+import dev.cairn.block.BlockDevice;
+import dev.cairn.block.Extents;
+import dev.cairn.block.IoCompletion;
+import dev.cairn.block.IoMutex;
+import dev.cairn.block.QueueLimits;
+import dev.cairn.block.Submitter;
+import java.util.ArrayDeque;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * A device-mapper device (Linux {@code struct mapped_device}): a block device whose I/O goes through a
+ * live table of targets. It also holds an inactive table loaded for the next resume.
+ *
+ * <h2>Implementation notes</h2>
+ * <b>I/O path.</b> {@link #submitBio} counts the bio in flight, checks the gate (suspended, replaying)
+ * and maps the bio through the live table: it splits at target boundaries and at each target's
+ * {@link Target#maxIoSectors()}, makes one clone per piece from the device's clone {@link BioSet}
+ * (so under FLUSH_ON_BLOCK a clone parked on a thread that blocks goes to the set's rescuer), and
+ * hands each clone to its target. Under LEGACY and FLUSH_ON_BLOCK all pieces are mapped in one call
+ * (Linux before 4.16); under DEPTH_FIRST only the first piece is mapped, the front is split off and
+ * the rest is resubmitted, to be mapped after the first piece's whole subtree (Linux 4.16+). Empty
+ * flushes fan out to every target and leg; a data bio with PREFLUSH is sent as that fan-out first and
+ * as data (without PREFLUSH) from the device's worker once the flush succeeded.
+ *
+ * <p><b>Suspend.</b> Targets' {@code presuspend} runs, then the gate closes: new bios are appended to
+ * the held queue in arrival order. The suspender waits (an {@link IoCompletion}) until the in-flight
+ * count is zero. The count and the gate form a Dekker pair: {@code submitBio} increments the count
+ * then reads the gate; the suspender closes the gate then reads the count, so either the bio sees the
+ * gate and is held, or the suspender sees the bio and waits for it.
+ *
+ * <p><b>Resume.</b> The inactive table (if any) goes live, targets' {@code resume} runs, then the held
+ * bios are replayed in order by the resuming thread. Until the held queue is empty, bios arriving from
+ * other threads are appended behind it, so nothing overtakes held I/O and everything held goes to the
+ * new table.
+ *
+ * <p>Thread safety: {@link #submitBio} and {@link #queryExtents} from any thread, concurrently.
+ * Control operations (load, suspend, resume, message, status) are serialized by the control mutex;
+ * the held queue by the held mutex. Both are {@link IoMutex}es, so every wait in dm core goes through
+ * the block layer's primitives.
+ */
+public final class MappedDevice implements BlockDevice {
+    private static final Logger LOG = Logger.getLogger(MappedDevice.class.getName());
+    private static final QueueLimits NO_TABLE = Table.STACKING;
+
+    private final String name;
+    private final DeviceRegistry registry;
+    private final Submitter submitter;
+    private final BioSet cloneSet;
+    private final BioSet splitSet;
+    private final DmWorker worker;
+    private final IoMutex controlLock;
+    private final IoMutex heldLock;
+
+    // ---- I/O path state
+    /** The live table; swapped only while suspended and drained. */
+    private volatile Table live;
+    /** Bios that entered {@link #submitBio} and are not finished (held bios are not counted). */
+    private final AtomicLong inflight = new AtomicLong();
+    /** The gate: new I/O is held. Read after incrementing {@link #inflight}. */
+    private volatile boolean blocked;
+    /** Held I/O is being replayed by {@link #replayThread}; others queue behind it. */
+    private volatile boolean draining;
+    /** Set while suspending or suspended; decides what a requeue does. */
+    private volatile SuspendMode suspendMode;
+    private volatile IoCompletion drained;
+    private volatile boolean dead;
+
+    // ---- guarded by heldLock
+    private final ArrayDeque<Bio> held = new ArrayDeque<>();
+    private Thread replayThread;
+
+    // ---- guarded by controlLock
+    private Table inactive;
+    private DeviceState state = DeviceState.ACTIVE;
+
+    private final AtomicLong eventNumber = new AtomicLong();
+    private final AtomicInteger opens = new AtomicInteger();
+
+    MappedDevice(String name, DeviceRegistry registry, int cloneCapacity) {
+        this.name = name;
+        this.registry = registry;
+        this.submitter = registry.submitter();
+        this.cloneSet = submitter.newBioSet("dm-" + name + "-clone", cloneCapacity);
+        this.splitSet = submitter.newBioSet("dm-" + name + "-split", 64);
+        this.worker = new DmWorker(name, submitter);
+        this.controlLock = new IoMutex(submitter, "dm " + name + " control");
+        this.heldLock = new IoMutex(submitter, "dm " + name + " held queue");
+    }
+
+    // ================================================================ BlockDevice
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    /** The live table's size; 0 without a live table. */
+    @Override
+    public long capacitySectors() {
+        Table t = live;
+        return t == null ? 0 : t.capacitySectors();
+    }
+
+    /** The limits stacked from the live table's devices and targets. */
+    @Override
+    public QueueLimits limits() {
+        Table t = live;
+        return t == null ? NO_TABLE : t.limits();
+    }
+
+    @Override
+    public void submitBio(Bio bio) {
+        inflight.incrementAndGet();
+        // Read order matters: blocked first, then draining (resume writes them in the other order).
+        if (blocked | draining) {
+            if (!admitSlow(bio)) {
+                return;
+            }
+        }
+        Table t = live;
+        if (t == null) {
+            bio.complete(BioStatus.IOERR);
+            endInflight();
+            return;
+        }
+        BioOp op = bio.op();
+        if (op == BioOp.FLUSH) {
+            flushFanOut(bio, t, DmIo.Stage.DATA);
+        } else if (bio.hasFlag(BioFlags.PREFLUSH) && bio.sizeBytes() > 0) {
+            flushFanOut(bio, t, DmIo.Stage.PREFLUSH);
+        } else {
+            mapData(bio, t);
+        }
+    }
+
+    /** The gate is closed or a replay runs: hold the bio (returns false) or let it through. */
+    private boolean admitSlow(Bio bio) {
+        heldLock.lock();
+        try {
+            if (dead) {
+                endInflight();
+                bio.complete(BioStatus.IOERR);
+                return false;
+            }
+            if (blocked || (draining && replayThread != Thread.currentThread())) {
+                held.addLast(bio);
+                endInflight();
+                return false;
+            }
+            return true;
+        } finally {
+            heldLock.unlock();
+        }
+    }
+
+    private void endInflight() {
+        if (inflight.decrementAndGet() == 0 && blocked) {
+            IoCompletion d = drained;
+            if (d != null) {
+                d.complete();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- mapping
+
+    private void flushFanOut(Bio bio, Table t, DmIo.Stage stage) {
+        DmIo io = new DmIo(this, bio, stage, true);
+        int keep = bio.flags() & BioFlags.SYNC;
+        for (int i = 0; i < t.size(); i++) {
+            TableTarget tt = t.target(i);
+            for (int leg = 0; leg < tt.numFlushBios; leg++) {
+                Bio c = cloneSet.alloc();
+                c.setDevice(this).setOp(BioOp.FLUSH).setFlags(keep).setSector(tt.beginSector);
+                mapClone(io, tt, leg, c);
+            }
+        }
+        io.pieceDone(BioStatus.OK, false);
+    }
+
+    private void mapData(Bio bio, Table t) {
+        BioOp op = bio.op();
+        boolean abnormal = op == BioOp.DISCARD || op == BioOp.WRITE_ZEROES;
+        boolean depthFirst = submitter.policy().splitsDepthFirst() && Submitter.inSubmission();
+        long start = bio.sector();
+        int total = bio.sectors();
+        int done = 0;
+        DmIo io = null;
+        while (done < total) {
+            long sector = start + done;
+            TableTarget tt = t.find(sector);
+            int legs = abnormal ? tt.numDiscardBios : 1;
+            boolean fanned = legs > 1;
+            if (io == null) {
+                io = new DmIo(this, bio, DmIo.Stage.DATA, fanned);
+            }
+            int len = (int) Math.min(total - done, tt.maxPieceSectors(sector, fanned));
+            int accepted = len;
+            if (legs == 0) {
+                io.setError(BioStatus.NOTSUPP);
+            }
+            for (int leg = 0; leg < legs; leg++) {
+                Bio c = bio.clone(cloneSet);
+                c.trim(done, len);
+                int a = mapClone(io, tt, leg, c);
+                if (!fanned && a > 0) {
+                    accepted = a;
+                }
+            }
+            done += accepted;
+            if (depthFirst && done < total) {
+                // Linux 4.16+: the first piece goes down (and is handled completely) before the rest is mapped.
+                io.original = bio.split(done, splitSet);
+                submitter.submit(bio);
+                break;
+            }
+        }
+        io.pieceDone(BioStatus.OK, false);
+    }
+
+    /** Maps one clone and acts on the result; returns the sectors the target accepted (0 when all). */
+    private int mapClone(DmIo io, TableTarget tt, int leg, Bio clone) {
+        TargetIo tio = new TargetIo(io, tt, leg);
+        clone.setEndIo(tio);
+        io.addPiece();
+        MapResult r;
+        tio.beginMap();
+        try {
+            r = tt.target().map(clone);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "map() of " + tt + " in " + name + " threw; failing the piece", e);
+            r = MapResult.kill(BioStatus.IOERR);
+        } finally {
+            tio.endMap();
+        }
+        int accepted = tio.accepted();
+        switch (r) {
+            case MapResult.Remapped m -> submitter.submit(clone);
+            case MapResult.Submitted s -> { }
+            case MapResult.Kill k -> tio.endWithoutTarget(clone, k.status(), false);
+            case MapResult.Requeue q -> tio.endWithoutTarget(clone, BioStatus.OK, true);
+        }
+        return Math.max(accepted, 0);
+    }
+
+    /** The last piece of {@code io} ended. */
+    void ioDone(DmIo io) {
+        Bio orig = io.original;
+        BioStatus st = io.status();
+        try {
+            if (io.requeued() && st.isOk()) {
+                requeue(orig);
+            } else if (io.stage() == DmIo.Stage.PREFLUSH && st.isOk()) {
+                orig.clearFlags(BioFlags.PREFLUSH);
+                worker.add(orig);
+            } else {
+                orig.complete(st);
+            }
+        } finally {
+            endInflight();
+        }
+    }
+
+    /** A target asked to retry {@code bio}: held for resume (noflush), failed (flush suspend) or resubmitted. */
+    private void requeue(Bio bio) {
+        SuspendMode mode = suspendMode;
+        if (mode == SuspendMode.NOFLUSH) {
+            heldLock.lock();
+            try {
+                held.addFirst(bio);
+            } finally {
+                heldLock.unlock();
+            }
+        } else if (mode == SuspendMode.FLUSH) {
+            bio.complete(BioStatus.IOERR);
+        } else {
+            worker.add(bio);
+        }
+    }
+
+    // ---------------------------------------------------------------- extents
+
+    /** Maps the query through the live table's targets; while suspended it answers "data" (always correct). */
+    @Override
+    public void queryExtents(long sector, long sectors, Extents.Sink sink) {
+        inflight.incrementAndGet();
+        try {
+            Table t = live;
+            if (blocked || draining || t == null) {
+                sink.extent(sectors, 0);
+                return;
+            }
+            long end = Math.min(sector + sectors, t.capacitySectors());
+            long pos = sector;
+            while (pos < end) {
+                TableTarget tt = t.find(pos);
+                long pieceEnd = Math.min(end, tt.endSector);
+                long pieceStart = pos;
+                long[] covered = {0};
+                boolean[] stop = {false};
+                tt.target().queryExtents(pos, pieceEnd - pos, (n, flags) -> {
+                    long take = Math.min(n, pieceEnd - pieceStart - covered[0]);
+                    if (take <= 0) {
+                        return false;
+                    }
+                    covered[0] += take;
+                    if (!sink.extent(take, flags)) {
+                        stop[0] = true;
+                        return false;
+                    }
+                    return true;
+                });
+                if (stop[0]) {
+                    return;
+                }
+                if (covered[0] == 0) {
+                    if (!sink.extent(pieceEnd - pos, 0)) {
+                        return;
+                    }
+                    covered[0] = pieceEnd - pos;
+                }
+                pos += covered[0];
+            }
+        } finally {
+            endInflight();
+        }
+    }
+
+    // ================================================================ control
+
+    /** The registry this device belongs to. */
+    public DeviceRegistry registry() {
+        return registry;
+    }
+
+    /** The submitter all I/O of this device goes through. */
+    public Submitter submitter() {
+        return submitter;
+    }
+
+    /**
+     * Loads {@code tableText} into the inactive slot (dmsetup {@code load}), replacing a table loaded
+     * before. The live table is untouched until {@link #resume()}. A bad table changes nothing.
+     */
+    public void load(String tableText) throws DmException {
+        load(TableParser.parse(tableText));
+    }
+
+    /** Loads already parsed lines into the inactive slot; see {@link #load(String)}. */
+    public void load(List<TableLine> lines) throws DmException {
+        controlLock.lock();
+        try {
+            checkAlive();
+            Table t = Table.build(this, registry.resolver(), registry.targetTypes(), lines);
+            Table old = inactive;
+            inactive = t;
+            if (old != null) {
+                old.close(registry.resolver(), this);
+            }
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    /** Drops the inactive table, if any (dmsetup {@code clear}). */
+    public void clearInactive() {
+        controlLock.lock();
+        try {
+            Table old = inactive;
+            inactive = null;
+            if (old != null) {
+                old.close(registry.resolver(), this);
+            }
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    /**
+     * Suspends the device (dmsetup {@code suspend [--noflush]}): targets' {@code presuspend}, then new
+     * I/O is held in arrival order, then this waits until all in-flight I/O has finished, then
+     * {@code postsuspend}. Does nothing when already suspended.
+     */
+    public void suspend(SuspendMode mode) throws DmException {
+        Objects.requireNonNull(mode, "mode");
+        controlLock.lock();
+        try {
+            checkAlive();
+            if (state == DeviceState.SUSPENDED) {
+                return;
+            }
+            suspendLocked(mode);
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    private void suspendLocked(SuspendMode mode) {
+        Table t = live;
+        if (t != null) {
+            t.presuspend();
+        }
+        IoCompletion d = new IoCompletion(submitter, "drain of dm " + name);
+        drained = d;
+        suspendMode = mode;
+        heldLock.lock();
+        try {
+            blocked = true;
+        } finally {
+            heldLock.unlock();
+        }
+        if (inflight.get() == 0) {
+            d.complete();
+        }
+        d.await();
+        if (t != null) {
+            t.postsuspend();
+        }
+        state = DeviceState.SUSPENDED;
+    }
+
+    /**
+     * Resumes the device (dmsetup {@code resume}): if a table was loaded it goes live (the device is
+     * suspended first if it is not), then held I/O is replayed in order through the live table.
+     * Without a loaded table it only resumes a suspended device. A target's {@code preresume} failure
+     * leaves the device suspended with both tables as they were.
+     */
+    public void resume() throws DmException {
+        controlLock.lock();
+        try {
+            checkAlive();
+            Table next = inactive;
+            if (next == null && state == DeviceState.ACTIVE) {
+                return;
+            }
+            if (next == null && live == null) {
+                throw new DmException("resume: " + name + " (expected: a device with a table; load one first)");
+            }
+            if (next != null && state == DeviceState.ACTIVE) {
+                suspendLocked(SuspendMode.FLUSH);
+            }
+            Table toResume = next != null ? next : live;
+            toResume.preresume();
+            Table old = null;
+            if (next != null) {
+                old = live;
+                registry.publish(() -> {
+                    live = next;
+                    inactive = null;
+                });
+                eventNumber.incrementAndGet();
+            }
+            if (old != null) {
+                old.close(registry.resolver(), this);
+            }
+            suspendMode = null;
+            state = DeviceState.ACTIVE;
+            toResume.resume();
+            unblockAndReplay();
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    private void unblockAndReplay() {
+        heldLock.lock();
+        try {
+            replayThread = Thread.currentThread();
+            draining = !held.isEmpty();
+            blocked = false;
+        } finally {
+            heldLock.unlock();
+        }
+        while (true) {
+            Bio b;
+            heldLock.lock();
+            try {
+                b = held.pollFirst();
+                if (b == null) {
+                    draining = false;
+                    replayThread = null;
+                    return;
+                }
+            } finally {
+                heldLock.unlock();
+            }
+            submitter.submit(b);
+        }
+    }
+
+    /**
+     * Sends a message to the target at {@code sector} of the live table (dmsetup {@code message}) and
+     * returns its reply.
+     */
+    public String message(long sector, String... args) throws DmException {
+        controlLock.lock();
+        try {
+            checkAlive();
+            Table t = live;
+            if (t == null) {
+                throw new DmException("message: " + name + " (expected: a device with a live table)");
+            }
+            if (sector < 0 || sector >= t.capacitySectors()) {
+                throw new DmException("sector: " + sector + " (expected: a sector of the device, below " + t.capacitySectors() + ")");
+            }
+            if (args.length == 0) {
+                throw new DmException("message: empty (expected: at least one word)");
+            }
+            TableTarget tt = t.find(sector);
+            try {
+                String reply = tt.target().message(args);
+                return reply == null ? "" : reply;
+            } catch (DmException e) {
+                throw new DmException(tt.typeName() + ": " + e.getMessage(), e);
+            }
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    /** The live table's status (dmsetup {@code status} for INFO, {@code table} for TABLE). */
+    public DeviceStatus status(StatusType type) {
+        controlLock.lock();
+        try {
+            Table t = live;
+            return new DeviceStatus(name, type, t == null ? List.of() : t.status(type));
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    /** The inactive (loaded) table's status (dmsetup {@code table --inactive}). */
+    public DeviceStatus inactiveStatus(StatusType type) {
+        controlLock.lock();
+        try {
+            Table t = inactive;
+            return new DeviceStatus(name, type, t == null ? List.of() : t.status(type));
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    /** dmsetup {@code info}. */
+    public DeviceInfo info() {
+        controlLock.lock();
+        try {
+            Table t = live;
+            int heldCount;
+            heldLock.lock();
+            try {
+                heldCount = held.size();
+            } finally {
+                heldLock.unlock();
+            }
+            return new DeviceInfo(name, state, t != null, inactive != null, t != null && t.limits().readOnly(),
+                    openCount(), registry.holdersOf(this), eventNumber.get(), t == null ? 0 : t.capacitySectors(),
+                    t == null ? 0 : t.size(), heldCount);
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    /** dmsetup {@code deps}: the references of the live and inactive tables. */
+    public DeviceDeps deps() {
+        controlLock.lock();
+        try {
+            Table t = live;
+            Table i = inactive;
+            return new DeviceDeps(name, t == null ? List.of() : t.refSpecs(), i == null ? List.of() : i.refSpecs());
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    public DeviceState state() {
+        controlLock.lock();
+        try {
+            return state;
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
+    public long eventNumber() {
+        return eventNumber.get();
+    }
+
+    /**
+     * Opens the device (an NBD export, a test): the device counts as in use until the handle is closed.
+     */
+    public OpenHandle open() throws DmException {
+        checkAlive();
+        opens.incrementAndGet();
+        return new OpenHandle(this);
+    }
+
+    /** True once the device was removed from its registry; all I/O then fails. */
+    public boolean isRemoved() {
+        return dead;
+    }
+
+    @Override
+    public String toString() {
+        return "MappedDevice[" + name + ", " + capacitySectors() + " sectors]";
+    }
+
+    // ================================================================ package-private
+
+    void closeOne() {
+        opens.decrementAndGet();
+    }
+
+    int externalOpens() {
+        return opens.get();
+    }
+
+    int openCount() {
+        return opens.get() + registry.tableRefsTo(this);
+    }
+
+    void raiseEvent() {
+        eventNumber.incrementAndGet();
+    }
+
+    /** The live and inactive tables, for the registry's graph (read under its lock via {@link DeviceRegistry#publish}). */
+    Table liveTable() {
+        return live;
+    }
+
+    Table inactiveTable() {
+        return inactive;
+    }
+
+    private void checkAlive() throws DmException {
+        if (dead) {
+            throw new NoSuchDeviceException(name);
+        }
+    }
+
+    /**
+     * Tears the device down for {@link DeviceRegistry#remove}: with {@code force}, new I/O fails at once;
+     * otherwise the device is suspended (draining in-flight I/O) first. Held I/O fails with IOERR, the
+     * tables are destroyed and the worker stops.
+     */
+    void destroy(boolean force) {
+        controlLock.lock();
+        try {
+            if (dead) {
+                return;
+            }
+            if (!force && state == DeviceState.ACTIVE) {
+                suspendLocked(SuspendMode.FLUSH);
+            }
+            List<Bio> fail;
+            IoCompletion d = new IoCompletion(submitter, "drain of dm " + name);
+            drained = d;
+            heldLock.lock();
+            try {
+                dead = true;
+                blocked = true;
+                fail = List.copyOf(held);
+                held.clear();
+            } finally {
+                heldLock.unlock();
+            }
+            for (Bio b : fail) {
+                b.complete(BioStatus.IOERR);
+            }
+            if (inflight.get() == 0) {
+                d.complete();
+            }
+            Table t = live;
+            if (t != null && force) {
+                t.presuspend();
+            }
+            d.await();
+            Table i = inactive;
+            registry.publish(() -> {
+                live = null;
+                inactive = null;
+            });
+            if (t != null) {
+                t.close(registry.resolver(), this);
+            }
+            if (i != null) {
+                i.close(registry.resolver(), this);
+            }
+            worker.stop();
+            cloneSet.close();
+            splitSet.close();
+        } finally {
+            controlLock.unlock();
+        }
+    }
+}

@@ -1,0 +1,44 @@
+package dev.cairn.dm;
+
+import java.time.InstantSource;
+import java.util.Objects;
+
+/**
+ * Configuration of a {@link DeviceRegistry}.
+ *
+ * @param clock              the clock handed to targets (flakey, delay); tests inject a fake one
+ * @param fileOpener         opens {@code file:PATH} leaves
+ * @param targetTypes        the target types tables may use
+ * @param cloneBioSetCapacity bios in each mapped device's clone pool (its per-bio reserve)
+ */
+public record RegistryOptions(InstantSource clock, LeafOpener fileOpener, TargetTypes targetTypes, int cloneBioSetCapacity) {
+    public RegistryOptions {
+        Objects.requireNonNull(clock, "clock");
+        Objects.requireNonNull(fileOpener, "fileOpener");
+        Objects.requireNonNull(targetTypes, "targetTypes");
+        if (cloneBioSetCapacity < 1) {
+            throw new IllegalArgumentException("cloneBioSetCapacity: " + cloneBioSetCapacity + " (expected: >= 1)");
+        }
+    }
+
+    /** The system clock, FileStore for {@code file:}, every target type on the class path, 1024 clones per device. */
+    public static RegistryOptions defaults() {
+        return new RegistryOptions(InstantSource.system(), LeafOpener.fileStore(), TargetTypes.load(), 1024);
+    }
+
+    public RegistryOptions withClock(InstantSource value) {
+        return new RegistryOptions(value, fileOpener, targetTypes, cloneBioSetCapacity);
+    }
+
+    public RegistryOptions withFileOpener(LeafOpener value) {
+        return new RegistryOptions(clock, value, targetTypes, cloneBioSetCapacity);
+    }
+
+    public RegistryOptions withTargetTypes(TargetTypes value) {
+        return new RegistryOptions(clock, fileOpener, value, cloneBioSetCapacity);
+    }
+
+    public RegistryOptions withCloneBioSetCapacity(int value) {
+        return new RegistryOptions(clock, fileOpener, targetTypes, value);
+    }
+}
