@@ -1,0 +1,637 @@
+package dev.cairn.block.store;
+
+import dev.cairn.block.Bio;
+import dev.cairn.block.BioFlags;
+import dev.cairn.block.BioOp;
+import dev.cairn.block.BioStatus;
+import dev.cairn.block.BlockDevice;
+import dev.cairn.block.Extents;
+import dev.cairn.block.QueueLimits;
+import dev.cairn.block.Sectors;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A block device backed by a regular file or a block device, with positional I/O through the Linux system
+ * calls (FFM): {@code preadv}/{@code pwritev} straight from and to the bio's memory, {@code fdatasync},
+ * {@code fallocate} and {@code lseek(SEEK_DATA/SEEK_HOLE)}. The capacity is the file's size, which must
+ * be a positive multiple of the logical block (512 bytes, or 4096 with {@code direct}).
+ *
+ * <pre>{@code
+ * FileStore.createSparse(path, 1L << 30);
+ * try (FileStore disk = FileStore.open(path, FileStoreConfig.defaults())) { ... }
+ * }</pre>
+ *
+ * <h2>Implementation notes</h2>
+ * <b>Completion.</b> {@link #submitBio} only queues the bio on the store's executor ({@code ioThreads} named
+ * daemon threads {@code cairn-file-<file>-<n>}); the system calls and the completion run there, never on the
+ * submitting thread. Bios may complete in any order, as on any disk.
+ *
+ * <p><b>Data path.</b> When every piece of a bio is native memory (and, with {@code direct}, 4096-aligned in
+ * address and length), the pieces become an {@code iovec} array (up to 1024 per call) and the kernel copies
+ * straight to or from them. Otherwise the bio goes through the worker's 1 MiB bounce buffer, window by
+ * window: one memcpy, which costs about what the kernel's own copy costs and, unlike a "critical" downcall on
+ * heap memory, never holds off the garbage collector while a read waits for the disk. Short transfers are
+ * resumed where they stopped; {@code EINTR} and {@code EAGAIN} are retried.
+ *
+ * <p><b>Durability.</b> The store has a volatile cache (the page cache, or the disk's own with {@code direct}):
+ * FLUSH and PREFLUSH are {@code fdatasync} (which persists the allocation metadata reads depend on, but not
+ * timestamps). FUA writes use {@code pwritev2(RWF_DSYNC)} (the kernel syncs just that range); where that is
+ * refused, the write is followed by {@code fdatasync}.
+ *
+ * <p><b>Discard and write-zeroes.</b> DISCARD and WRITE_ZEROES punch a hole
+ * ({@code FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE}); WRITE_ZEROES with NOUNMAP uses
+ * {@code FALLOC_FL_ZERO_RANGE}. Either way the range reads as zeros afterwards. Where the file system refuses
+ * ({@code EOPNOTSUPP}) the store remembers it and writes zeros instead, except for WRITE_ZEROES with
+ * FAST_ZERO, which then fails with NOTSUPP at once, as NBD's FAST_ZERO asks.
+ *
+ * <p><b>Errors.</b> {@code EIO} is IOERR; {@code ENOSPC}, {@code EDQUOT} and {@code EFBIG} are NOSPC;
+ * {@code EROFS}, {@code EPERM}, {@code EACCES} and {@code EBADF} are PERM; anything else is IOERR. Each
+ * failure is logged once with the file, the operation, the range and the errno. Out-of-range or misaligned
+ * bios (which the submitter already refuses) complete with INVALID before any system call.
+ *
+ * <p>The bio's memory must be accessible from the store's threads (heap, or a global, automatic or shared
+ * arena) and stay alive until the bio completes; confined memory fails the bio with IOERR.
+ *
+ * <p>Linux only (the flags and {@code O_DIRECT} value are Linux's; x86-64, arm64 and ppc64 are handled).
+ *
+ * <p>Thread safety: {@link #submitBio} and {@link #queryExtents} may be called from any thread at any time,
+ * also concurrently with {@link #close}; after close, bios complete with ABORTED on the calling thread and
+ * queries answer "all data". Each worker thread has its own iovec array, bounce buffer and errno segment;
+ * the only shared mutable state is the "the file system refuses X" flags, which are monotonic.
+ */
+public final class FileStore implements BlockDevice, AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(FileStore.class.getName());
+    private static final int DIRECT_ALIGN = 4096;
+    /** Bounce buffer per worker and zero buffer per store. */
+    static final int BOUNCE_BYTES = 1 << 20;
+    /** How many copies of the zero buffer one fallback write sends (16 MiB per call). */
+    private static final int ZERO_IOVECS = 16;
+    private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG;
+
+    private final Path path;
+    private final String name;
+    private final FileStoreConfig config;
+    private final int fd;
+    private final long capacitySectors;
+    private final QueueLimits limits;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment zeros;
+    private final ThreadPoolExecutor executor;
+    private final ThreadLocal<Scratch> scratch;
+    /** queryExtents calls using the fd right now: close waits for them so the fd number is not reused under them. */
+    private final AtomicInteger queries = new AtomicInteger();
+    private volatile boolean closed;
+    private volatile boolean punchRefused = !Posix.hasFallocate();
+    private volatile boolean zeroRangeRefused = !Posix.hasFallocate();
+    private volatile boolean dsyncRefused = !Posix.hasPwritev2();
+
+    /** Per-worker native memory, allocated on the worker's first bio. */
+    private static final class Scratch {
+        final MemorySegment errno;
+        final MemorySegment iov;
+        final MemorySegment bounce;
+
+        Scratch(Arena arena) {
+            errno = Posix.newErrnoState(arena);
+            iov = arena.allocate(Posix.IOV_MAX * Posix.IOVEC_BYTES, 8);
+            bounce = arena.allocate(BOUNCE_BYTES, DIRECT_ALIGN);
+        }
+    }
+
+    private FileStore(Path path, FileStoreConfig config, int fd, long sizeBytes) {
+        this.path = path;
+        this.name = path.toString();
+        this.config = config;
+        this.fd = fd;
+        this.capacitySectors = sizeBytes >>> Sectors.SECTOR_SHIFT;
+        int logical = config.direct() ? DIRECT_ALIGN : Sectors.SECTOR_SIZE;
+        this.limits = new QueueLimits(logical, 4096, 0, 4096, Long.MAX_VALUE >> 10, Long.MAX_VALUE >> 10, true, true,
+                config.readOnly());
+        this.zeros = arena.allocate(BOUNCE_BYTES, DIRECT_ALIGN); // allocate() zero-fills
+        this.scratch = ThreadLocal.withInitial(() -> new Scratch(arena));
+        String threadPrefix = "cairn-file-" + path.getFileName() + "-";
+        AtomicInteger threads = new AtomicInteger();
+        this.executor = new ThreadPoolExecutor(config.ioThreads(), config.ioThreads(), 0, TimeUnit.MILLISECONDS,
+                new LinkedBlockingQueue<>(), r -> Thread.ofPlatform().daemon().name(threadPrefix + threads.incrementAndGet())
+                .unstarted(r));
+    }
+
+    /**
+     * Opens {@code path} (a regular file or a block device) as a store.
+     *
+     * @throws NoSuchFileException   when it does not exist
+     * @throws AccessDeniedException when it cannot be opened for the requested access
+     * @throws IOException           when it is a directory, its size is not a positive multiple of the logical block,
+     *                               {@code direct} is not supported by its file system, or another error occurs
+     */
+    public static FileStore open(Path path, FileStoreConfig config) throws IOException {
+        Objects.requireNonNull(path, "path");
+        Objects.requireNonNull(config, "config");
+        if (Files.isDirectory(path)) {
+            throw new IOException("file " + path + ": a directory (expected: a regular file or a block device)");
+        }
+        int fd;
+        long size;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment errno = Posix.newErrnoState(a);
+            MemorySegment cPath = a.allocateFrom(path.toString());
+            int flags = (config.readOnly() ? Posix.O_RDONLY : Posix.O_RDWR) | Posix.O_CLOEXEC
+                    | (config.direct() ? Posix.O_DIRECT : 0);
+            do {
+                fd = Posix.open(errno, cPath, flags, 0);
+            } while (fd < 0 && Posix.errno(errno) == Posix.EINTR);
+            if (fd < 0) {
+                int e = Posix.errno(errno);
+                String why = Posix.errnoName(e);
+                throw switch (e) {
+                    case Posix.ENOENT -> new NoSuchFileException(path.toString());
+                    case Posix.EACCES, Posix.EPERM, Posix.EROFS -> new AccessDeniedException(path.toString(), null,
+                            why + (config.readOnly() ? "" : " (opened read-write; try read-only)"));
+                    case Posix.EINVAL -> new IOException("file " + path + ": open failed with EINVAL"
+                            + (config.direct() ? " (expected: a file system that supports O_DIRECT)" : ""));
+                    default -> new IOException("file " + path + ": open failed with " + why);
+                };
+            }
+            size = Posix.lseek(errno, fd, 0, Posix.SEEK_END);
+            int logical = config.direct() ? DIRECT_ALIGN : Sectors.SECTOR_SIZE;
+            String problem = null;
+            if (size < 0) {
+                problem = "cannot find its size: " + Posix.errnoName(Posix.errno(errno));
+            } else if (size == 0 || size % logical != 0) {
+                problem = size + " bytes (expected: a positive multiple of " + logical + " bytes"
+                        + (config.direct() ? " with direct I/O" : "") + ")";
+            }
+            if (problem != null) {
+                Posix.close(errno, fd);
+                throw new IOException("file " + path + ": " + problem);
+            }
+        }
+        return new FileStore(path, config, fd, size);
+    }
+
+    /**
+     * Creates a new sparse file of {@code sizeBytes} (a positive multiple of 512) at {@code path}: no data
+     * block is allocated, the whole file reads as zeros and reports as a hole.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException when {@code path} exists
+     */
+    public static void createSparse(Path path, long sizeBytes) throws IOException {
+        if (sizeBytes <= 0 || !Sectors.isAligned(sizeBytes)) {
+            throw new IllegalArgumentException("sizeBytes: " + sizeBytes + " (expected: a positive multiple of 512)");
+        }
+        Files.createFile(path);
+        try (RandomAccessFile file = new RandomAccessFile(path.toFile(), "rw")) {
+            file.setLength(sizeBytes); // ftruncate: extends without allocating
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(path);
+            throw e;
+        }
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    public FileStoreConfig config() {
+        return config;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public long capacitySectors() {
+        return capacitySectors;
+    }
+
+    @Override
+    public QueueLimits limits() {
+        return limits;
+    }
+
+    // ---------------------------------------------------------------- submission
+
+    @Override
+    public void submitBio(Bio bio) {
+        if (!closed) {
+            try {
+                executor.execute(() -> run(bio));
+                return;
+            } catch (RejectedExecutionException e) {
+                // closed concurrently: fall through
+            }
+        }
+        bio.complete(BioStatus.ABORTED);
+    }
+
+    /** A worker's task: the system calls, then the completion, which nothing may prevent. */
+    private void run(Bio bio) {
+        BioStatus status;
+        try {
+            status = perform(bio, scratch.get());
+        } catch (RuntimeException | Error e) {
+            LOG.log(System.Logger.Level.ERROR, () -> name + ": " + bio + " failed unexpectedly", e);
+            status = BioStatus.IOERR;
+        }
+        bio.complete(status);
+    }
+
+    /** Runs {@code bio}'s system calls on a worker; the status to complete it with. */
+    private BioStatus perform(Bio bio, Scratch s) {
+        BioOp op = bio.op();
+        long offsetBytes = Sectors.toBytes(bio.sector());
+        int lengthBytes = bio.sizeBytes();
+        if (op == BioOp.FLUSH) {
+            return status(sync(s), bio);
+        }
+        int blockMask = limits.logicalBlockBytes() - 1;
+        if ((offsetBytes & blockMask) != 0 || (lengthBytes & blockMask) != 0 || bio.endSector() > capacitySectors
+                || (op.hasData() && !bio.hasData())) {
+            return BioStatus.INVALID;
+        }
+        if (op.isWrite() && config.readOnly()) {
+            return BioStatus.PERM;
+        }
+        int e = 0;
+        boolean fua = bio.hasFlag(BioFlags.FUA) && op.isWrite();
+        if (bio.hasFlag(BioFlags.PREFLUSH)) {
+            e = sync(s);
+        }
+        if (e == 0) {
+            switch (op) {
+                case READ -> e = transferBio(bio, s, false, false);
+                case WRITE -> {
+                    e = transferBio(bio, s, true, fua && !dsyncRefused);
+                    fua &= dsyncRefused; // written with RWF_DSYNC unless that was (or just got) refused
+                }
+                case DISCARD -> e = zero(s, offsetBytes, lengthBytes, true, false);
+                case WRITE_ZEROES -> e = zero(s, offsetBytes, lengthBytes, !bio.hasFlag(BioFlags.NOUNMAP),
+                        bio.hasFlag(BioFlags.FAST_ZERO));
+                case FLUSH -> throw new AssertionError("handled above");
+            }
+        }
+        if (e == 0 && fua) {
+            e = sync(s);
+        }
+        return status(e, bio);
+    }
+
+    private BioStatus status(int errno, Bio bio) {
+        if (errno == 0) {
+            return BioStatus.OK;
+        }
+        BioStatus status = switch (errno) {
+            case Posix.EIO -> BioStatus.IOERR;
+            case Posix.ENOSPC, Posix.EDQUOT, Posix.EFBIG -> BioStatus.NOSPC;
+            case Posix.EROFS, Posix.EPERM, Posix.EACCES, Posix.EBADF -> BioStatus.PERM;
+            case Posix.EOPNOTSUPP -> BioStatus.NOTSUPP;
+            default -> BioStatus.IOERR;
+        };
+        if (!(errno == Posix.EOPNOTSUPP && bio.hasFlag(BioFlags.FAST_ZERO))) {
+            LOG.log(System.Logger.Level.WARNING, () -> name + ": " + bio + " failed with " + Posix.errnoName(errno)
+                    + " -> " + status);
+        }
+        return status;
+    }
+
+    /** READ or WRITE of the whole bio; returns 0 or an errno. */
+    private int transferBio(Bio bio, Scratch s, boolean write, boolean dsync) {
+        long offsetBytes = Sectors.toBytes(bio.sector());
+        if (isZeroCopy(bio)) {
+            IovecFiller filler = new IovecFiller(this, s, write, dsync, offsetBytes);
+            try {
+                bio.forEachSegment(filler);
+            } catch (IOException e) {
+                throw new AssertionError("the filler throws none", e);
+            }
+            return filler.errno != 0 ? filler.errno : filler.finish();
+        }
+        int length = bio.sizeBytes();
+        for (int done = 0; done < length; ) {
+            int n = Math.min(BOUNCE_BYTES, length - done);
+            if (write) {
+                bio.copyTo(done, s.bounce, 0, n);
+            }
+            s.iov.set(WORD, 0, s.bounce.address());
+            s.iov.set(WORD, 8, n);
+            int e = transfer(s, write, dsync, offsetBytes + done, 1, n);
+            if (e != 0) {
+                return e;
+            }
+            if (!write) {
+                bio.copyFrom(s.bounce, 0, done, n);
+            }
+            done += n;
+        }
+        return 0;
+    }
+
+    /**
+     * True when the kernel can use the bio's memory directly: all native, and aligned for O_DIRECT. Throws when
+     * this worker may not touch the memory (a confined or closed arena): the kernel would be handed a bare
+     * address that the FFM checks never see.
+     */
+    private boolean isZeroCopy(Bio bio) {
+        boolean[] ok = {true};
+        Thread worker = Thread.currentThread();
+        try {
+            bio.forEachSegment((segment, segmentOffsetBytes, lengthBytes, bioOffsetBytes) -> {
+                if (!segment.isAccessibleBy(worker) || !segment.scope().isAlive()) {
+                    throw new IllegalStateException("bio memory " + segment + " (expected: accessible from the store's "
+                            + "threads: heap, or a global, automatic or shared arena that stays open until completion)");
+                }
+                if (!segment.isNative() || (config.direct()
+                        && (((segment.address() + segmentOffsetBytes) | lengthBytes) & (DIRECT_ALIGN - 1)) != 0)) {
+                    ok[0] = false;
+                }
+            });
+        } catch (IOException e) {
+            throw new AssertionError("the visitor throws none", e);
+        }
+        return ok[0];
+    }
+
+    /** Collects a bio's pieces into the worker's iovec array, issuing a call each time it is full. */
+    private static final class IovecFiller implements Bio.SegmentVisitor {
+        final FileStore store;
+        final Scratch s;
+        final boolean write;
+        final boolean dsync;
+        long fileOffsetBytes;
+        int count;
+        long batchBytes;
+        int errno;
+
+        IovecFiller(FileStore store, Scratch s, boolean write, boolean dsync, long fileOffsetBytes) {
+            this.store = store;
+            this.s = s;
+            this.write = write;
+            this.dsync = dsync;
+            this.fileOffsetBytes = fileOffsetBytes;
+        }
+
+        @Override
+        public void visit(MemorySegment segment, long segmentOffsetBytes, long lengthBytes, long bioOffsetBytes) {
+            if (errno != 0) {
+                return;
+            }
+            if (count == Posix.IOV_MAX) {
+                errno = finish();
+                if (errno != 0) {
+                    return;
+                }
+            }
+            s.iov.set(WORD, count * Posix.IOVEC_BYTES, segment.address() + segmentOffsetBytes);
+            s.iov.set(WORD, count * Posix.IOVEC_BYTES + 8, lengthBytes);
+            count++;
+            batchBytes += lengthBytes;
+        }
+
+        /** Issues the pending batch; returns 0 or an errno. */
+        int finish() {
+            if (count == 0) {
+                return 0;
+            }
+            int e = store.transfer(s, write, dsync, fileOffsetBytes, count, batchBytes);
+            fileOffsetBytes += batchBytes;
+            count = 0;
+            batchBytes = 0;
+            return e;
+        }
+    }
+
+    /**
+     * One {@code preadv}/{@code pwritev(2)} of {@code count} iovecs ({@code totalBytes}) at {@code fileOffsetBytes},
+     * resumed after short transfers and EINTR/EAGAIN; returns 0 or an errno. The iovec array is consumed.
+     */
+    private int transfer(Scratch s, boolean write, boolean dsync, long fileOffsetBytes, int count, long totalBytes) {
+        long done = 0;
+        int first = 0;
+        while (done < totalBytes) {
+            MemorySegment iov = s.iov.asSlice(first * Posix.IOVEC_BYTES);
+            long n;
+            if (!write) {
+                n = Posix.preadv(s.errno, fd, iov, count - first, fileOffsetBytes + done);
+            } else if (dsync && !dsyncRefused) {
+                n = Posix.pwritev2(s.errno, fd, iov, count - first, fileOffsetBytes + done, Posix.RWF_DSYNC);
+                if (n < 0 && isRefusal(Posix.errno(s.errno))) {
+                    dsyncRefused = true; // the caller sees the flag and syncs after the write instead
+                    continue;
+                }
+            } else {
+                n = Posix.pwritev(s.errno, fd, iov, count - first, fileOffsetBytes + done);
+            }
+            if (n < 0) {
+                int e = Posix.errno(s.errno);
+                if (e == Posix.EINTR || e == Posix.EAGAIN) {
+                    continue;
+                }
+                return e;
+            }
+            if (n == 0) {
+                return Posix.EIO; // end of file inside the capacity: the file shrank under us
+            }
+            done += n;
+            while (n > 0) {
+                long at = first * Posix.IOVEC_BYTES;
+                long len = s.iov.get(WORD, at + 8);
+                if (n >= len) {
+                    n -= len;
+                    first++;
+                } else {
+                    s.iov.set(WORD, at, s.iov.get(WORD, at) + n);
+                    s.iov.set(WORD, at + 8, len - n);
+                    n = 0;
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static boolean isRefusal(int errno) {
+        return errno == Posix.EOPNOTSUPP || errno == Posix.ENOSYS;
+    }
+
+    /** fdatasync, retried on EINTR; 0 or an errno. */
+    private int sync(Scratch s) {
+        while (Posix.fdatasync(s.errno, fd) < 0) {
+            int e = Posix.errno(s.errno);
+            if (e != Posix.EINTR) {
+                return e;
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * Makes {@code [offsetBytes, +lengthBytes)} read as zeros: punch a hole when {@code unmap}, else zero the
+     * range in place; where the file system refuses, write zeros (or, with {@code fastOnly}, fail with
+     * EOPNOTSUPP). Returns 0 or an errno.
+     */
+    private int zero(Scratch s, long offsetBytes, long lengthBytes, boolean unmap, boolean fastOnly) {
+        if (unmap && !punchRefused) {
+            int e = fallocate(s, Posix.FALLOC_FL_PUNCH_HOLE | Posix.FALLOC_FL_KEEP_SIZE, offsetBytes, lengthBytes);
+            if (!isRefusal(e)) {
+                return e;
+            }
+            punchRefused = true;
+        }
+        if (!zeroRangeRefused) {
+            int e = fallocate(s, Posix.FALLOC_FL_ZERO_RANGE | Posix.FALLOC_FL_KEEP_SIZE, offsetBytes, lengthBytes);
+            if (!isRefusal(e)) {
+                return e;
+            }
+            zeroRangeRefused = true;
+        }
+        if (fastOnly) {
+            return Posix.EOPNOTSUPP;
+        }
+        return writeZeros(s, offsetBytes, lengthBytes);
+    }
+
+    private int fallocate(Scratch s, int mode, long offsetBytes, long lengthBytes) {
+        while (Posix.fallocate(s.errno, fd, mode, offsetBytes, lengthBytes) < 0) {
+            int e = Posix.errno(s.errno);
+            if (e != Posix.EINTR) {
+                return e;
+            }
+        }
+        return 0;
+    }
+
+    /** The fallback of {@link #zero}: writes from the shared zero buffer, 16 MiB per call. */
+    int writeZeros(Scratch s, long offsetBytes, long lengthBytes) {
+        for (long done = 0; done < lengthBytes; ) {
+            int count = 0;
+            long batch = 0;
+            while (count < ZERO_IOVECS && done + batch < lengthBytes) {
+                long n = Math.min(BOUNCE_BYTES, lengthBytes - done - batch);
+                s.iov.set(WORD, count * Posix.IOVEC_BYTES, zeros.address());
+                s.iov.set(WORD, count * Posix.IOVEC_BYTES + 8, n);
+                count++;
+                batch += n;
+            }
+            int e = transfer(s, true, false, offsetBytes + done, count, batch);
+            if (e != 0) {
+                return e;
+            }
+            done += batch;
+        }
+        return 0;
+    }
+
+    // ---------------------------------------------------------------- extents
+
+    /**
+     * Holes of the file ({@code lseek SEEK_DATA/SEEK_HOLE}) are HOLE|ZERO, the rest is data. File systems (and
+     * block devices) that do not report holes answer "all data". Runs on the calling thread.
+     */
+    @Override
+    public void queryExtents(long sector, long sectors, Extents.Sink sink) {
+        if (sectors <= 0) {
+            return;
+        }
+        queries.incrementAndGet();
+        try (Arena a = Arena.ofConfined()) {
+            if (closed) {
+                sink.extent(sectors, 0);
+                return;
+            }
+            MemorySegment errno = Posix.newErrnoState(a);
+            long pos = Sectors.toBytes(sector);
+            long end = Sectors.toBytes(sector + sectors);
+            while (pos < end) {
+                long data = Posix.lseek(errno, fd, pos, Posix.SEEK_DATA);
+                if (data < 0) {
+                    if (Posix.errno(errno) != Posix.ENXIO) { // ENXIO: no data after pos; else: holes unsupported
+                        sink.extent((end - pos) >>> Sectors.SECTOR_SHIFT, 0);
+                        return;
+                    }
+                    data = end;
+                }
+                // Holes are whole file-system blocks, but round inwards anyway: calling a hole data is always safe.
+                long holeEnd = Math.min(data, end) & ~(long) (Sectors.SECTOR_SIZE - 1);
+                if (holeEnd > pos) {
+                    if (!sink.extent((holeEnd - pos) >>> Sectors.SECTOR_SHIFT, Extents.HOLE | Extents.ZERO)) {
+                        return;
+                    }
+                    pos = holeEnd;
+                    continue;
+                }
+                long hole = Posix.lseek(errno, fd, pos, Posix.SEEK_HOLE);
+                long dataEnd = hole < 0 ? end : Math.min(end, (hole + Sectors.SECTOR_SIZE - 1) & ~(long) (Sectors.SECTOR_SIZE - 1));
+                if (dataEnd <= pos) {
+                    dataEnd = pos + Sectors.SECTOR_SIZE; // the file changed between the two calls
+                }
+                if (!sink.extent((dataEnd - pos) >>> Sectors.SECTOR_SHIFT, 0)) {
+                    return;
+                }
+                pos = dataEnd;
+            }
+        } finally {
+            queries.decrementAndGet();
+        }
+    }
+
+    // ---------------------------------------------------------------- close
+
+    /**
+     * Stops accepting bios, waits for every queued and running one to complete, then closes the file. Idempotent.
+     * Does not flush: the caller sends a FLUSH first if it wants the data durable.
+     */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        executor.shutdown();
+        boolean interrupted = false;
+        while (true) {
+            try {
+                if (executor.awaitTermination(1, TimeUnit.SECONDS)) {
+                    break;
+                }
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        while (queries.get() > 0) {
+            Thread.onSpinWait(); // a query runs a few lseek calls: microseconds
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment errno = Posix.newErrnoState(a);
+            if (Posix.close(errno, fd) < 0) {
+                LOG.log(System.Logger.Level.WARNING, () -> name + ": close failed with " + Posix.errnoName(Posix.errno(errno)));
+            }
+        }
+        arena.close();
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "FileStore[" + name + ", " + Sectors.toBytes(capacitySectors) + " bytes"
+                + (config.readOnly() ? ", read-only" : "") + (config.direct() ? ", direct" : "") + "]";
+    }
+}
