@@ -219,9 +219,13 @@ final class Connection implements Runnable {
 
     /**
      * The checks every command with a range shares; 0 when the request may go on. Order: flags, read-only,
-     * zero length, alignment, range.
+     * zero length, maximum payload, alignment, range.
      */
     private int check(Request r, int allowedFlags, boolean writeLike, int outOfRangeErrno) {
+        return check(r, allowedFlags, writeLike, outOfRangeErrno, 0xffff_ffffL);
+    }
+
+    private int check(Request r, int allowedFlags, boolean writeLike, int outOfRangeErrno, long maxLength) {
         // FUA is valid on every command (the spec: accept it, even by ignoring it).
         if ((r.flags & ~(allowedFlags | CMD_FLAG_FUA)) != 0) {
             r.message = "flags 0x" + Integer.toHexString(r.flags) + " not valid for " + commandName(r.type);
@@ -234,6 +238,10 @@ final class Connection implements Runnable {
         long length = Integer.toUnsignedLong(r.lengthBytes);
         if (length == 0) {
             r.message = "length 0";
+            return EINVAL;
+        }
+        if (length > maxLength) {
+            r.message = "length " + length + " above the maximum payload " + maxLength;
             return EINVAL;
         }
         if (((r.offsetBytes | length) & (minBlockBytes - 1)) != 0) {
@@ -251,11 +259,7 @@ final class Connection implements Runnable {
 
     private void read(Request r) throws IOException {
         int allowed = structured ? CMD_FLAG_DF : 0;
-        int err = check(r, allowed, false, EINVAL);
-        if (err == 0 && Integer.compareUnsigned(r.lengthBytes, maxPayloadBytes) > 0) {
-            err = EINVAL;
-            r.message = "length " + Integer.toUnsignedString(r.lengthBytes) + " above maximum " + maxPayloadBytes;
-        }
+        int err = check(r, allowed, false, EINVAL, maxPayloadBytes);
         if (err != 0) {
             reject(r, err, r.message);
             return;
@@ -292,11 +296,7 @@ final class Connection implements Runnable {
 
     private void write(Request r) throws IOException {
         long length = Integer.toUnsignedLong(r.lengthBytes);
-        int err = check(r, 0, true, ENOSPC);
-        if (err == 0 && length > maxPayloadBytes) {
-            err = EINVAL;
-            r.message = "length " + length + " above maximum " + maxPayloadBytes;
-        }
+        int err = check(r, 0, true, ENOSPC, maxPayloadBytes);
         if (err != 0) {
             // Keep the stream in step: the payload follows whatever we think of the request.
             in.skip(length);

@@ -1,0 +1,137 @@
+package dev.cairn.nbd.server;
+
+import dev.cairn.block.Bio;
+import dev.cairn.block.BioFlags;
+import dev.cairn.block.BioOp;
+import dev.cairn.block.BioStatus;
+import dev.cairn.block.BlockDevice;
+import dev.cairn.block.Extents;
+import dev.cairn.block.QueueLimits;
+import dev.cairn.block.store.MemoryStore;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
+
+/**
+ * A MemoryStore with knobs for tests: its own limits, counters per operation, bios that can be held back
+ * (to force out-of-order replies and in-flight states) and injected errors.
+ */
+final class TestDevice implements BlockDevice {
+    final MemoryStore store;
+    private final QueueLimits limits;
+    final AtomicInteger reads = new AtomicInteger();
+    final AtomicInteger writes = new AtomicInteger();
+    final AtomicInteger fuaBios = new AtomicInteger();
+    final AtomicInteger flushes = new AtomicInteger();
+    final AtomicInteger discards = new AtomicInteger();
+    final AtomicInteger writeZeroes = new AtomicInteger();
+    final AtomicInteger noUnmap = new AtomicInteger();
+    final AtomicInteger fastZero = new AtomicInteger();
+    private final ConcurrentLinkedQueue<Bio> held = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger heldNow = new AtomicInteger();
+    final AtomicInteger maxHeld = new AtomicInteger();
+    private volatile Predicate<Bio> holdIf = b -> false;
+    private volatile Predicate<Bio> failIf = b -> false;
+    private volatile BioStatus failWith = BioStatus.IOERR;
+    private volatile boolean throwOnExtents;
+
+    TestDevice(String name, long capacityBytes, QueueLimits limits) {
+        this.store = new MemoryStore(name, capacityBytes);
+        this.limits = limits;
+    }
+
+    TestDevice(String name, long capacityBytes) {
+        this(name, capacityBytes, new MemoryStore(name, 4096).limits());
+    }
+
+    @Override
+    public String name() {
+        return store.name();
+    }
+
+    @Override
+    public long capacitySectors() {
+        return store.capacitySectors();
+    }
+
+    @Override
+    public QueueLimits limits() {
+        return limits;
+    }
+
+    void holdIf(Predicate<Bio> p) {
+        holdIf = p;
+    }
+
+    void failIf(Predicate<Bio> p, BioStatus status) {
+        failWith = status;
+        failIf = p;
+    }
+
+    void throwOnExtents(boolean value) {
+        throwOnExtents = value;
+    }
+
+    int heldCount() {
+        return heldNow.get();
+    }
+
+    /** Lets every held bio go on (completes them on the calling thread). */
+    void releaseHeld() {
+        holdIf = b -> false;
+        List<Bio> list = new ArrayList<>();
+        Bio b;
+        while ((b = held.poll()) != null) {
+            list.add(b);
+        }
+        for (Bio bio : list) {
+            heldNow.decrementAndGet();
+            store.submitBio(bio);
+        }
+    }
+
+    @Override
+    public void submitBio(Bio bio) {
+        switch (bio.op()) {
+            case READ -> reads.incrementAndGet();
+            case WRITE -> writes.incrementAndGet();
+            case FLUSH -> flushes.incrementAndGet();
+            case DISCARD -> discards.incrementAndGet();
+            case WRITE_ZEROES -> writeZeroes.incrementAndGet();
+        }
+        if (bio.hasFlag(BioFlags.FUA)) {
+            fuaBios.incrementAndGet();
+        }
+        if (bio.hasFlag(BioFlags.NOUNMAP)) {
+            noUnmap.incrementAndGet();
+        }
+        if (bio.hasFlag(BioFlags.FAST_ZERO)) {
+            fastZero.incrementAndGet();
+        }
+        if (failIf.test(bio)) {
+            bio.complete(failWith);
+            return;
+        }
+        if (holdIf.test(bio)) {
+            int now = heldNow.incrementAndGet();
+            maxHeld.accumulateAndGet(now, Math::max);
+            held.add(bio);
+            return;
+        }
+        if (bio.op() == BioOp.FLUSH) {
+            bio.complete();
+            return;
+        }
+        store.submitBio(bio);
+    }
+
+    @Override
+    public void queryExtents(long sector, long sectors, Extents.Sink sink) {
+        if (throwOnExtents) {
+            throw new IllegalStateException("injected extent failure");
+        }
+        store.queryExtents(sector, sectors, sink);
+    }
+}
