@@ -4,7 +4,12 @@ import dev.cairn.block.BioSet;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.SubmitterConfig;
+import dev.cairn.block.store.FileStore;
+import dev.cairn.block.store.FileStoreConfig;
 import dev.cairn.block.store.MemoryStore;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -72,6 +77,25 @@ public final class StackBuilder implements AutoCloseable {
     /** A new {@link CrashSimulatingStore}. */
     public CrashSimulatingStore crashStore(String name, long capacityBytes) {
         return add(new CrashSimulatingStore(name, capacityBytes));
+    }
+
+    /** Opens {@code path} as a {@link FileStore}, closed (after its queued I/O) at teardown. */
+    public FileStore fileStore(Path path, FileStoreConfig config) {
+        try {
+            return add(FileStore.open(path, config));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot open " + path + " as a file store", e);
+        }
+    }
+
+    /** Creates a sparse file of {@code sizeBytes} at {@code path} and opens it read-write. */
+    public FileStore sparseFileStore(Path path, long sizeBytes) {
+        try {
+            FileStore.createSparse(path, sizeBytes);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + path, e);
+        }
+        return fileStore(path, FileStoreConfig.defaults());
     }
 
     /** A new bio set of the submitter, closed at teardown. */
