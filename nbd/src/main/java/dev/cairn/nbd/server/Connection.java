@@ -108,6 +108,7 @@ final class Connection implements Runnable {
         } catch (IOException e) {
             LOG.log(Level.DEBUG, () -> this + ": I/O error: " + e);
         } catch (RuntimeException | Error e) {
+            server.internalError();
             LOG.log(Level.ERROR, () -> this + ": internal error", e);
         } finally {
             readerDone = true;

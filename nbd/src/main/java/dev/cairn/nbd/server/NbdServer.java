@@ -67,6 +67,7 @@ public final class NbdServer implements AutoCloseable {
     private final Map<String, NbdExport> exports = new ConcurrentHashMap<>();
     private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
     private final AtomicLong connectionIds = new AtomicLong();
+    private final AtomicLong internalErrors = new AtomicLong();
     private final AtomicBoolean started = new AtomicBoolean();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final List<Thread> acceptors = new ArrayList<>();
@@ -239,6 +240,16 @@ public final class NbdServer implements AutoCloseable {
         Thread t = Thread.ofVirtual().name("nbd-conn-" + connectionIds.get()).unstarted(c);
         connections.put(c, t);
         t.start();
+    }
+
+    /** A connection ended with a bug of ours (an unexpected exception), not a client's fault. */
+    void internalError() {
+        internalErrors.incrementAndGet();
+    }
+
+    /** Connections that ended with an unexpected exception (0 in a healthy server; for tests and monitoring). */
+    long internalErrors() {
+        return internalErrors.get();
     }
 
     void connectionClosed(Connection c) {

@@ -38,6 +38,7 @@ final class ServerFixture implements AutoCloseable {
         }
         assertThat(server.connectionCount()).as("open connections").isZero();
         assertThat(server.bufferPool().outstanding()).as("buffers not returned to the pool").isZero();
+        assertThat(server.internalErrors()).as("connections that ended with an internal error").isZero();
     }
 
     @Override

@@ -368,6 +368,15 @@ final class TestClient implements AutoCloseable {
         return data;
     }
 
+    /** Ends the client's sending side (the server sees end of stream). */
+    void closeOutput() {
+        try {
+            out.close();
+        } catch (IOException e) {
+            // already closed
+        }
+    }
+
     void disconnect() {
         request(0, CMD_DISC, 0, 0, 0);
     }
