@@ -2,6 +2,7 @@ package dev.cairn.block.store;
 
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioFlags;
+import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
@@ -74,6 +75,13 @@ public final class MemoryStore implements BlockDevice {
     public void submitBio(Bio bio) {
         long offset = Sectors.toBytes(bio.sector());
         int length = bio.sizeBytes();
+        // The submitter checks this before a bio gets here, but a bio that skipped it must not write past the end:
+        // the last directory block has slots beyond the capacity, so nothing else would stop it.
+        if (bio.op() != BioOp.FLUSH && (!Sectors.isAligned(length) || bio.sector() > capacitySectors - bio.sectors()
+                || (bio.op().hasData() && !bio.hasData() && length != 0))) {
+            bio.complete(BioStatus.INVALID);
+            return;
+        }
         switch (bio.op()) {
             case READ -> read(bio, offset, length);
             case WRITE -> write(bio, offset, length);

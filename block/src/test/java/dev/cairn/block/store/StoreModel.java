@@ -148,54 +148,58 @@ final class StoreModel {
 
     /** Runs {@code ops} random operations on {@code device} and this model; every read is checked. */
     void run(Submitter submitter, BlockDevice device, int ops, int maxSectors) {
-        int i = 0;
-        String op = "";
-        try (Arena arena = Arena.ofShared()) { // the store's threads touch the memory
-            for (; i < ops; i++) {
-                int units = sectors / alignSectors;
-                int len = (1 + random.nextInt(Math.min(units, maxSectors / alignSectors))) * alignSectors;
-                int start = random.nextInt(units - len / alignSectors + 1) * alignSectors;
-                long sector = firstSector + start;
-                int off = start * 512;
-                int pick = random.nextInt(100);
-                if (pick < 40) {
-                    op = "READ [" + sector + ", +" + len + ")";
-                    byte[] back = new byte[len * 512];
-                    MemorySegment[] segs = layout(back, arena);
-                    assertThat(io(submitter, device, BioOp.READ, 0, sector, segs)).isEqualTo(BioStatus.OK);
-                    int at = 0;
-                    for (MemorySegment s : segs) {
-                        MemorySegment.copy(s, 0, MemorySegment.ofArray(back), at, s.byteSize());
-                        at += (int) s.byteSize();
-                    }
-                    compare(back, off, sector);
-                } else if (pick < 80) {
-                    int flags = (random.nextInt(8) == 0 ? BioFlags.FUA : 0) | (random.nextInt(8) == 0 ? BioFlags.PREFLUSH : 0);
-                    op = "WRITE " + BioFlags.toString(flags) + " [" + sector + ", +" + len + ")";
-                    int g = ++generation;
-                    byte[] data = new byte[len * 512];
-                    for (int b = 0; b < data.length; b++) {
-                        data[b] = dataByte(Sectors.toBytes(sector) + b, g);
-                    }
-                    assertThat(io(submitter, device, BioOp.WRITE, flags, sector, layout(data, arena))).isEqualTo(BioStatus.OK);
-                    System.arraycopy(data, 0, bytes, off, data.length);
-                } else if (pick < 85) {
-                    op = "FLUSH";
-                    assertThat(flush(submitter, device)).isEqualTo(BioStatus.OK);
-                } else if (pick < 93) {
-                    op = "DISCARD [" + sector + ", +" + len + ")";
-                    assertThat(range(submitter, device, BioOp.DISCARD, 0, sector, len)).isEqualTo(BioStatus.OK);
-                    java.util.Arrays.fill(bytes, off, off + len * 512, (byte) 0);
-                } else {
-                    int flags = random.nextBoolean() ? BioFlags.NOUNMAP : 0;
-                    op = "WRITE_ZEROES " + BioFlags.toString(flags) + " [" + sector + ", +" + len + ")";
-                    assertThat(range(submitter, device, BioOp.WRITE_ZEROES, flags, sector, len)).isEqualTo(BioStatus.OK);
-                    java.util.Arrays.fill(bytes, off, off + len * 512, (byte) 0);
-                }
+        String[] op = {""};
+        for (int i = 0; i < ops; i++) {
+            // a shared arena per operation: the store's threads touch the memory, and it is freed at once
+            try (Arena arena = Arena.ofShared()) {
+                step(submitter, device, maxSectors, arena, op);
+            } catch (AssertionError | RuntimeException e) {
+                throw new AssertionError("seed " + seed + ", op #" + i + " " + op[0] + " (" + memory + ") on "
+                        + device.name() + ": " + e.getMessage(), e);
             }
-        } catch (AssertionError | RuntimeException e) {
-            throw new AssertionError("seed " + seed + ", op #" + i + " " + op + " (" + memory + ") on " + device.name()
-                    + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void step(Submitter submitter, BlockDevice device, int maxSectors, Arena arena, String[] op) {
+        int units = sectors / alignSectors;
+        int len = (1 + random.nextInt(Math.min(units, maxSectors / alignSectors))) * alignSectors;
+        int start = random.nextInt(units - len / alignSectors + 1) * alignSectors;
+        long sector = firstSector + start;
+        int off = start * 512;
+        int pick = random.nextInt(100);
+        if (pick < 40) {
+            op[0] = "READ [" + sector + ", +" + len + ")";
+            byte[] back = new byte[len * 512];
+            MemorySegment[] segs = layout(back, arena);
+            assertThat(io(submitter, device, BioOp.READ, 0, sector, segs)).isEqualTo(BioStatus.OK);
+            int at = 0;
+            for (MemorySegment s : segs) {
+                MemorySegment.copy(s, 0, MemorySegment.ofArray(back), at, s.byteSize());
+                at += (int) s.byteSize();
+            }
+            compare(back, off, sector);
+        } else if (pick < 80) {
+            int flags = (random.nextInt(8) == 0 ? BioFlags.FUA : 0) | (random.nextInt(8) == 0 ? BioFlags.PREFLUSH : 0);
+            op[0] = "WRITE " + BioFlags.toString(flags) + " [" + sector + ", +" + len + ")";
+            int g = ++generation;
+            byte[] data = new byte[len * 512];
+            for (int b = 0; b < data.length; b++) {
+                data[b] = dataByte(Sectors.toBytes(sector) + b, g);
+            }
+            assertThat(io(submitter, device, BioOp.WRITE, flags, sector, layout(data, arena))).isEqualTo(BioStatus.OK);
+            System.arraycopy(data, 0, bytes, off, data.length);
+        } else if (pick < 85) {
+            op[0] = "FLUSH";
+            assertThat(flush(submitter, device)).isEqualTo(BioStatus.OK);
+        } else if (pick < 93) {
+            op[0] = "DISCARD [" + sector + ", +" + len + ")";
+            assertThat(range(submitter, device, BioOp.DISCARD, 0, sector, len)).isEqualTo(BioStatus.OK);
+            java.util.Arrays.fill(bytes, off, off + len * 512, (byte) 0);
+        } else {
+            int flags = random.nextBoolean() ? BioFlags.NOUNMAP : 0;
+            op[0] = "WRITE_ZEROES " + BioFlags.toString(flags) + " [" + sector + ", +" + len + ")";
+            assertThat(range(submitter, device, BioOp.WRITE_ZEROES, flags, sector, len)).isEqualTo(BioStatus.OK);
+            java.util.Arrays.fill(bytes, off, off + len * 512, (byte) 0);
         }
     }
 
