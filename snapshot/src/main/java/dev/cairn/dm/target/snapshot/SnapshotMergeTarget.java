@@ -1,0 +1,98 @@
+package dev.cairn.dm.target.snapshot;
+
+import dev.cairn.block.Bio;
+import dev.cairn.block.BioStatus;
+import dev.cairn.block.QueueLimits;
+import dev.cairn.dm.EndIoResult;
+import dev.cairn.dm.MapResult;
+import dev.cairn.dm.Target;
+import dev.cairn.dm.TargetContext;
+
+/**
+ * {@code snapshot-merge <origin> <cow> <P|PO> <chunk_sectors>}: takes the origin's place while the
+ * snapshot's exceptions are copied back into it, last exceptions first (Linux
+ * {@code snapshot_merge_map} and the merge loop). Chunks not merged yet are read from the COW;
+ * writes to the chunks being merged wait until their merge is committed; other writes go to the
+ * origin and make the origin's other snapshots copy out first. A restart simply continues with
+ * what is left on the COW. The INFO status shows the progress: it is finished when
+ * {@code allocated == metadata}.
+ *
+ * <p>Thread safety: see {@link Snapshot}.
+ */
+final class SnapshotMergeTarget implements Target {
+    private final TargetContext context;
+    private final Snapshot snapshot;
+
+    SnapshotMergeTarget(TargetContext context, Snapshot snapshot) {
+        this.context = context;
+        this.snapshot = snapshot;
+    }
+
+    Snapshot snapshot() {
+        return snapshot;
+    }
+
+    @Override
+    public MapResult map(Bio clone) {
+        return snapshot.mapMerge(clone, context.targetOffset(clone.sector()),
+                snapshot.registry.minimumChunkSectors(snapshot.origin));
+    }
+
+    @Override
+    public EndIoResult endIo(Bio clone, BioStatus status) {
+        return snapshot.endIo(clone, status);
+    }
+
+    @Override
+    public long maxIoSectors() {
+        return snapshot.chunkSectors;
+    }
+
+    /** Leg 0 flushes the origin, leg 1 the COW. */
+    @Override
+    public int numFlushBios() {
+        return 2;
+    }
+
+    @Override
+    public String statusInfo() {
+        return snapshot.statusInfo();
+    }
+
+    @Override
+    public String statusTable() {
+        return snapshot.statusTable();
+    }
+
+    @Override
+    public void iterateDevices(DeviceVisitor visitor) {
+        visitor.visit(snapshot.originRef, 0, context.lengthSectors());
+        visitor.visit(snapshot.cowRef, 0, snapshot.cow.capacitySectors());
+    }
+
+    @Override
+    public QueueLimits ioHints(QueueLimits limits) {
+        return SnapshotTarget.hints(snapshot, limits);
+    }
+
+    @Override
+    public void presuspend() {
+        snapshot.stopMerge();
+    }
+
+    @Override
+    public void resume() {
+        snapshot.activate();
+        snapshot.startMerge();
+    }
+
+    @Override
+    public void close() {
+        snapshot.close();
+    }
+
+    @Override
+    public String toString() {
+        return "snapshot-merge " + snapshot.statusTable();
+    }
+}
