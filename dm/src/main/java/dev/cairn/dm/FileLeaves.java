@@ -1,14 +1,16 @@
 package dev.cairn.dm;
 
 import dev.cairn.block.BlockDevice;
+import dev.cairn.block.store.FileStore;
+import dev.cairn.block.store.FileStoreConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 
-/** Opens {@code file:} leaves. FileStore is not on main yet; until it is, {@code file:} reports that. */
+/** Opens {@code file:} leaves as {@link FileStore}s with the default configuration. */
 final class FileLeaves {
     private FileLeaves() {}
 
     static BlockDevice open(Path path, boolean readOnly) throws IOException {
-        throw new IOException("file leaves are not available in this build");
+        return FileStore.open(path, FileStoreConfig.defaults().withReadOnly(readOnly));
     }
 }

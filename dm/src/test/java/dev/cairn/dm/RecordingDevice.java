@@ -1,0 +1,76 @@
+package dev.cairn.dm;
+
+import dev.cairn.block.Bio;
+import dev.cairn.block.BioOp;
+import dev.cairn.block.BlockDevice;
+import dev.cairn.block.Extents;
+import dev.cairn.block.QueueLimits;
+import dev.cairn.block.store.MemoryStore;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * A memory store with a volatile cache (so flushes reach it) that records every bio it receives:
+ * op, flags, sector, sectors. Optionally appends to a shared event log. Thread-safe.
+ */
+public final class RecordingDevice implements BlockDevice {
+    /** One bio as received. */
+    public record Seen(String device, BioOp op, int flags, long sector, int sectors) {}
+
+    private final MemoryStore store;
+    private final QueueLimits limits;
+    private final List<Seen> seen = new ArrayList<>();
+    private final Consumer<String> log;
+
+    public RecordingDevice(String name, long capacityBytes, QueueLimits limits, Consumer<String> log) {
+        this.store = new MemoryStore(name, capacityBytes);
+        this.limits = limits;
+        this.log = log;
+    }
+
+    public RecordingDevice(String name, long capacityBytes) {
+        this(name, capacityBytes, QueueLimits.defaults(), s -> { });
+    }
+
+    @Override
+    public String name() {
+        return store.name();
+    }
+
+    @Override
+    public long capacitySectors() {
+        return store.capacitySectors();
+    }
+
+    @Override
+    public QueueLimits limits() {
+        return limits;
+    }
+
+    @Override
+    public void submitBio(Bio bio) {
+        synchronized (this) {
+            seen.add(new Seen(name(), bio.op(), bio.flags(), bio.sector(), bio.sectors()));
+        }
+        log.accept("io " + name() + " " + bio.op() + " " + bio.sector() + "+" + bio.sectors());
+        if (bio.op() == BioOp.FLUSH) {
+            bio.complete();
+        } else {
+            store.submitBio(bio);
+        }
+    }
+
+    @Override
+    public void queryExtents(long sector, long sectors, Extents.Sink sink) {
+        store.queryExtents(sector, sectors, sink);
+    }
+
+    public synchronized List<Seen> seen() {
+        return new ArrayList<>(seen);
+    }
+
+    public synchronized void clear() {
+        seen.clear();
+    }
+}
