@@ -4,6 +4,7 @@ import dev.cairn.block.Bio;
 import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
+import dev.cairn.block.IoAbortedException;
 import dev.cairn.block.IoCompletion;
 import dev.cairn.block.IoRwSemaphore;
 import dev.cairn.block.IoSleep;
@@ -204,6 +205,11 @@ final class Snapshot {
         return pendingCount.get();
     }
 
+    /** True while a snapshot read of {@code chunk} is in flight to the origin. */
+    boolean isTracked(long chunk) {
+        return tracked.contains(chunk);
+    }
+
     // ---------------------------------------------------------------- snapshot map
 
     /** {@code snapshot_map}: {@code sector} is the clone's sector as an offset into the target. */
@@ -359,6 +365,7 @@ final class Snapshot {
      */
     void pendingComplete(PendingException pe, boolean success) {
         boolean error = false;
+        IoAbortedException aborted = null;
         List<Bio> snapshotBios;
         List<Bio> originBios;
         TargetIo fullBio;
@@ -374,10 +381,16 @@ final class Snapshot {
                 // The patch's era: wait for snapshot reads of this chunk still in flight to the origin,
                 // holding the lock (see the class comment). Made safe by the block layer's
                 // flush-on-block: a mapper that blocks on this lock hands its parked reads to a rescuer.
-                while (tracked.contains(pe.oldChunk)) {
-                    IoSleep.sleep(submitter, CONFLICT_SLEEP);
+                try {
+                    while (tracked.contains(pe.oldChunk)) {
+                        IoSleep.sleep(submitter, CONFLICT_SLEEP);
+                    }
+                    complete.put(pe.oldChunk, pe.newChunk);
+                } catch (IoAbortedException e) {
+                    // The stack is being torn down (a hung LEGACY stack, say): end the waiting bios.
+                    aborted = e;
+                    error = true;
                 }
-                complete.put(pe.oldChunk, pe.newChunk);
             }
             pending.remove(pe.oldChunk);
             snapshotBios = List.copyOf(pe.snapshotBios);
@@ -386,6 +399,11 @@ final class Snapshot {
             registry.pendingExceptionDone();
         } finally {
             lock.unlockWrite();
+        }
+        if (aborted != null) {
+            endAll(fullBio, snapshotBios, originBios, BioStatus.ABORTED);
+            pendingCount.decrementAndGet();
+            throw aborted;
         }
         if (error) {
             if (fullBio != null) {
@@ -404,6 +422,18 @@ final class Snapshot {
         }
         retryOriginBios(originBios);
         pendingCount.decrementAndGet();
+    }
+
+    private static void endAll(TargetIo fullBio, List<Bio> snapshotBios, List<Bio> originBios, BioStatus status) {
+        if (fullBio != null) {
+            fullBio.finish(status);
+        }
+        for (Bio b : snapshotBios) {
+            b.complete(status);
+        }
+        for (Bio b : originBios) {
+            b.complete(status);
+        }
     }
 
     private void retryOriginBios(List<Bio> bios) {
@@ -767,11 +797,31 @@ final class Snapshot {
             stopMerge();
         }
         registry.unregister(this);
-        while (pendingCount.get() > 0) {
+        while (pendingCount.get() > 0 && !submitter.isShutdown()) {
             IoSleep.sleep(submitter, CONFLICT_SLEEP);
         }
         engine.close();
+        if (submitter.isShutdown()) {
+            abortPending();
+        }
         store.close();
+    }
+
+    /** After a shutdown the copy worker is gone: end every bio still waiting for an exception. */
+    private void abortPending() {
+        if (!lock.tryLockWrite()) {
+            return;
+        }
+        List<PendingException> left;
+        try {
+            left = List.copyOf(pending.values());
+            pending.clear();
+        } finally {
+            lock.unlockWrite();
+        }
+        for (PendingException pe : left) {
+            endAll(pe.fullBio, List.copyOf(pe.snapshotBios), List.copyOf(pe.originBios), BioStatus.ABORTED);
+        }
     }
 
     @Override
