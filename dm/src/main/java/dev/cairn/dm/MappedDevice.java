@@ -138,7 +138,8 @@ public final class MappedDevice implements BlockDevice {
         BioOp op = bio.op();
         if (op == BioOp.FLUSH) {
             flushFanOut(bio, t, DmIo.Stage.DATA);
-        } else if (bio.hasFlag(BioFlags.PREFLUSH) && bio.sizeBytes() > 0) {
+        } else if (bio.hasFlag(BioFlags.PREFLUSH) && bio.sizeBytes() > 0 && t.limits().writeCache()) {
+            // Without a volatile cache below, a preflush has nothing to do (Linux drops the flag then too).
             flushFanOut(bio, t, DmIo.Stage.PREFLUSH);
         } else {
             mapData(bio, t);
