@@ -297,6 +297,17 @@ class FileStoreTest {
                 .isEqualTo(BioStatus.OK);
     }
 
+    @Test
+    void memoryTheStoreThreadsMayNotTouchFailsTheBioInsteadOfReachingTheKernel() throws IOException {
+        FileStore store = sparse("conf.img", MIB, FileStoreConfig.defaults());
+        try (Arena confined = Arena.ofConfined()) {
+            MemorySegment mine = confined.allocate(4096, 4096);
+            assertThat(StoreModel.io(submitter, store, BioOp.WRITE, 0, 0, mine)).isEqualTo(BioStatus.IOERR);
+            assertThat(StoreModel.io(submitter, store, BioOp.READ, 0, 0, mine)).isEqualTo(BioStatus.IOERR);
+        }
+        assertThat(StoreModel.extents(store, 0, 8)).containsExactly(new long[] {0, 8, HOLE});
+    }
+
     /** Calls {@code submitBio} directly, bypassing the submitter's checks, and waits. */
     private static BioStatus direct(FileStore store, Bio bio) {
         CountDownLatch done = new CountDownLatch(1);
