@@ -6,6 +6,7 @@ import dev.cairn.block.Submitter;
 import dev.cairn.block.SubmitterConfig;
 import dev.cairn.dm.DeviceRegistry;
 import dev.cairn.dm.DmException;
+import dev.cairn.dm.LeafOpener;
 import dev.cairn.dm.MappedDevice;
 import dev.cairn.dm.RegistryOptions;
 import dev.cairn.dm.StatusType;
@@ -15,7 +16,11 @@ import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
 import dev.cairn.dm.TargetTypes;
+import java.time.InstantSource;
+import java.util.Iterator;
 import java.util.Map;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -34,12 +39,37 @@ final class SnapStack implements AutoCloseable {
 
     SnapStack(SubmitterConfig config) {
         this.submitter = Submitter.create(config);
-        TargetTypes types = TargetTypes.load();
+        TargetTypes found = snapshotTypes();
+        TargetTypes types = TargetTypes.of();
         for (String name : new String[] {"snapshot", "snapshot-origin", "snapshot-merge"}) {
-            TargetType real = types.find(name).orElseThrow(() -> new AssertionError(name + " not found by ServiceLoader"));
+            TargetType real = found.find(name).orElseThrow(() -> new AssertionError(name + " not found by ServiceLoader"));
             types = types.with(capturing(real));
         }
-        this.dm = new DeviceRegistry(submitter, RegistryOptions.defaults().withTargetTypes(types));
+        // Not RegistryOptions.defaults(): it loads every module's types and fails on another module's broken one.
+        this.dm = new DeviceRegistry(submitter, new RegistryOptions(InstantSource.system(), LeafOpener.fileStore(), types, 1024));
+    }
+
+    /**
+     * This module's target types as ServiceLoader finds them. Other modules' providers are skipped,
+     * and a broken one (another module's half-installed jar) does not stop the search.
+     */
+    static TargetTypes snapshotTypes() {
+        TargetTypes types = TargetTypes.of();
+        Iterator<TargetType> it = ServiceLoader.load(TargetType.class, SnapStack.class.getClassLoader()).iterator();
+        for (int guard = 0; guard < 1000; guard++) {
+            try {
+                if (!it.hasNext()) {
+                    break;
+                }
+                TargetType t = it.next();
+                if (t.getClass().getPackageName().equals(SnapStack.class.getPackageName())) {
+                    types = types.with(t);
+                }
+            } catch (ServiceConfigurationError e) {
+                // Not ours: keep looking.
+            }
+        }
+        return types;
     }
 
     private TargetType capturing(TargetType real) {
