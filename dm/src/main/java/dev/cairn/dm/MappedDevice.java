@@ -76,6 +76,8 @@ public final class MappedDevice implements BlockDevice {
     private volatile SuspendMode suspendMode;
     private volatile IoCompletion drained;
     private volatile boolean dead;
+    /** After a removal: the capacity the device had, so users still stacked on it get IOERR, not INVALID. */
+    private volatile long removedCapacity;
 
     // ---- guarded by heldLock
     private final ArrayDeque<Bio> held = new ArrayDeque<>();
@@ -110,7 +112,7 @@ public final class MappedDevice implements BlockDevice {
     @Override
     public long capacitySectors() {
         Table t = live;
-        return t == null ? 0 : t.capacitySectors();
+        return t == null ? removedCapacity : t.capacitySectors();
     }
 
     /** The limits stacked from the live table's devices and targets. */
@@ -664,6 +666,10 @@ public final class MappedDevice implements BlockDevice {
             if (!force && state == DeviceState.ACTIVE) {
                 suspendLocked(SuspendMode.FLUSH);
             }
+            Table t = live;
+            if (t != null && force && state == DeviceState.ACTIVE) {
+                t.presuspend(); // release what targets hold back (delay queues) so the drain ends
+            }
             List<Bio> fail;
             IoCompletion d = new IoCompletion(submitter, "drain of dm " + name);
             drained = d;
@@ -682,12 +688,9 @@ public final class MappedDevice implements BlockDevice {
             if (inflight.get() == 0) {
                 d.complete();
             }
-            Table t = live;
-            if (t != null && force) {
-                t.presuspend();
-            }
             d.await();
             Table i = inactive;
+            removedCapacity = t == null ? 0 : t.capacitySectors();
             registry.publish(() -> {
                 live = null;
                 inactive = null;

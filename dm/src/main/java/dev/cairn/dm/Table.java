@@ -5,7 +5,9 @@ import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Sectors;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
+import java.util.Map;
 import java.util.List;
 import java.util.Set;
 import java.util.logging.Level;
@@ -177,11 +179,14 @@ final class Table {
 
     /** Distinct device references of all targets, in table order, as written. */
     List<DeviceRef> refs() {
-        Set<DeviceRef> out = new LinkedHashSet<>();
+        Map<Object, DeviceRef> out = new LinkedHashMap<>();
         for (TableTarget tt : targets) {
-            out.addAll(tt.context().opened());
+            for (DeviceRef r : tt.context().opened()) {
+                // Each mem: reference is its own store; every other reference names one device.
+                out.putIfAbsent(r.kind() == DeviceRef.Kind.MEMORY ? r : r.spec(), r);
+            }
         }
-        return new ArrayList<>(out);
+        return new ArrayList<>(out.values());
     }
 
     /** Distinct references as written ({@code mem:} specs may repeat: each one is its own store). */
