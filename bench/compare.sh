@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# Side-by-side NBD performance: Cairn against nbdkit, qemu-nbd and nbd-server on this machine.
+#
+#   bench/compare.sh --quick|--full [--out DIR] [--charts DIR] [--rounds N] [--runtime S] [--size SIZE]
+#                    [--groups LIST] [--src head|worktree] [--jfr] [--keep-data]
+#
+# Starts every server itself on loopback (Unix socket, and TCP for the plain rows), runs the same client
+# workloads (nbdcopy, fio --ioengine=nbd) against each server of a stack in alternation (A B C, then
+# B C A, ...: drift of a shared machine lands on every server alike), stops everything it started (also
+# on Ctrl-C or error), and writes into DIR:
+#   results.tsv     one line per run (stack, transport, server, workload, round, value, unit, bytes)
+#   resources.tsv   per server process: peak RSS (VmHWM, or the sampled process tree for nbd-server) and
+#                   CPU seconds (utime+stime, children included) spent during the measured runs
+#   summary.md      medians per row with the ratio Cairn / best peer, resources, depth growth
+#   charts          PNGs (gnuplot) in --charts DIR (default: docs/bench for --full, DIR/charts for --quick)
+#
+#   --quick   256 MiB devices, 2 s per fio run, 1 round, 4 workloads: a few minutes; proves the harness works
+#   --full    1 GiB devices, 6 s per fio run, 3 rounds, every workload: about an hour on 2 cores
+#   --groups  comma list of: plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,striped,depth
+#   --src     which Cairn to measure (see bench/harness/build.sh); default head
+#   --jfr     record a JFR profile of every Cairn server into DIR/jfr (settings=profile)
+#
+# Environment: CAIRN_BENCH_JAVA_OPTS (extra JVM flags for Cairn), CAIRN_BENCH_JAR (skip the build).
+# Stacks and how each server builds them are documented in docs/benchmarks/harness.md.
+set -euo pipefail
+
+here=$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd -P "$here/.." && pwd)
+H_ROOT=$root
+# shellcheck source=harness/lib.sh
+source "$here/harness/lib.sh"
+
+mode=
+out=
+charts=
+rounds=
+runtime=
+size=
+groups=
+src=head
+jfr=0
+keep_data=0
+while (($#)); do
+  case $1 in
+    --quick) mode=quick; shift ;;
+    --full) mode=full; shift ;;
+    --out) out=$2; shift 2 ;;
+    --charts) charts=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --runtime) runtime=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    --groups) groups=$2; shift 2 ;;
+    --src) src=$2; shift 2 ;;
+    --jfr) jfr=1; shift ;;
+    --keep-data) keep_data=1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ -n $mode ]] || { echo "compare.sh: --quick or --full is needed (see --help)" >&2; exit 2; }
+
+to_bytes() {
+  local s=${1^^} m=1
+  case $s in *K) m=1024 ;; *M) m=$((1 << 20)) ;; *G) m=$((1 << 30)) ;; esac
+  s=${s%[KMG]}
+  echo $((s * m))
+}
+
+if [[ $mode == quick ]]; then
+  : "${rounds:=1}" "${runtime:=2}" "${size:=256M}"
+  : "${groups:=plain-mem,plain-mem-tcp,plain-file,linear2,snapshot,striped,depth}"
+  workloads=(copy-read rr4k-q32 rw4k-q32 sr1m-q8)
+  depth_levels=(0 1 2 4 8)
+  depth_workloads=(rr4k-q1 rr4k-q32)
+  tcp_workloads=("${workloads[@]}")
+  : "${out:=/tmp/cairn-compare-quick-$(date +%Y%m%d-%H%M%S)}"
+  : "${charts:=$out/charts}"
+else
+  : "${rounds:=3}" "${runtime:=6}" "${size:=1G}"
+  : "${groups:=plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,striped,depth}"
+  workloads=(copy-read copy-write rr4k-q1 rr4k-q32 rw4k-q1 rw4k-q32 mix4k-q1 mix4k-q32 sr1m-q8 sw1m-q8)
+  depth_levels=(0 1 2 3 4 5 6 7 8)
+  depth_workloads=(rr4k-q1 rr4k-q32 rw4k-q32 sr1m-q8)
+  tcp_workloads=(copy-read rr4k-q1 rr4k-q32 rw4k-q32 sr1m-q8 sw1m-q8)
+  : "${out:=/tmp/cairn-compare-full-$(date +%Y%m%d-%H%M%S)}"
+  : "${charts:=$root/docs/bench}"
+fi
+size_bytes=$(to_bytes "$size")
+sectors=$((size_bytes / 512))
+region=$((size_bytes / 4)) # the snapshot rows' first-write region
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+H_RUN=$out/run
+H_PIDS=$out/pids.tsv
+H_WATCH=$out/watch
+H_RSSDIR=$out/rss
+data=$out/data
+mkdir -p "$H_RUN" "$data"
+: >"$H_PIDS"
+((jfr)) && H_JFR_DIR=$out/jfr
+H_JAVA_OPTS=${CAIRN_BENCH_JAVA_OPTS:-}
+trap 'h_cleanup; ((keep_data)) || rm -rf "$data"' EXIT
+trap 'exit 130' INT TERM
+
+h_need_tools nbdkit nbdcopy nbdinfo qemu-nbd qemu-img nbd-server fio jq gnuplot
+# shellcheck source=../bin/lib/jdk.sh
+source "$root/bin/lib/jdk.sh"
+if [[ -n ${CAIRN_BENCH_JAR:-} ]]; then
+  H_JAR=$CAIRN_BENCH_JAR
+else
+  H_JAR=$("$here/harness/build.sh" --src "$src")
+fi
+
+results=$out/results.tsv
+resources=$out/resources.tsv
+printf 'stack\ttransport\tserver\tworkload\tround\tvalue\tunit\tbytes\n' >"$results"
+printf 'stack\ttransport\tserver\tpeak_rss_kb\tcpu_ticks\tbytes\tclk_tck\n' >"$resources"
+{
+  echo "mode=$mode rounds=$rounds runtime=$runtime size=$size groups=$groups src=$src jfr=$jfr"
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ) host=$(hostname) nproc=$(nproc)"
+  echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) kernel=$(uname -r)"
+  echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+  echo "cairn=$(git -C "$root" rev-parse --short HEAD) jar=$H_JAR"
+  echo "java=$("$JAVA_HOME/bin/java" -version 2>&1 | head -n1) opts=${H_JAVA_OPTS:-none}"
+  echo "nbdkit=$(nbdkit --version | head -n1) qemu-nbd=$(qemu-nbd --version | head -n1)"
+  echo "nbd-server=$(dpkg-query -W -f='${Version}' nbd-server 2>/dev/null) fio=$(fio --version) libnbd=$(nbdcopy --version | head -n1)"
+  echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$out/machine.txt"
+h_log "output: $out"
+h_start_sampler
+h_track "$H_SAMPLER" compare.sh
+
+h_log "making $size of random data"
+H_SRC=$data/src.img
+head -c "$size_bytes" /dev/urandom >"$H_SRC"
+
+# ------------------------------------------------------------------------------------------ per group state
+
+declare -a SUBJ=()          # subject names in order
+declare -A S_URI=() S_PID=() S_PROC=() S_WHY=()
+declare -A P_TICKS=() P_BYTES=() P_PEAK=() P_PID=()
+
+reset_group() {
+  SUBJ=()
+  S_URI=() S_PID=() S_PROC=() S_WHY=()
+  P_TICKS=() P_BYTES=() P_PEAK=() P_PID=()
+}
+
+# add_subject NAME PROC START-FUNCTION ARGS... (the function sets H_URI, H_PID or H_WHY)
+add_subject() {
+  local name=$1 proc=$2
+  shift 2
+  SUBJ+=("$name")
+  S_PROC[$name]=$proc
+  H_WHY=
+  if "$@"; then
+    S_URI[$name]=$H_URI
+    S_PID[$name]=$H_PID
+    P_PID[$proc]=$H_PID
+    h_watch "$H_PID"
+    h_log "  $name: $H_URI (pid $H_PID)"
+  else
+    S_WHY[$name]=${H_WHY:-failed to start}
+    h_log "  $name: not measured: ${S_WHY[$name]}"
+  fi
+}
+
+# A subject served by a process that already runs (another export of the same Cairn JVM).
+add_export() {
+  local name=$1 proc=$2 uri=$3
+  SUBJ+=("$name")
+  S_PROC[$name]=$proc
+  S_URI[$name]=$uri
+  S_PID[$name]=${P_PID[$proc]}
+}
+
+# Folds a process's peak RSS into P_PEAK (call before stopping it).
+sample_peak() {
+  local proc=$1 pid=${P_PID[$1]:-} kb
+  [[ -n $pid ]] && h_alive "$pid" || return 0
+  kb=$(h_peak_rss_kb "$pid")
+  ((kb > ${P_PEAK[$proc]:-0})) && P_PEAK[$proc]=$kb
+  return 0
+}
+
+stop_group() {
+  local proc
+  for proc in "${!P_PID[@]}"; do
+    sample_peak "$proc"
+    h_stop_pid "${P_PID[$proc]}"
+  done
+}
+
+write_resources() {
+  local stack=$1 transport=$2 proc
+  for proc in "${!P_PEAK[@]}"; do
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stack" "$transport" "$proc" "${P_PEAK[$proc]}" "${P_TICKS[$proc]:-0}" \
+      "${P_BYTES[$proc]:-0}" "$H_CLK_TCK" >>"$resources"
+  done
+}
+
+# measure STACK TRANSPORT SUBJECT WORKLOAD ROUND SIZE
+measure() {
+  local stack=$1 transport=$2 s=$3 w=$4 r=$5 sz=$6 pid proc c0 c1 res json
+  [[ -z ${S_WHY[$s]:-} ]] || return 0
+  pid=${S_PID[$s]} proc=${S_PROC[$s]}
+  json=$H_RUN/$stack-$transport-$s-$w-$r.json
+  c0=$(h_cpu_ticks "$pid")
+  if ! res=$(h_workload "${S_URI[$s]}" "$w" "$sz" "$runtime" "$json"); then
+    h_log "    $s $w: FAILED ($(head -c 300 "$json.err" 2>/dev/null | tr '\n' ' '))"
+    printf '%s\t%s\t%s\t%s\t%s\tNaN\tfailed\t0\n' "$stack" "$transport" "$s" "$w" "$r" >>"$results"
+    return 0
+  fi
+  # nbd-server's per-connection child is reaped a moment after the client leaves.
+  [[ $proc == nbd-server ]] && sleep 0.3
+  c1=$(h_cpu_ticks "$pid")
+  read -r value unit bytes <<<"$res"
+  P_TICKS[$proc]=$(( ${P_TICKS[$proc]:-0} + c1 - c0 ))
+  P_BYTES[$proc]=$(( ${P_BYTES[$proc]:-0} + bytes ))
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stack" "$transport" "$s" "$w" "$r" "$value" "$unit" "$bytes" >>"$results"
+  h_log "    $s $w: $value $unit"
+}
+
+# Not measured: fills memory stores with data (reads of holes cost nothing) and warms every server up
+# (the JVM compiles its hot paths; the peers' page cache fills) with the same I/O for each.
+warm_up() {
+  local s prefill=$1
+  for s in "${SUBJ[@]}"; do
+    [[ -z ${S_WHY[$s]:-} ]] || continue
+    if ((prefill)); then
+      nbdcopy "$H_SRC" "${S_URI[$s]}" 2>>"$H_RUN/warmup.err" || h_log "  prefill of $s failed"
+    fi
+    h_workload "${S_URI[$s]}" mix4k-q32 "$size_bytes" 2 "$H_RUN/warmup-$s.json" >/dev/null || true
+    h_workload "${S_URI[$s]}" sr1m-q8 "$size_bytes" 1 "$H_RUN/warmup-$s.json" >/dev/null || true
+  done
+}
+
+# Rounds of every workload against every subject, the subject order rotating by one each round.
+run_rounds() {
+  local stack=$1 transport=$2 r w i n=${#SUBJ[@]}
+  shift 2
+  local wl=("$@")
+  for ((r = 1; r <= rounds; r++)); do
+    h_log "  round $r/$rounds"
+    for w in "${wl[@]}"; do
+      for ((i = 0; i < n; i++)); do
+        measure "$stack" "$transport" "${SUBJ[$(((i + r - 1) % n))]}" "$w" "$r" "$size_bytes"
+      done
+    done
+  done
+}
+
+copy_file() { cp --sparse=never "$H_SRC" "$1"; }
+
+# ------------------------------------------------------------------------------------------ groups
+
+group_plain_mem() {
+  local transport=$1 stack=plain-mem g=$data/plain-mem
+  mkdir -p "$g"
+  printf 'mem m0 %s\nexport m0\n' "$size_bytes" >"$g/cairn.stack"
+  add_subject cairn cairn h_start_cairn "cairn-mem-$transport" "$transport" "$g/cairn.stack"
+  add_subject nbdkit nbdkit h_start_nbdkit "nbdkit-mem-$transport" "$transport" memory "$size_bytes"
+  warm_up 1
+  if [[ $transport == unix ]]; then run_rounds $stack "$transport" "${workloads[@]}"; else run_rounds $stack "$transport" "${tcp_workloads[@]}"; fi
+}
+
+group_plain_file() {
+  local transport=$1 stack=plain-file g=$data/plain-file
+  mkdir -p "$g"
+  for s in cairn nbdkit qemu nbdserver; do copy_file "$g/$s.img"; done
+  printf 'file f0 %s\nexport f0\n' "$g/cairn.img" >"$g/cairn.stack"
+  add_subject cairn cairn h_start_cairn "cairn-file-$transport" "$transport" "$g/cairn.stack"
+  add_subject nbdkit nbdkit h_start_nbdkit "nbdkit-file-$transport" "$transport" file "$g/nbdkit.img"
+  add_subject qemu-nbd qemu-nbd h_start_qemu "qemu-file-$transport" "$transport" -f raw "$g/qemu.img"
+  add_subject nbd-server nbd-server h_start_nbdserver "nbdserver-file-$transport" "$transport" "$g/nbdserver.img"
+  warm_up 0
+  if [[ $transport == unix ]]; then run_rounds $stack "$transport" "${workloads[@]}"; else run_rounds $stack "$transport" "${tcp_workloads[@]}"; fi
+}
+
+# linear over linear over a file, each layer 1 MiB further in.
+group_linear2() {
+  local transport=unix stack=linear2 g=$data/linear2 mib=$((1 << 20)) s
+  mkdir -p "$g"
+  for s in cairn nbdkit qemu; do
+    truncate -s $((size_bytes + 2 * mib)) "$g/$s.img"
+    dd if="$H_SRC" of="$g/$s.img" bs=1M seek=2 conv=notrunc,sparse status=none
+  done
+  {
+    echo "file f0 $g/cairn.img"
+    echo "device l1"
+    echo "0 $((sectors + 2048)) linear f0 2048"
+    echo "device l2"
+    echo "0 $sectors linear l1 2048"
+    echo "export l2"
+  } >"$g/cairn.stack"
+  add_subject cairn cairn h_start_cairn cairn-linear2 $transport "$g/cairn.stack"
+  add_subject nbdkit nbdkit h_start_nbdkit nbdkit-linear2 $transport --filter=offset --filter=offset \
+    file "$g/nbdkit.img" offset=$mib
+  add_subject qemu-nbd qemu-nbd h_start_qemu qemu-linear2 $transport --image-opts \
+    "driver=raw,offset=$mib,size=$size_bytes,file.driver=raw,file.offset=$mib,file.size=$((size_bytes + mib)),file.file.driver=file,file.file.filename=$g/qemu.img"
+  warm_up 0
+  run_rounds $stack $transport "${workloads[@]}"
+}
+
+# striped over 4 files, 64 KiB chunks. No peer stripes: nbdkit's split plugin (concatenation of the same
+# 4 files) is the nearest peer; the ratio is against it.
+group_striped() {
+  local transport=unix stack=striped g=$data/striped quarter=$((size_bytes / 4)) i s
+  mkdir -p "$g"
+  for s in cairn nbdkit; do
+    for i in 0 1 2 3; do
+      dd if="$H_SRC" of="$g/$s-$i.img" bs=1M skip=$((i * quarter / 1048576)) count=$((quarter / 1048576)) status=none
+    done
+  done
+  {
+    for i in 0 1 2 3; do echo "file f$i $g/cairn-$i.img"; done
+    echo "device s0"
+    echo "0 $sectors striped 4 128 f0 0 f1 0 f2 0 f3 0"
+    echo "export s0"
+  } >"$g/cairn.stack"
+  add_subject cairn cairn h_start_cairn cairn-striped $transport "$g/cairn.stack"
+  add_subject nbdkit-split nbdkit h_start_nbdkit nbdkit-split $transport split \
+    "$g/nbdkit-0.img" "$g/nbdkit-1.img" "$g/nbdkit-2.img" "$g/nbdkit-3.img"
+  warm_up 0
+  run_rounds $stack $transport "${workloads[@]}"
+}
+
+# depth 0..8 of linear layers over one memory store, all exports of one Cairn JVM (cost growth).
+group_depth() {
+  local transport=unix stack=depth g=$data/depth d
+  mkdir -p "$g"
+  {
+    echo "mem m0 $size_bytes"
+    echo "export m0 d0"
+    for ((d = 1; d <= 8; d++)); do
+      echo "device d$d"
+      echo "0 $sectors linear $([[ $d == 1 ]] && echo m0 || echo d$((d - 1))) 0"
+      echo "export d$d d$d"
+    done
+  } >"$g/cairn.stack"
+  add_subject d0 cairn h_start_cairn cairn-depth $transport "$g/cairn.stack" d0
+  if [[ -z ${S_WHY[d0]:-} ]]; then
+    for d in "${depth_levels[@]}"; do
+      ((d == 0)) && continue
+      add_export "d$d" cairn "nbd+unix:///d$d?socket=$H_RUN/cairn-depth.sock"
+    done
+    nbdcopy "$H_SRC" "${S_URI[d0]}" 2>>"$H_RUN/warmup.err" || h_log "  prefill of d0 failed"
+  fi
+  warm_up 0
+  run_rounds $stack $transport "${depth_workloads[@]}"
+}
+
+# Snapshot with a persistent COW, 64 KiB chunks: each round and server starts from a fresh, empty COW
+# (Cairn: dm snapshot P 128 on a COW file; qemu-nbd: a new qcow2 overlay over the raw base; nbdkit: the
+# cow filter with cow-block-size=64K, whose overlay is a temporary file, not persistent). Per server:
+# warm up by writing the last quarter (not measured), then first write of the first quarter (every 4 KiB
+# block once: copy-out of each chunk), rewrite of the same blocks, random reads over the whole device.
+group_snapshot() {
+  local transport=unix stack=snapshot g=$data/snapshot r i n s
+  mkdir -p "$g"
+  for s in cairn nbdkit qemu; do copy_file "$g/$s-base.img"; done
+  local subjects=(cairn nbdkit qemu-nbd)
+  n=${#subjects[@]}
+  for ((r = 1; r <= rounds; r++)); do
+    h_log "  round $r/$rounds"
+    for ((i = 0; i < n; i++)); do
+      s=${subjects[$(((i + r - 1) % n))]}
+      SUBJ=()
+      S_WHY=()
+      case $s in
+        cairn)
+          rm -f "$g/cairn.cow"
+          truncate -s "$size_bytes" "$g/cairn.cow"
+          printf 'file base %s\nfile cow %s\ndevice snap\n0 %s snapshot base cow P 128\nexport snap\n' \
+            "$g/cairn-base.img" "$g/cairn.cow" "$sectors" >"$g/cairn.stack"
+          add_subject cairn cairn h_start_cairn "cairn-snap-$r" $transport "$g/cairn.stack"
+          ;;
+        nbdkit)
+          add_subject nbdkit nbdkit h_start_nbdkit "nbdkit-snap-$r" $transport --filter=cow file "$g/nbdkit-base.img" \
+            cow-block-size=64K
+          ;;
+        qemu-nbd)
+          rm -f "$g/qemu.qcow2"
+          qemu-img create -q -f qcow2 -o cluster_size=64k -b "$g/qemu-base.img" -F raw "$g/qemu.qcow2"
+          add_subject qemu-nbd qemu-nbd h_start_qemu "qemu-snap-$r" $transport -f qcow2 "$g/qemu.qcow2"
+          ;;
+      esac
+      if [[ -z ${S_WHY[$s]:-} ]]; then
+        fio --name=warm --ioengine=nbd --uri="${S_URI[$s]}" --rw=randwrite --bs=4k --iodepth=32 --offset=$((size_bytes - region)) \
+          --size=$region --time_based --runtime=2 --randrepeat=0 >/dev/null 2>&1 || h_log "  warm-up of $s failed"
+        measure $stack $transport "$s" first4k-q32 "$r" "$region"
+        measure $stack $transport "$s" rewrite4k-q32 "$r" "$region"
+        measure $stack $transport "$s" rr4k-q32 "$r" "$size_bytes"
+        if [[ $s == cairn ]] && grep -q '^WATCHDOG' "$H_RUN/cairn-snap-$r.log" 2>/dev/null; then
+          h_log "  cairn: watchdog report in $H_RUN/cairn-snap-$r.log"
+        fi
+      else
+        printf '%s\t%s\t%s\t%s\t%s\tNaN\tn/a: %s\t0\n' $stack $transport "$s" first4k-q32 "$r" "${S_WHY[$s]}" >>"$results"
+      fi
+      sample_peak "${S_PROC[$s]}"
+      [[ -n ${S_PID[$s]:-} ]] && h_stop_pid "${S_PID[$s]}"
+      unset "P_PID[${S_PROC[$s]}]"
+    done
+  done
+  SUBJ=() # each server's n/a is already recorded
+}
+
+# Records a subject that could not start as one "n/a" line, so the summary can say why.
+note_unavailable() {
+  local stack=$1 transport=$2 s
+  for s in "${SUBJ[@]}"; do
+    if [[ -n ${S_WHY[$s]:-} ]]; then
+      printf '%s\t%s\t%s\t-\t0\tNaN\tn/a: %s\t0\n' "$stack" "$transport" "$s" "${S_WHY[$s]}" >>"$results"
+    fi
+  done
+}
+
+IFS=, read -r -a group_list <<<"$groups"
+for grp in "${group_list[@]}"; do
+  reset_group
+  h_log "stack $grp"
+  case $grp in
+    plain-mem) group_plain_mem unix; stack=plain-mem transport=unix ;;
+    plain-mem-tcp) group_plain_mem tcp; stack=plain-mem transport=tcp ;;
+    plain-file) group_plain_file unix; stack=plain-file transport=unix ;;
+    plain-file-tcp) group_plain_file tcp; stack=plain-file transport=tcp ;;
+    linear2) group_linear2; stack=linear2 transport=unix ;;
+    striped) group_striped; stack=striped transport=unix ;;
+    depth) group_depth; stack=depth transport=unix ;;
+    snapshot) group_snapshot; stack=snapshot transport=unix ;;
+    *) h_die "unknown group $grp (see --help)" ;;
+  esac
+  note_unavailable "$stack" "$transport"
+  stop_group
+  write_resources "$stack" "$transport"
+  ((keep_data)) || rm -rf "${data:?}/$grp" "$data/${grp%-tcp}"
+done
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
+
+h_log "report"
+python3 "$here/harness/report.py" --out "$out" --charts "$charts" --mode "$mode"
+h_log "summary: $out/summary.md, charts: $charts"
