@@ -593,7 +593,8 @@ public final class FileStore implements BlockDevice, AutoCloseable {
 
     /**
      * Stops accepting bios, waits for every queued and running one to complete, then closes the file. Idempotent.
-     * Does not flush: the caller sends a FLUSH first if it wants the data durable.
+     * Does not flush: the caller sends a FLUSH first if it wants the data durable. Must not be called from an
+     * end-io callback of this store's bios (that runs on a worker, which would wait for itself).
      */
     @Override
     public void close() {
