@@ -21,6 +21,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One snapshot (Linux {@code struct dm_snapshot}): the state shared by the {@code snapshot} and
@@ -92,6 +93,8 @@ final class Snapshot {
     final IoRwSemaphore lock;
     final CopyEngine engine;
     private final TrackedChunks tracked = new TrackedChunks();
+    /** How often pendingComplete found a tracked read and had to wait for it (the patch's race). */
+    private final AtomicLong conflictWaits = new AtomicLong();
     /** Pending exceptions allocated and not freed ({@code pending_exceptions_count}). */
     private final AtomicInteger pendingCount = new AtomicInteger();
 
@@ -203,6 +206,11 @@ final class Snapshot {
 
     int pendingExceptions() {
         return pendingCount.get();
+    }
+
+    /** How often pendingComplete had to wait for a snapshot read of its chunk. */
+    long conflictWaits() {
+        return conflictWaits.get();
     }
 
     /** True while a snapshot read of {@code chunk} is in flight to the origin. */
@@ -382,6 +390,9 @@ final class Snapshot {
                 // holding the lock (see the class comment). Made safe by the block layer's
                 // flush-on-block: a mapper that blocks on this lock hands its parked reads to a rescuer.
                 try {
+                    if (tracked.contains(pe.oldChunk)) {
+                        conflictWaits.incrementAndGet();
+                    }
                     while (tracked.contains(pe.oldChunk)) {
                         IoSleep.sleep(submitter, CONFLICT_SLEEP);
                     }
