@@ -6,6 +6,8 @@ import dev.cairn.daemon.DaemonException;
 import dev.cairn.daemon.ErrorKind;
 import java.io.PrintWriter;
 import java.util.Locale;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -72,6 +74,18 @@ final class ServeCommand implements Callable<Integer> {
             host = host.substring(1, host.length() - 1);
         }
         Daemon.Config config = new Daemon.Config(stateDirOption.resolve(), host, noTcp ? -1 : port, true, System.out);
+        // Installed before the start, so a SIGTERM that arrives while it runs (or right after the banner)
+        // still stops cleanly with exit 0: it is remembered and acted on once the daemon exists.
+        AtomicReference<Daemon> running = new AtomicReference<>();
+        AtomicBoolean stopRequested = new AtomicBoolean();
+        Runnable stop = () -> {
+            stopRequested.set(true);
+            Daemon d = running.get();
+            if (d != null) {
+                d.stop();
+            }
+        };
+        Signals.onTerminate(stop);
         Daemon daemon;
         try {
             daemon = Daemon.start(config);
@@ -88,8 +102,11 @@ final class ServeCommand implements Callable<Integer> {
             return CommandLine.ExitCode.SOFTWARE;
         }
         // SIGTERM/SIGINT stop the daemon and let main() exit 0; the hook covers every other way the JVM ends.
-        Signals.onTerminate(daemon::stop);
+        running.set(daemon);
         Runtime.getRuntime().addShutdownHook(new Thread(daemon::stop, "cairn-shutdown"));
+        if (stopRequested.get()) {
+            daemon.stop();
+        }
         daemon.awaitStop();
         return CommandLine.ExitCode.OK;
     }
@@ -99,5 +116,20 @@ final class ServeCommand implements Callable<Integer> {
         if (root instanceof ch.qos.logback.classic.Logger lb) {
             lb.setLevel(Level.toLevel(level, Level.INFO));
         }
+        // java.util.logging (dm) into SLF4J; System.Logger (nbd, snapshot) goes there through
+        // slf4j-jdk-platform-logging on the class path.
+        org.slf4j.bridge.SLF4JBridgeHandler.removeHandlersForRootLogger();
+        org.slf4j.bridge.SLF4JBridgeHandler.install();
+        java.util.logging.Logger.getLogger("").setLevel(julLevel(level));
+    }
+
+    private static java.util.logging.Level julLevel(String level) {
+        return switch (level) {
+            case "error" -> java.util.logging.Level.SEVERE;
+            case "warn" -> java.util.logging.Level.WARNING;
+            case "info" -> java.util.logging.Level.INFO;
+            case "debug" -> java.util.logging.Level.FINE;
+            default -> java.util.logging.Level.FINEST;
+        };
     }
 }

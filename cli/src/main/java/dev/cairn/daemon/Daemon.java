@@ -1,10 +1,40 @@
 package dev.cairn.daemon;
 
+import dev.cairn.block.Submitter;
+import dev.cairn.block.SubmitterConfig;
+import dev.cairn.dm.DeviceDeps;
+import dev.cairn.dm.DeviceInfo;
+import dev.cairn.dm.DeviceRegistry;
+import dev.cairn.dm.DeviceState;
+import dev.cairn.dm.DeviceStatus;
+import dev.cairn.dm.DeviceTree;
+import dev.cairn.dm.DmException;
+import dev.cairn.dm.MappedDevice;
+import dev.cairn.dm.OpenHandle;
+import dev.cairn.dm.RegistryOptions;
+import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetTypes;
+import dev.cairn.dm.StatusLine;
+import dev.cairn.dm.StatusType;
+import dev.cairn.dm.SuspendMode;
+import dev.cairn.nbd.server.NbdExport;
+import dev.cairn.nbd.server.NbdServer;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -12,25 +42,34 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The {@code cairn serve} daemon: owns one state directory (exclusively, through {@link DaemonLock}),
- * keeps its devices, exports and snapshots, serves the control socket, and writes
- * {@code state.json} after every change.
+ * keeps its devices ({@link DeviceRegistry}), NBD exports ({@link NbdServer}) and snapshots, serves
+ * the control socket, and writes {@code state.json} after every change.
  *
  * <h2>Implementation notes</h2>
- * <b>One operation at a time.</b> Control requests that change or read the device set run under
- * {@link #opLock}, so a verb sees and leaves a consistent state and the state file always follows the
- * last completed change. Data I/O (NBD) never takes this lock.
+ * <b>One operation at a time.</b> Control requests run under {@link #opLock}, so a verb sees and
+ * leaves a consistent state and the state file always follows the last completed change. Data I/O
+ * (NBD) never takes this lock. A verb changes the live objects first and commits the state file
+ * after; if the state write fails the client is told that the change is live but not persisted.
  *
- * <p><b>Start order.</b> Lock, state file, devices (dependency order), NBD listeners, control socket,
- * banner: a client that can reach the control socket finds every device already there.
+ * <p><b>State is kept incrementally.</b> Each verb rewrites only the records it touched, from the
+ * registry's canonical TABLE status (which round-trips through the target constructors). A device
+ * that could not be restored (a missing file) keeps its saved table in the state file, so nothing
+ * is lost until the user fixes or removes it.
  *
- * <p><b>Stop order</b> (SIGTERM, SIGINT or {@link #stop()}): control socket closed (requests running
- * finish), NBD server closed (it drains in-flight requests), devices torn down top-down (stores flush
- * on close), lock released. The state file is not rewritten on stop: it already holds the last change.
+ * <p><b>Start order.</b> Lock, state file, submitter and registry, NBD server built (not listening),
+ * devices restored in dependency order, exports added, NBD listening, control socket, banner: a client
+ * that reaches either socket finds every device already there.
+ *
+ * <p><b>Stop order</b> (SIGTERM, SIGINT or {@link #stop()}): control socket closed (running requests
+ * finish), NBD closed (it answers what is in flight), every device suspended top-down with a flush
+ * (held I/O drained, stores fdatasync'ed), registry closed, lock released.
  *
  * <p>Thread safety: {@link #handle} may be called from any thread; {@link #stop()} is idempotent.
  */
 public final class Daemon implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Daemon.class);
+    static final long VOL0_BYTES = 1L << 30;
+    static final String VOL0 = "vol0";
 
     /**
      * How to run.
@@ -45,13 +84,22 @@ public final class Daemon implements AutoCloseable {
         public static final int DEFAULT_NBD_PORT = 10809;
     }
 
+    /** A live export: its record, the NBD export and the open handle that counts it as a user of the device. */
+    private record Exported(DaemonState.Export record, NbdExport export, OpenHandle handle) {}
+
     private final Config config;
     private final DaemonLock lock;
     private final StateFile stateFile;
     private final ReentrantLock opLock = new ReentrantLock();
     private final CountDownLatch stopped = new CountDownLatch(1);
+    private final Map<String, Exported> exports = new ConcurrentHashMap<>();
+    private final List<String> restoreProblems = new ArrayList<>();
     private volatile DaemonState state;
+    private Submitter submitter;
+    private DeviceRegistry registry;
+    private NbdServer nbd;
     private ControlServer control;
+    private Snapshots snapshots;
     private boolean stopping;
 
     private Daemon(Config config, DaemonLock lock, StateFile stateFile, DaemonState state) {
@@ -72,8 +120,18 @@ public final class Daemon implements AutoCloseable {
             DaemonState loaded = file.load();
             boolean first = loaded == null;
             d = new Daemon(config, lock, file, first ? DaemonState.empty() : loaded);
-            d.restore(first);
+            d.submitter = Submitter.create(SubmitterConfig.defaults().withName("cairn"));
+            d.registry = new DeviceRegistry(d.submitter, RegistryOptions.defaults().withTargetTypes(loadTargetTypes()));
+            d.snapshots = new Snapshots(d);
+            d.nbd = d.buildNbd();
+            if (first) {
+                d.firstStart();
+            } else {
+                d.restore();
+            }
+            d.startNbd();
             d.control = ControlServer.start(dir.controlSocket(), d::handle);
+            d.snapshots.resumeMerges();
             LOG.info("cairn daemon started on state directory {} (pid {})", dir.root(), ProcessHandle.current().pid());
             d.printBanner(first);
             return d;
@@ -94,10 +152,142 @@ public final class Daemon implements AutoCloseable {
         return state;
     }
 
-    private void restore(boolean first) throws IOException {
-        if (first) {
+    DeviceRegistry registry() {
+        return registry;
+    }
+
+    Submitter submitter() {
+        return submitter;
+    }
+
+    ReentrantLock opLock() {
+        return opLock;
+    }
+
+    /** The NBD TCP port actually bound, or -1. */
+    public int nbdPort() {
+        return nbd == null ? -1 : nbd.tcpPort();
+    }
+
+    // ------------------------------------------------------------------ start
+
+    /**
+     * Every target type on the class path, skipping (and logging) providers that fail to load, so one
+     * broken target cannot keep the daemon, and every device that does not use it, from starting.
+     */
+    static TargetTypes loadTargetTypes() {
+        List<TargetType> found = new ArrayList<>();
+        Iterator<TargetType> it = ServiceLoader.load(TargetType.class, TargetType.class.getClassLoader()).iterator();
+        while (true) {
+            try {
+                if (!it.hasNext()) {
+                    break;
+                }
+                TargetType t = it.next();
+                if (found.stream().noneMatch(f -> f.name().equals(t.name()))) {
+                    found.add(t);
+                }
+            } catch (ServiceConfigurationError e) {
+                LOG.warn("a target type is not available: {}", e.getMessage());
+            }
+        }
+        return TargetTypes.of(found.toArray(TargetType[]::new));
+    }
+
+    private NbdServer buildNbd() {
+        NbdServer.Builder b = NbdServer.builder().submitter(submitter);
+        if (config.nbdPort() >= 0) {
+            b.tcp(config.listenHost(), config.nbdPort());
+        }
+        if (config.nbdUnix()) {
+            b.unix(config.stateDir().nbdSocket());
+        }
+        return b.build();
+    }
+
+    private void startNbd() {
+        try {
+            nbd.start();
+        } catch (UncheckedIOException e) {
+            throw new DaemonException(ErrorKind.FAILED, e.getMessage(),
+                    "another NBD server (another cairn, nbdkit, qemu-nbd) may be using port " + config.nbdPort()
+                            + "; pick another with --nbd-port PORT (0 picks a free one)", e);
+        }
+    }
+
+    /** First start: one 1 GiB sparse file-backed device, exported, so a client can connect at once. */
+    private void firstStart() throws IOException {
+        Path image = config.stateDir().imagesDir().resolve(VOL0 + ".img");
+        if (!Files.exists(image)) {
+            Images.createSparse(image, VOL0_BYTES);
+        }
+        String table = "0 " + (VOL0_BYTES / 512) + " linear file:" + image + " 0\n";
+        try {
+            registry.create(VOL0, table);
+            DaemonState next = state.withDevice(recordOf(VOL0, false, null));
+            DaemonState.Export e = new DaemonState.Export(VOL0, VOL0, false, "cairn device " + VOL0);
+            addExportLive(e);
+            next = next.withExport(e);
+            state = next;
+        } catch (DmException | RuntimeException e) {
+            LOG.error("could not create the first device {} ({}); starting with no devices", VOL0, e.getMessage());
+            restoreProblems.add(VOL0 + ": not created: " + e.getMessage());
+        }
+        stateFile.save(state);
+    }
+
+    private void restore() throws IOException {
+        DaemonState cleaned = Snapshots.dropTransient(state, restoreProblems);
+        if (!cleaned.equals(state)) {
+            state = cleaned;
             stateFile.save(state);
         }
+        for (DaemonState.Device dev : state.inDependencyOrder()) {
+            try {
+                registry.create(dev.name(), dev.table());
+            } catch (DmException | RuntimeException e) {
+                String why = e.getMessage();
+                LOG.error("device {} could not be restored: {}", dev.name(), why);
+                restoreProblems.add(dev.name() + ": " + why);
+                try {
+                    // Keep the name (and the saved table in the state file) so the user can fix it with load/resume.
+                    registry.create(dev.name());
+                } catch (DmException ignored) {
+                    // the name itself is taken or invalid: nothing more to do
+                }
+                continue;
+            }
+            if (dev.inactive() != null) {
+                try {
+                    registry.load(dev.name(), dev.inactive());
+                } catch (DmException | RuntimeException e) {
+                    LOG.error("the loaded (inactive) table of {} could not be restored: {}", dev.name(), e.getMessage());
+                    restoreProblems.add(dev.name() + " (inactive table): " + e.getMessage());
+                }
+            }
+        }
+        // Suspend after every table is built (a table may read its devices while it is built), top-down.
+        List<DaemonState.Device> order = state.inDependencyOrder();
+        for (int i = order.size() - 1; i >= 0; i--) {
+            DaemonState.Device dev = order.get(i);
+            if (dev.suspended()) {
+                try {
+                    registry.suspend(dev.name(), SuspendMode.FLUSH);
+                } catch (DmException | RuntimeException e) {
+                    restoreProblems.add(dev.name() + " (suspend): " + e.getMessage());
+                }
+            }
+        }
+        for (DaemonState.Export e : state.exports()) {
+            try {
+                addExportLive(e);
+            } catch (DaemonException ex) {
+                LOG.error("export {} could not be restored: {}", e.name(), ex.getMessage());
+                restoreProblems.add("export " + e.name() + ": " + ex.getMessage());
+            }
+        }
+        LOG.info("restored {} devices, {} exports, {} snapshots from {}", state.devices().size(), exports.size(),
+                state.snapshots().size(), stateFile.path());
     }
 
     private void printBanner(boolean first) {
@@ -105,10 +295,52 @@ public final class Daemon implements AutoCloseable {
         if (out == null) {
             return;
         }
-        out.println("cairn " + Version.current() + " serving state directory " + config.stateDir().root());
-        out.println("  control socket: " + config.stateDir().controlSocket());
+        StateDir dir = config.stateDir();
+        out.println("cairn " + Version.current() + " serving state directory " + dir.root());
+        String example = exports.isEmpty() ? null : exports.containsKey(VOL0) ? VOL0 : exports.keySet().iterator().next();
+        if (nbd.tcpPort() > 0) {
+            out.println("  NBD (TCP):  " + tcpUri(""));
+        }
+        if (config.nbdUnix()) {
+            out.println("  NBD (Unix): " + unixUri(""));
+        }
+        out.println("  control socket: " + dir.controlSocket());
+        if (first) {
+            out.println("  first start: created " + VOL0 + " (1 GiB, sparse file " + dir.imagesDir().resolve(VOL0 + ".img") + ")");
+        }
+        List<String> names = exports.keySet().stream().sorted().toList();
+        out.println("  exports: " + (names.isEmpty() ? "(none)" : String.join(", ", names)));
+        for (String p : restoreProblems) {
+            out.println("  PROBLEM: " + p);
+        }
+        String stateFlag = dir.equals(StateDir.resolve(null)) ? "" : " --state-dir " + dir.root();
+        out.println("Next:");
+        if (example != null) {
+            String uri = nbd.tcpPort() > 0 ? tcpUri(example) : unixUri(example);
+            out.println("  qemu-io -f raw -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M' " + uri);
+            out.println("  nbdinfo " + uri);
+            out.println("  bin/cairn snapshot create" + stateFlag + " " + example + " snap1 --size 256M");
+        }
+        out.println("  bin/cairn ls --tree" + stateFlag);
+        out.println("  bin/cairn --help");
         out.flush();
     }
+
+    String tcpUri(String export) {
+        String host = config.listenHost();
+        if (host.equals("0.0.0.0") || host.equals("::")) {
+            host = "localhost";
+        } else if (host.contains(":")) {
+            host = "[" + host + "]";
+        }
+        return "nbd://" + host + ":" + nbd.tcpPort() + "/" + export;
+    }
+
+    String unixUri(String export) {
+        return "nbd+unix:///" + export + "?socket=" + config.stateDir().nbdSocket();
+    }
+
+    // ------------------------------------------------------------------ dispatch
 
     /** Executes one control request (the {@link ControlServer.Handler}). */
     public Object handle(String verb, Protocol.Args args) {
@@ -120,6 +352,26 @@ public final class Daemon implements AutoCloseable {
             return switch (verb) {
                 case "ping" -> Map.of("pid", ProcessHandle.current().pid());
                 case "version" -> versionInfo();
+                case "create" -> create(args);
+                case "load", "reload" -> load(args);
+                case "clear" -> clear(args);
+                case "suspend" -> suspend(args);
+                case "resume" -> resume(args);
+                case "remove" -> remove(args);
+                case "table" -> statusOf(args, StatusType.TABLE);
+                case "status" -> statusOf(args, StatusType.INFO);
+                case "info" -> info(args);
+                case "deps" -> deps(args);
+                case "ls" -> ls(args);
+                case "message" -> message(args);
+                case "targets" -> targets();
+                case "export-ls" -> exportList();
+                case "export-add" -> exportAdd(args);
+                case "export-rm" -> exportRemove(args);
+                case "snapshot-create" -> snapshots.create(args);
+                case "snapshot-ls" -> snapshots.list(args);
+                case "snapshot-merge" -> snapshots.merge(args);
+                case "snapshot-rm" -> snapshots.remove(args);
                 default -> throw new DaemonException(ErrorKind.USAGE, "verb: " + verb + " (expected: a verb this daemon knows)",
                         "the CLI and the daemon may be different versions: restart the daemon with this cairn");
             };
@@ -134,19 +386,404 @@ public final class Daemon implements AutoCloseable {
         m.put("protocol", (long) Protocol.VERSION);
         m.put("stateFormat", (long) DaemonState.VERSION);
         m.put("pid", ProcessHandle.current().pid());
+        m.put("stateDir", config.stateDir().root().toString());
+        m.put("nbdTcp", nbd.tcpPort() > 0 ? tcpUri("") : null);
+        m.put("nbdUnix", config.nbdUnix() ? unixUri("") : null);
         return m;
+    }
+
+    // ------------------------------------------------------------------ device verbs
+
+    private Object create(Protocol.Args args) {
+        String name = args.string("name");
+        String table = args.string("table");
+        boolean noExport = args.bool("noExport");
+        checkNotExportName(name, noExport);
+        try {
+            registry.create(name, table);
+        } catch (DmException e) {
+            throw DmErrors.of("create", name, e);
+        }
+        DaemonState next = state.withDevice(recordOf(name, false, null));
+        if (!noExport) {
+            DaemonState.Export e = new DaemonState.Export(name, name, false, "cairn device " + name);
+            try {
+                addExportLive(e);
+            } catch (DaemonException ex) {
+                removeQuietly(name);
+                throw ex;
+            }
+            next = next.withExport(e);
+        }
+        commit(next);
+        return deviceSummary(name);
+    }
+
+    private void checkNotExportName(String name, boolean noExport) {
+        if (!noExport && exports.containsKey(name)) {
+            throw new DaemonException(ErrorKind.EXISTS, "export: " + name + " (expected: a name not in use; an export of device "
+                    + exports.get(name).record().device() + " has it)",
+                    "create it with --no-export, or rename that export (cairn export rm " + name + "; cairn export add DEVICE --as OTHER)");
+        }
+    }
+
+    private Object load(Protocol.Args args) {
+        String name = args.string("name");
+        String table = args.string("table");
+        snapshots.checkNotManaged(name, "load");
+        try {
+            registry.load(name, table);
+        } catch (DmException e) {
+            throw DmErrors.of("load", name, e);
+        }
+        commit(state.withDevice(recordOf(name)));
+        return deviceSummary(name);
+    }
+
+    private Object clear(Protocol.Args args) {
+        String name = args.string("name");
+        try {
+            registry.clear(name);
+        } catch (DmException e) {
+            throw DmErrors.of("clear", name, e);
+        }
+        commit(state.withDevice(recordOf(name)));
+        return deviceSummary(name);
+    }
+
+    private Object suspend(Protocol.Args args) {
+        String name = args.string("name");
+        try {
+            registry.suspend(name, args.bool("noflush") ? SuspendMode.NOFLUSH : SuspendMode.FLUSH);
+        } catch (DmException e) {
+            throw DmErrors.of("suspend", name, e);
+        }
+        commit(state.withDevice(recordOf(name)));
+        return deviceSummary(name);
+    }
+
+    private Object resume(Protocol.Args args) {
+        String name = args.string("name");
+        try {
+            registry.resume(name);
+        } catch (DmException e) {
+            throw DmErrors.of("resume", name, e);
+        }
+        commit(state.withDevice(recordOf(name)));
+        return deviceSummary(name);
+    }
+
+    private Object remove(Protocol.Args args) {
+        String name = args.string("name");
+        boolean force = args.bool("force");
+        MappedDevice md = device(name);
+        snapshots.checkNotManaged(name, "remove");
+        if (!force) {
+            List<String> holders = md.info().holders();
+            if (!holders.isEmpty()) {
+                throw new DaemonException(ErrorKind.BUSY, "device " + name + " is in use by " + String.join(", ", holders),
+                        "remove " + (holders.size() == 1 ? holders.get(0) : "those devices") + " first (cairn ls --tree shows "
+                                + "the stack), or force it: cairn remove --force " + name);
+            }
+        }
+        // The daemon's own exports are not "users" to refuse over: they go with the device.
+        List<Exported> dropped = exports.values().stream().filter(x -> x.record().device().equals(name)).toList();
+        for (Exported x : dropped) {
+            removeExportLive(x.record().name());
+        }
+        try {
+            registry.remove(name, force);
+        } catch (DmException e) {
+            for (Exported x : dropped) {
+                try {
+                    addExportLive(x.record());
+                } catch (DaemonException again) {
+                    LOG.warn("could not put export {} back: {}", x.record().name(), again.getMessage());
+                }
+            }
+            throw DmErrors.of("remove", name, e);
+        }
+        commit(state.withoutDevice(name));
+        return Map.of("removed", name, "exportsRemoved", dropped.stream().map(x -> x.record().name()).toList());
+    }
+
+    private Object statusOf(Protocol.Args args, StatusType type) {
+        boolean inactive = args.bool("inactive");
+        List<Object> out = new ArrayList<>();
+        for (String name : namesArg(args)) {
+            MappedDevice md = device(name);
+            DeviceStatus s = inactive ? md.inactiveStatus(type) : md.status(type);
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", name);
+            List<Object> lines = new ArrayList<>();
+            for (StatusLine l : s.lines()) {
+                Map<String, Object> lm = new LinkedHashMap<>();
+                lm.put("start", l.startSector());
+                lm.put("length", l.lengthSectors());
+                lm.put("target", l.targetName());
+                lm.put("params", l.params());
+                lm.put("text", l.toString());
+                lines.add(lm);
+            }
+            m.put("lines", lines);
+            out.add(m);
+        }
+        return Map.of("devices", out);
+    }
+
+    private Object info(Protocol.Args args) {
+        List<Object> out = new ArrayList<>();
+        for (String name : namesArg(args)) {
+            out.add(infoJson(device(name).info()));
+        }
+        return Map.of("devices", out);
+    }
+
+    private Map<String, Object> infoJson(DeviceInfo i) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", i.name());
+        m.put("state", i.state().name());
+        m.put("readOnly", i.readOnly());
+        m.put("liveTable", i.liveTable());
+        m.put("inactiveTable", i.inactiveTable());
+        m.put("openCount", (long) i.openCount());
+        m.put("holders", new ArrayList<Object>(i.holders()));
+        m.put("eventNumber", i.eventNumber());
+        m.put("sectors", i.capacitySectors());
+        m.put("targets", (long) i.targetCount());
+        m.put("heldBios", (long) i.heldBios());
+        DaemonState.Device rec = state.device(i.name());
+        m.put("hidden", rec != null && rec.hidden());
+        m.put("exports", exports.values().stream().filter(x -> x.record().device().equals(i.name()))
+                .map(x -> (Object) x.record().name()).sorted().toList());
+        return m;
+    }
+
+    private Object deps(Protocol.Args args) {
+        List<Object> out = new ArrayList<>();
+        for (String name : namesArg(args)) {
+            DeviceDeps d = device(name).deps();
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", name);
+            m.put("live", new ArrayList<Object>(d.live()));
+            m.put("inactive", new ArrayList<Object>(d.inactive()));
+            out.add(m);
+        }
+        return Map.of("devices", out);
+    }
+
+    private Object ls(Protocol.Args args) {
+        List<Object> devs = new ArrayList<>();
+        for (String name : registry.names()) {
+            MappedDevice md = registry.find(name).orElse(null);
+            if (md == null) {
+                continue;
+            }
+            DeviceInfo i = md.info();
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", name);
+            m.put("sectors", i.capacitySectors());
+            m.put("state", i.state().name());
+            DaemonState.Device rec = state.device(name);
+            m.put("hidden", rec != null && rec.hidden());
+            devs.add(m);
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("devices", devs);
+        if (args.bool("tree")) {
+            m.put("tree", registry.tree().stream().map(Daemon::treeJson).toList());
+            m.put("treeText", registry.tree().stream().map(DeviceTree::render).reduce("", String::concat));
+        }
+        return m;
+    }
+
+    private static Object treeJson(DeviceTree t) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", t.name());
+        m.put("kind", t.kind().name().toLowerCase(java.util.Locale.ROOT));
+        m.put("children", t.children().stream().map(Daemon::treeJson).toList());
+        return m;
+    }
+
+    private Object message(Protocol.Args args) {
+        String name = args.string("name");
+        long sector = args.number("sector", -1);
+        List<String> words = args.strings("message");
+        try {
+            String reply = registry.message(name, sector, words.toArray(String[]::new));
+            // A message may change a target's state that its TABLE status shows: keep the file in step.
+            commit(state.withDevice(recordOf(name)));
+            return Map.of("reply", reply);
+        } catch (DmException e) {
+            throw DmErrors.of("message", name, e);
+        }
+    }
+
+    private Object targets() {
+        List<Object> out = new ArrayList<>();
+        for (String t : registry.targetTypes().names()) {
+            out.add(Map.of("name", t, "version", Version.current()));
+        }
+        return Map.of("targets", out);
+    }
+
+    // ------------------------------------------------------------------ exports
+
+    private Object exportList() {
+        List<Object> out = new ArrayList<>();
+        for (Exported x : exports.values().stream().sorted((a, b) -> a.record().name().compareTo(b.record().name())).toList()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", x.record().name());
+            m.put("device", x.record().device());
+            m.put("readOnly", x.export().readOnly());
+            m.put("description", x.record().description());
+            m.put("sizeBytes", x.export().device().capacitySectors() * 512);
+            m.put("tcpUri", nbd.tcpPort() > 0 ? tcpUri(x.record().name()) : null);
+            m.put("unixUri", config.nbdUnix() ? unixUri(x.record().name()) : null);
+            out.add(m);
+        }
+        return Map.of("exports", out);
+    }
+
+    private Object exportAdd(Protocol.Args args) {
+        String device = args.string("device");
+        String as = args.optString("as");
+        String name = as == null ? device : as;
+        if (exports.containsKey(name)) {
+            throw new DaemonException(ErrorKind.EXISTS, "export: " + name + " (expected: a name not in use)",
+                    "pick another with --as NAME, or remove it first: cairn export rm " + name);
+        }
+        String description = args.optString("description");
+        DaemonState.Export e = new DaemonState.Export(name, device, args.bool("readOnly"),
+                description == null ? "cairn device " + device : description);
+        addExportLive(e);
+        commit(state.withExport(e));
+        return exportList();
+    }
+
+    private Object exportRemove(Protocol.Args args) {
+        String name = args.string("name");
+        if (!exports.containsKey(name)) {
+            throw new DaemonException(ErrorKind.NOT_FOUND, "export: " + name + " (expected: an existing export)",
+                    "cairn export ls lists the exports");
+        }
+        removeExportLive(name);
+        commit(state.withoutExport(name));
+        return Map.of("removed", name);
+    }
+
+    void addExportLive(DaemonState.Export e) {
+        MappedDevice md = device(e.device());
+        OpenHandle handle;
+        try {
+            handle = md.open();
+        } catch (DmException ex) {
+            throw DmErrors.of("export", e.device(), ex);
+        }
+        NbdExport export;
+        try {
+            export = NbdExport.of(e.name(), md).readOnly(e.readOnly()).description(e.description());
+            nbd.addExport(export);
+        } catch (IllegalArgumentException ex) {
+            handle.close();
+            throw new DaemonException(ErrorKind.USAGE, ex.getMessage());
+        }
+        exports.put(e.name(), new Exported(e, export, handle));
+    }
+
+    void removeExportLive(String name) {
+        Exported x = exports.remove(name);
+        if (x != null) {
+            nbd.removeExport(name);
+            x.handle().close();
+        }
+    }
+
+    /** Export names of {@code device}. */
+    List<String> exportsOf(String device) {
+        return exports.values().stream().filter(x -> x.record().device().equals(device)).map(x -> x.record().name())
+                .sorted().toList();
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    MappedDevice device(String name) {
+        try {
+            return registry.device(name);
+        } catch (DmException e) {
+            throw DmErrors.of("find", name, e);
+        }
+    }
+
+    private List<String> namesArg(Protocol.Args args) {
+        String name = args.optString("name");
+        if (name != null) {
+            device(name);
+            return List.of(name);
+        }
+        return registry.names();
+    }
+
+    private Map<String, Object> deviceSummary(String name) {
+        MappedDevice md = device(name);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", name);
+        m.put("sectors", md.capacitySectors());
+        m.put("state", md.state().name());
+        m.put("exports", new ArrayList<Object>(exportsOf(name)));
+        return m;
+    }
+
+    /** The record of {@code name} from the registry, keeping its hidden flag. */
+    DaemonState.Device recordOf(String name) {
+        DaemonState.Device old = state.device(name);
+        return recordOf(name, old != null && old.hidden(), old);
+    }
+
+    DaemonState.Device recordOf(String name, boolean hidden, DaemonState.Device old) {
+        MappedDevice md = device(name);
+        String live = md.status(StatusType.TABLE).text();
+        if (live.isEmpty() && old != null) {
+            live = old.table(); // not restored (or cleared): keep what was saved so nothing is lost
+        }
+        DeviceStatus inactiveStatus = md.inactiveStatus(StatusType.TABLE);
+        String inactive = inactiveStatus.lines().isEmpty() ? null : inactiveStatus.text();
+        DeviceDeps deps = md.deps();
+        Set<String> names = new LinkedHashSet<>();
+        for (String ref : deps.live()) {
+            if (registry.find(ref).isPresent()) {
+                names.add(ref);
+            }
+        }
+        for (String ref : deps.inactive()) {
+            if (registry.find(ref).isPresent()) {
+                names.add(ref);
+            }
+        }
+        return new DaemonState.Device(name, live, inactive, md.state() == DeviceState.SUSPENDED, hidden, List.copyOf(names));
+    }
+
+    void removeQuietly(String name) {
+        try {
+            registry.remove(name, true);
+        } catch (DmException | RuntimeException e) {
+            LOG.warn("rollback: removing {} failed: {}", name, e.getMessage());
+        }
     }
 
     /** Persists {@code next} and makes it the current state (called under {@link #opLock}). */
     void commit(DaemonState next) {
+        state = next;
         try {
             stateFile.save(next);
         } catch (IOException e) {
-            throw new DaemonException(ErrorKind.STATE, "cannot write state file " + stateFile.path() + ": " + e.getMessage(),
-                    "the change is live but will not survive a restart; free space or fix permissions, then retry", e);
+            throw new DaemonException(ErrorKind.STATE, "the change is live but the state file " + stateFile.path()
+                    + " could not be written: " + e.getMessage(),
+                    "it will not survive a restart; free space or fix permissions, then repeat the change", e);
         }
-        state = next;
     }
+
+    // ------------------------------------------------------------------ stop
 
     /** Blocks until {@link #stop()} has finished. */
     public void awaitStop() throws InterruptedException {
@@ -164,7 +801,7 @@ public final class Daemon implements AutoCloseable {
         } finally {
             opLock.unlock();
         }
-        LOG.info("stopping: closing the control socket, draining I/O, flushing stores");
+        LOG.info("stopping: closing the control socket, draining NBD I/O, flushing stores");
         teardown();
         try {
             lock.close();
@@ -178,6 +815,59 @@ public final class Daemon implements AutoCloseable {
     private void teardown() {
         if (control != null) {
             control.close(Duration.ofSeconds(30));
+        }
+        if (snapshots != null) {
+            snapshots.stopMonitors();
+        }
+        if (nbd != null) {
+            nbd.close();
+        }
+        for (String name : List.copyOf(exports.keySet())) {
+            Exported x = exports.remove(name);
+            x.handle().close();
+        }
+        if (registry != null) {
+            flushAll();
+            registry.close();
+        }
+        if (submitter != null) {
+            submitter.close();
+        }
+    }
+
+    /**
+     * Suspends every device top-down with a flush, so everything acknowledged is on stable storage.
+     * A device that sits on a device the user left suspended is skipped: its flush would be held
+     * forever (its data is flushed by nothing, as with dmsetup).
+     */
+    private void flushAll() {
+        List<String> order = registry.dependencyOrder();
+        Set<String> blocked = new java.util.HashSet<>();
+        for (String name : order) {
+            try {
+                MappedDevice md = registry.device(name);
+                DeviceDeps deps = md.deps();
+                if (md.state() == DeviceState.SUSPENDED || deps.live().stream().anyMatch(blocked::contains)) {
+                    blocked.add(name);
+                }
+            } catch (DmException e) {
+                blocked.add(name);
+            }
+        }
+        for (int i = order.size() - 1; i >= 0; i--) {
+            String name = order.get(i);
+            if (blocked.contains(name)) {
+                LOG.warn("not flushing {} at stop: it is suspended or sits on a suspended device", name);
+                continue;
+            }
+            try {
+                MappedDevice md = registry.device(name);
+                if (md.info().liveTable()) {
+                    md.suspend(SuspendMode.FLUSH);
+                }
+            } catch (DmException | RuntimeException e) {
+                LOG.warn("flushing {} at stop failed: {}", name, e.getMessage());
+            }
         }
     }
 

@@ -1,5 +1,10 @@
 package dev.cairn.daemon;
 
+import dev.cairn.block.Submitter;
+import dev.cairn.block.SubmitterConfig;
+import dev.cairn.block.store.FileStore;
+import dev.cairn.block.store.FileStoreConfig;
+import dev.cairn.dm.target.snapshot.CowInspector;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -16,13 +21,11 @@ import java.util.Map;
  * Image files: sparse creation ({@code image create}) and inspection ({@code image info}), including
  * the header and exception count of a Linux persistent snapshot COW image.
  *
- * <p>The COW reading here is deliberately read-only and minimal (header, then the metadata areas
- * until the end marker), following the format in docs/formats/cow.md: it must work on an image that
- * a running daemon has open, and must never write.
+ * <p>COW images are read with the snapshot module's {@link CowInspector} over a read-only
+ * {@link FileStore}: it works on an image a running daemon has open, and never writes.
  */
 public final class Images {
     static final int SNAP_MAGIC = 0x70416e53;
-    private static final int EXCEPTION_BYTES = 16;
 
     private Images() {}
 
@@ -66,7 +69,7 @@ public final class Images {
             header.flip();
             if (header.remaining() == 16 && header.getInt(0) == SNAP_MAGIC) {
                 m.put("format", "cow");
-                m.put("cow", cowInfo(raf.getChannel(), header, size));
+                m.put("cow", cowInfo(path, header));
             } else {
                 m.put("format", "raw");
             }
@@ -74,51 +77,25 @@ public final class Images {
         return m;
     }
 
-    private static Map<String, Object> cowInfo(FileChannel ch, ByteBuffer header, long sizeBytes) throws IOException {
+    /** The COW's header and exception table, read through the snapshot module's own reader, never writing. */
+    private static Map<String, Object> cowInfo(Path path, ByteBuffer header) {
         Map<String, Object> m = new LinkedHashMap<>();
-        int valid = header.getInt(4);
-        int version = header.getInt(8);
-        long chunkSectors = Integer.toUnsignedLong(header.getInt(12));
-        m.put("valid", valid != 0);
-        m.put("version", (long) version);
-        m.put("chunkSectors", chunkSectors);
-        if (version != 1 || chunkSectors == 0 || Long.bitCount(chunkSectors) != 1) {
+        m.put("valid", header.getInt(4) != 0);
+        m.put("version", (long) header.getInt(8));
+        m.put("chunkSectors", Integer.toUnsignedLong(header.getInt(12)));
+        SubmitterConfig sc = SubmitterConfig.defaults().withName("cairn-image").withWatchdog(null, r -> { });
+        try (Submitter submitter = Submitter.create(sc);
+                FileStore store = FileStore.open(path, FileStoreConfig.defaults().withReadOnly(true))) {
+            CowInspector.CowInfo ci = CowInspector.inspect(submitter, store);
+            m.put("exceptions", ci.exceptions());
+            m.put("exceptionsPerArea", (long) ci.exceptionsPerArea());
+            m.put("chunks", ci.cowSectors() / Math.max(1, ci.chunkSectors()));
+            m.put("usedChunks", ci.nextFreeChunk());
+            m.put("status", ci.statusLine());
+        } catch (IOException | RuntimeException e) {
             m.put("exceptions", -1L);
-            m.put("problem", version != 1 ? "unknown version " + version + " (expected: 1)"
-                    : "chunk size " + chunkSectors + " (expected: a power of two)");
-            return m;
+            m.put("problem", e.getMessage());
         }
-        long chunkBytes = chunkSectors * 512;
-        long perArea = chunkBytes / EXCEPTION_BYTES;
-        long chunks = sizeBytes / chunkBytes;
-        long count = 0;
-        long lastNewChunk = 1;
-        ByteBuffer area = ByteBuffer.allocate(Math.toIntExact(chunkBytes)).order(ByteOrder.LITTLE_ENDIAN);
-        scan:
-        for (long a = 0; ; a++) {
-            long location = 1 + a * (perArea + 1);
-            if (location >= chunks) {
-                break;
-            }
-            area.clear();
-            while (area.hasRemaining()) {
-                if (ch.read(area, location * chunkBytes + area.position()) < 0) {
-                    break;
-                }
-            }
-            for (int i = 0; i < perArea; i++) {
-                long newChunk = area.getLong(i * EXCEPTION_BYTES + 8);
-                if (newChunk == 0) {
-                    break scan;
-                }
-                lastNewChunk = Math.max(lastNewChunk, newChunk);
-                count++;
-            }
-        }
-        m.put("exceptions", count);
-        m.put("chunks", chunks);
-        // Chunks in use: the header, the metadata areas so far and the data chunks (as Linux's status counts).
-        m.put("usedChunks", Math.min(chunks, lastNewChunk + 1));
         return m;
     }
 }

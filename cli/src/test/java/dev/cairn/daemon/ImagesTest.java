@@ -55,7 +55,8 @@ class ImagesTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> cow = (Map<String, Object>) info.get("cow");
         assertThat(cow).containsEntry("valid", true).containsEntry("version", 1L).containsEntry("chunkSectors", 8L)
-                .containsEntry("exceptions", 3L).containsEntry("chunks", 64L).containsEntry("usedChunks", 5L);
+                .containsEntry("exceptions", 3L).containsEntry("chunks", 64L).containsEntry("usedChunks", 5L)
+                .containsEntry("status", (5 * 8) + "/" + (64 * 8) + " " + (2 * 8));
     }
 
     @Test
@@ -69,7 +70,7 @@ class ImagesTest {
         }
         @SuppressWarnings("unchecked")
         Map<String, Object> cow = (Map<String, Object>) Images.info(p).get("cow");
-        assertThat(cow).containsEntry("valid", false).containsEntry("exceptions", -1L);
-        assertThat((String) cow.get("problem")).contains("unknown version 2");
+        assertThat(cow).containsEntry("valid", false).containsEntry("version", 2L).containsEntry("exceptions", -1L);
+        assertThat((String) cow.get("problem")).contains("2");
     }
 }

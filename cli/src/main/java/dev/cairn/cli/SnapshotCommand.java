@@ -1,0 +1,188 @@
+package dev.cairn.cli;
+
+import static dev.cairn.cli.Text.map;
+import static dev.cairn.cli.Text.maps;
+import static dev.cairn.cli.Text.num;
+import static dev.cairn.cli.Text.str;
+
+import dev.cairn.daemon.ControlClient;
+import dev.cairn.daemon.Sizes;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code cairn snapshot create|ls|merge|rm}: LVM-style snapshots. */
+@Command(name = "snapshot", mixinStandardHelpOptions = true,
+        description = {"LVM-style snapshots: point-in-time copies of a device that share its unchanged data.",
+            "create does the device-mapper dance for you (COW image, hidden ORIGIN-real, snapshot-origin, snapshot),",
+            "merge rolls the origin back to the snapshot."},
+        subcommands = {SnapshotCommand.Create.class, SnapshotCommand.Ls.class, SnapshotCommand.Merge.class,
+            SnapshotCommand.Rm.class})
+final class SnapshotCommand extends ClientCommand {
+    @Override
+    int run() {
+        spec.commandLine().usage(err());
+        return 2;
+    }
+
+    @Command(name = "create", mixinStandardHelpOptions = true,
+            description = {"Take a snapshot NAME of ORIGIN, atomically: either all of it happens or nothing does.",
+                "The COW image defaults to a sparse file in the state directory big enough to never fill up.", "",
+                "Examples:",
+                "  cairn snapshot create vol0 before-upgrade",
+                "  cairn snapshot create vol0 s1 --size 256M --chunk 16",
+                "  cairn snapshot create vol0 s2 --cow /var/tmp/s2.cow --transient"})
+    static final class Create extends ClientCommand {
+        @Parameters(index = "0", paramLabel = "ORIGIN", description = "The device to snapshot.")
+        String origin;
+
+        @Parameters(index = "1", paramLabel = "NAME", description = "The snapshot's name (a new device, exported under it).")
+        String name;
+
+        @Option(names = "--size", paramLabel = "SIZE", description = "COW image size (K, M, G suffixes); writes beyond it invalidate the snapshot.")
+        String size;
+
+        @Option(names = "--cow", paramLabel = "PATH", description = "Use this COW image (created with --size if missing).")
+        Path cow;
+
+        @Option(names = "--chunk", paramLabel = "SECTORS", defaultValue = "8",
+                description = "Copy-on-write unit in 512-byte sectors, a power of two (default: ${DEFAULT-VALUE} = 4 KiB).")
+        long chunk;
+
+        @Option(names = "--transient", description = "Keep the exception table in memory only (N); lost at restart.")
+        boolean transientStore;
+
+        @Option(names = "--no-export", description = "Do not export the snapshot over NBD.")
+        boolean noExport;
+
+        @Override
+        int run() {
+            Long bytes = size == null ? null : Sizes.parseBytes("--size", size);
+            String cowPath = cow == null ? null : cow.toAbsolutePath().normalize().toString();
+            Object r = call("snapshot-create", args("origin", origin, "name", name, "sizeBytes", bytes, "cow", cowPath,
+                    "chunkSectors", chunk, "transient", transientStore, "noExport", noExport));
+            Map<String, Object> s = map(r);
+            out().printf("snapshot %s of %s created (COW %s, chunk %d sectors)%n", name, origin, s.get("cow"), num(s.get("chunkSectors")));
+            out().flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "ls", mixinStandardHelpOptions = true, description = "List snapshots with how full their COW is.")
+    static final class Ls extends ClientCommand {
+        @Parameters(index = "0", arity = "0..1", paramLabel = "NAME", description = "One snapshot (default: all).")
+        String name;
+
+        @Mixin JsonOption json;
+
+        @Override
+        int run() {
+            Object r = call("snapshot-ls", args("name", name, "strict", name != null));
+            if (json.json) {
+                printJson(r);
+                return 0;
+            }
+            PrintWriter out = out();
+            List<Map<String, Object>> snaps = maps(map(r).get("snapshots"));
+            if (snaps.isEmpty()) {
+                out.println("No snapshots");
+                out.flush();
+                return 0;
+            }
+            out.printf("%-16s %-16s %-9s %7s %8s  %s%n", "NAME", "ORIGIN", "STATE", "FILL", "CHUNK", "COW");
+            for (Map<String, Object> s : snaps) {
+                String fill = s.get("fillPercent") == null ? "-" : String.format(Locale.ROOT, "%.1f%%", ((Number) s.get("fillPercent")).doubleValue());
+                String state = str(s.get("state"));
+                if (Boolean.TRUE.equals(s.get("merging")) && s.get("mergeTotalSectors") != null) {
+                    long total = num(s.get("mergeTotalSectors"));
+                    long left = num(s.get("mergeLeftSectors"));
+                    state = String.format(Locale.ROOT, "merging %d%%", total == 0 ? 100 : (total - left) * 100 / total);
+                }
+                out.printf("%-16s %-16s %-9s %7s %8s  %s%s%n", s.get("name"), s.get("origin"), state, fill,
+                        Sizes.human(num(s.get("chunkSectors")) * 512), s.get("cow"),
+                        Boolean.TRUE.equals(s.get("persistent")) ? "" : " (transient)");
+            }
+            out.flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "merge", mixinStandardHelpOptions = true,
+            description = {"Merge a snapshot back into its origin: the origin returns to the snapshot's contents.",
+                "The origin stays usable (reads see the merged view at once). Shows a progress bar until done;",
+                "the merge continues in the daemon (and across restarts) if you interrupt it or pass --background."})
+    static final class Merge extends ClientCommand {
+        @Parameters(index = "0", paramLabel = "NAME", description = "The snapshot.")
+        String name;
+
+        @Option(names = "--background", description = "Start the merge and return at once.")
+        boolean background;
+
+        @Override
+        int run() throws Exception {
+            Map<String, Object> s = map(call("snapshot-merge", args("name", name)));
+            String origin = str(s.get("origin"));
+            if (background) {
+                out().printf("merging %s into %s in the background; follow it with: cairn snapshot ls %s%n", name, origin, name);
+                out().flush();
+                return 0;
+            }
+            try (ControlClient client = ControlClient.connect(stateDirOption.resolve())) {
+                long total = Math.max(1, num(s.get("mergeTotalSectors")));
+                // Counted in sectors, shown in KiB (a small merge is a few hundred KiB).
+                ProgressBarBuilder b = new ProgressBarBuilder().setTaskName("merge " + name).setInitialMax(total)
+                        .setUnit(" KiB", 2).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
+                        .continuousUpdate();
+                try (ProgressBar pb = b.build()) {
+                    while (true) {
+                        List<Map<String, Object>> found = maps(map(client.call("snapshot-ls", args("name", name))).get("snapshots"));
+                        if (found.isEmpty()) {
+                            pb.maxHint(Math.max(total, pb.getMax()));
+                            pb.stepTo(pb.getMax());
+                            break;
+                        }
+                        Map<String, Object> cur = found.get(0);
+                        if (cur.get("mergeTotalSectors") == null) {
+                            String status = str(cur.get("status"));
+                            throw new dev.cairn.daemon.DaemonException(dev.cairn.daemon.ErrorKind.FAILED,
+                                    "merge of " + name + " stopped: status " + status,
+                                    "the daemon log says why; the origin keeps the merge table, retry after fixing it by restarting the daemon");
+                        }
+                        long t = Math.max(1, num(cur.get("mergeTotalSectors")));
+                        long left = num(cur.get("mergeLeftSectors"));
+                        if (t > pb.getMax()) {
+                            pb.maxHint(t);
+                        }
+                        pb.stepTo(Math.max(0, pb.getMax() - left));
+                        Thread.sleep(100);
+                    }
+                }
+            }
+            out().printf("merged %s into %s%n", name, origin);
+            out().flush();
+            return 0;
+        }
+    }
+
+    @Command(name = "rm", mixinStandardHelpOptions = true,
+            description = "Remove a snapshot (its COW image too, if cairn created it); the origin keeps its current data.")
+    static final class Rm extends ClientCommand {
+        @Parameters(index = "0", paramLabel = "NAME", description = "The snapshot.")
+        String name;
+
+        @Override
+        int run() {
+            call("snapshot-rm", args("name", name));
+            return 0;
+        }
+    }
+}
