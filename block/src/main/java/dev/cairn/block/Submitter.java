@@ -31,8 +31,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *
  * <p><b>Checks at every hop.</b> Before a device sees a bio, the submitter checks the range, the
  * alignment to the logical block size, read-only, operation support, and splits bios larger than the
- * device's {@code maxSectors} (the front goes first, the rest is queued, as {@code blk_queue_split}).
- * A device therefore never sees a bio it cannot take.
+ * device's {@code maxSectors} (the front goes first, the rest is queued, as {@code blk_queue_split}),
+ * and drops FUA and PREFLUSH for a device without a volatile write cache. A device therefore never sees
+ * a bio it cannot take; a device with a write cache must honour FUA and PREFLUSH itself.
  *
  * <p>Thread safety: {@link #submit} may be called from any thread. The per-thread state is confined to its
  * thread except that the watchdog reads descriptions copied at park time. The per-thread state is a
@@ -206,6 +207,10 @@ public final class Submitter implements AutoCloseable {
         if (bio.sizeBytes() == 0) {
             bio.complete();
             return;
+        }
+        if (!limits.writeCache() && (bio.flags() & (BioFlags.FUA | BioFlags.PREFLUSH)) != 0) {
+            // Nothing volatile to flush: every completed write is already durable (submit_bio_noacct).
+            bio.clearFlags(BioFlags.FUA | BioFlags.PREFLUSH);
         }
         long max = switch (op) {
             case DISCARD -> limits.maxDiscardSectors();
