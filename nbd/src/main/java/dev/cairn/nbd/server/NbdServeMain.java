@@ -3,7 +3,10 @@ package dev.cairn.nbd.server;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
+import dev.cairn.block.store.FileStore;
+import dev.cairn.block.store.FileStoreConfig;
 import dev.cairn.block.store.MemoryStore;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.CountDownLatch;
@@ -14,10 +17,11 @@ import java.util.concurrent.CountDownLatch;
  *
  * <pre>
  * java -cp ... dev.cairn.nbd.server.NbdServeMain [--unix PATH] [--tcp HOST:PORT]
- *      (--memory SIZE | --file PATH --size SIZE) [--name NAME] [--read-only]
+ *      (--memory SIZE | --file PATH [--size SIZE]) [--name NAME] [--read-only]
  * </pre>
- * SIZE takes K, M, G suffixes (powers of 1024). Prints one line {@code ready tcp=PORT unix=PATH} when
- * serving.
+ * A file is served through {@link FileStore}; with {@code --size} a missing file is first created
+ * (sparse), and an existing one must have that size. SIZE takes K, M, G, T suffixes (powers of 1024). Prints one line
+ * {@code ready tcp=PORT unix=PATH} when serving.
  */
 public final class NbdServeMain {
     private NbdServeMain() {}
@@ -46,11 +50,18 @@ public final class NbdServeMain {
         if ((memory == null) == (file == null)) {
             usage("exactly one of --memory and --file is needed");
         }
-        if (file != null && size == null) {
-            usage("--file needs --size");
+        BlockDevice device;
+        if (memory != null) {
+            device = new MemoryStore("memory", memory);
+        } else {
+            Path path = Path.of(file);
+            if (size != null && !Files.exists(path)) {
+                FileStore.createSparse(path, size);
+            } else if (size != null && Files.size(path) != size) {
+                usage("--size: " + size + " (expected: " + Files.size(path) + ", the size of existing " + path + ")");
+            }
+            device = FileStore.open(path, FileStoreConfig.defaults().withReadOnly(readOnly));
         }
-        BlockDevice device = memory != null ? new MemoryStore("memory", memory)
-                : new FileDevice("file", Path.of(file), size);
         Submitter submitter = Submitter.create(SubmitPolicy.FLUSH_ON_BLOCK);
         NbdServer.Builder b = NbdServer.builder().submitter(submitter);
         if (unix != null) {
@@ -70,6 +81,9 @@ public final class NbdServeMain {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close();
             submitter.close();
+            if (device instanceof FileStore store) {
+                store.close();
+            }
             stopped.countDown();
         }));
         System.out.println("ready tcp=" + server.tcpPort() + " unix=" + (unix == null ? "-" : unix));
@@ -107,7 +121,7 @@ public final class NbdServeMain {
 
     private static void usage(String why) {
         System.err.println("NbdServeMain: " + why);
-        System.err.println("usage: NbdServeMain [--unix PATH] [--tcp HOST:PORT] (--memory SIZE | --file PATH --size SIZE)"
+        System.err.println("usage: NbdServeMain [--unix PATH] [--tcp HOST:PORT] (--memory SIZE | --file PATH [--size SIZE])"
                 + " [--name NAME] [--read-only]");
         System.exit(2);
     }
