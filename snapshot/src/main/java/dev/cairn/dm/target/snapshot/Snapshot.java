@@ -677,6 +677,7 @@ final class Snapshot {
                 IoSleep.sleep(submitter, CONFLICT_SLEEP);
             }
         }
+        hooks.beforeMergeCopy(oldChunk, count);
         engine.copy(new CopyEngine.Region(cow, chunkToSector(newChunk), sectors),
                 new CopyEngine.Region(origin, destSector, sectors),
                 (readError, writeError) -> mergeCallback(oldChunk, count, readError, writeError));

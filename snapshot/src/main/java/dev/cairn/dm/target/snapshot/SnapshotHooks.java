@@ -15,6 +15,9 @@ interface SnapshotHooks {
     /** In {@code pendingComplete}, right after the lock was taken, before waiting for tracked reads. */
     default void pendingCompleteLocked(long oldChunk) {}
 
+    /** In the merge loop, on the copy worker, after writes to the run are held and before it is copied back. */
+    default void beforeMergeCopy(long firstOldChunk, int count) {}
+
     /** In the merge loop, after a run was copied back and committed. */
     default void afterMergeCommit(long firstOldChunk, int count) {}
 }

@@ -52,9 +52,13 @@ final class RecordingDevice implements BlockDevice {
         return lower.capacitySectors();
     }
 
+    /**
+     * The lower device's limits with a volatile write cache, so that the submitter keeps PREFLUSH and
+     * FUA on the bios (it drops them for a device without a cache, as Linux does) and they can be checked.
+     */
     @Override
     public QueueLimits limits() {
-        return lower.limits();
+        return lower.limits().withCache(true, true);
     }
 
     @Override

@@ -110,7 +110,9 @@ class SnapshotDeadlockTest {
         assertThat(race.writer.isAlive()).isFalse();
         assertThat(race.readDone.getCount()).as("the read was ended by the teardown").isZero();
         assertThat(race.readStatus.get()).isNotEqualTo(BioStatus.OK);
-        assertThat(race.writerError.get()).as("the origin writer's wait was aborted").isInstanceOf(IoAbortedException.class);
+        // The origin write waited for the copy: the teardown either aborted its wait or ended the bio.
+        assertThat(race.writerError.get() instanceof IoAbortedException || race.writeStatus.get() == BioStatus.ABORTED)
+                .as("writer: %s / %s", race.writerError.get(), race.writeStatus.get()).isTrue();
         stack.close();
     }
 
