@@ -304,7 +304,8 @@ group_linear2() {
 }
 
 # striped over 4 files, 64 KiB chunks. No peer stripes: nbdkit's split plugin (concatenation of the same
-# 4 files) is the nearest peer; the ratio is against it.
+# 4 files) is the nearest peer; the ratio is against it. nbdkit 1.32's split plugin segfaults answering
+# block status after writes, so it runs under the noextents filter (nbdcopy then reads every byte).
 group_striped() {
   local transport=unix stack=striped g=$data/striped quarter=$((size_bytes / 4)) i s
   mkdir -p "$g"
@@ -320,7 +321,7 @@ group_striped() {
     echo "export s0"
   } >"$g/cairn.stack"
   add_subject cairn cairn h_start_cairn cairn-striped $transport "$g/cairn.stack"
-  add_subject nbdkit-split nbdkit h_start_nbdkit nbdkit-split $transport split \
+  add_subject nbdkit-split nbdkit h_start_nbdkit nbdkit-split $transport --filter=noextents split \
     "$g/nbdkit-0.img" "$g/nbdkit-1.img" "$g/nbdkit-2.img" "$g/nbdkit-3.img"
   warm_up 0
   run_rounds $stack $transport "${workloads[@]}"

@@ -71,4 +71,7 @@ if ! (cd "$dir.tmp" && ./mvnw -B -q -o -pl bench -am package -DskipTests -Dmaven
 fi
 rm -rf "$dir"
 mv "$dir.tmp" "$dir"
+# Keep the four newest builds (each is a full source tree with target/ folders).
+ls -1dt "$cache"/*/ 2>/dev/null | tail -n +5 | while read -r old; do rm -rf "$old"; done
+rm -f $(ls -1t "$cache"/build-*.log 2>/dev/null | tail -n +9)
 echo "$jar"

@@ -129,7 +129,6 @@ h_peak_rss_kb() {
 # On success it sets H_URI and H_PID; on failure it returns non-zero and sets H_WHY.
 
 H_PORT=${H_PORT:-$((20000 + RANDOM % 20000))}
-h_next_port() { H_PORT=$((H_PORT + 1)); echo "$H_PORT"; }
 
 # Waits until $1 (URI) answers a handshake, while pid $2 lives; up to $3 seconds (default 60).
 h_wait_ready() {
@@ -156,7 +155,9 @@ h_endpoint() {
     rm -f "$H_SOCK"
     H_URI="nbd+unix:///$export?socket=$H_SOCK"
   else
-    H_TCP_PORT=$(h_next_port)
+    # Not in a subshell: the counter must move on for the next server.
+    H_PORT=$((H_PORT + 1))
+    H_TCP_PORT=$H_PORT
     H_URI="nbd://127.0.0.1:$H_TCP_PORT/$export"
   fi
 }

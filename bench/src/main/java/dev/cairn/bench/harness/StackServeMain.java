@@ -47,7 +47,8 @@ import java.util.concurrent.CountDownLatch;
  * device NAME                  a mapped device; the dmsetup table lines that follow are its table
  * 0 2097152 linear base 0
  * export NAME [EXPORTNAME]     serve device or leaf NAME (under EXPORTNAME, default ""); a leaf is
- *                              served directly, without device-mapper (the "plain store" rows)
+ *                              served directly, without device-mapper (the "plain store" rows); several
+ *                              export lines serve several devices from one server
  * </pre>
  * Devices are created in file order, so a table may use only what is above it. Leaves are registered
  * with {@link DeviceRegistry#addLeaf}, so tables name them like any device.
@@ -100,13 +101,16 @@ public final class StackServeMain {
                 new RegistryOptions(InstantSource.system(), LeafOpener.fileStore(), targetTypes(), 1024));
         List<AutoCloseable> leaves = new ArrayList<>();
         Map<String, BlockDevice> leafDevices = new LinkedHashMap<>();
-        String[] exported;
-        BlockDevice device;
+        List<String[]> exported;
+        List<BlockDevice> devices = new ArrayList<>();
         try {
             exported = build(Files.readAllLines(stackFile), registry, leaves, leafDevices, ioThreads);
-            device = registry.find(exported[0]).isPresent() ? registry.device(exported[0]) : leafDevices.get(exported[0]);
-            if (device == null) {
-                throw new IllegalArgumentException("export: " + exported[0] + " (expected: a device or leaf above it)");
+            for (String[] e : exported) {
+                BlockDevice d = registry.find(e[0]).isPresent() ? registry.device(e[0]) : leafDevices.get(e[0]);
+                if (d == null) {
+                    throw new IllegalArgumentException("export: " + e[0] + " (expected: a device or leaf above it)");
+                }
+                devices.add(d);
             }
         } catch (DmException | IOException | IllegalArgumentException e) {
             System.err.println("StackServeMain: cannot build " + stackFile + ": " + e);
@@ -128,7 +132,9 @@ public final class StackServeMain {
             b.tcp(tcp.substring(0, colon), Integer.parseInt(tcp.substring(colon + 1)));
         }
         NbdServer server = b.build();
-        server.addExport(NbdExport.of(exported[1], device));
+        for (int i = 0; i < devices.size(); i++) {
+            server.addExport(NbdExport.of(exported.get(i)[1], devices.get(i)));
+        }
         server.start();
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -138,18 +144,22 @@ public final class StackServeMain {
             submitter.close();
             stopped.countDown();
         }));
-        System.out.println("ready tcp=" + server.tcpPort() + " unix=" + (unix == null ? "-" : unix)
-                + " device=" + device.name() + " sectors=" + device.capacitySectors());
+        StringBuilder ready = new StringBuilder("ready tcp=" + server.tcpPort() + " unix=" + (unix == null ? "-" : unix));
+        for (int i = 0; i < devices.size(); i++) {
+            ready.append(" export='").append(exported.get(i)[1]).append("':").append(devices.get(i).name()).append(':')
+                    .append(devices.get(i).capacitySectors());
+        }
+        System.out.println(ready);
         System.out.flush();
         stopped.await();
     }
 
-    /** Creates leaves and devices; returns {device or leaf name, export name}. */
-    static String[] build(List<String> lines, DeviceRegistry registry, List<AutoCloseable> leaves,
+    /** Creates leaves and devices; returns {device or leaf name, export name} per export line, in order. */
+    static List<String[]> build(List<String> lines, DeviceRegistry registry, List<AutoCloseable> leaves,
             Map<String, BlockDevice> leafDevices, int ioThreads) throws DmException, IOException {
         Map<String, StringBuilder> tables = new LinkedHashMap<>();
         String current = null;
-        String[] export = null;
+        List<String[]> exports = new ArrayList<>();
         int lineNo = 0;
         for (String raw : lines) {
             lineNo++;
@@ -197,7 +207,7 @@ public final class StackServeMain {
                 }
                 case "export" -> {
                     need(w, 2, lineNo);
-                    export = new String[] {w[1], w.length > 2 ? w[2] : ""};
+                    exports.add(new String[] {w[1], w.length > 2 ? w[2] : ""});
                 }
                 default -> throw new IllegalArgumentException("line " + lineNo + ": " + w[0]
                         + " (expected: mem, file, device, export or a table line)");
@@ -206,10 +216,10 @@ public final class StackServeMain {
         if (current != null) {
             registry.create(current, tables.get(current).toString());
         }
-        if (export == null) {
-            throw new IllegalArgumentException("export: missing (expected: one 'export NAME' line)");
+        if (exports.isEmpty()) {
+            throw new IllegalArgumentException("export: missing (expected: at least one 'export NAME' line)");
         }
-        return export;
+        return exports;
     }
 
     /**
