@@ -40,7 +40,6 @@ final class DmIo {
     private final MappedDevice device;
     private final Bio received;
     private final Stage stage;
-    private final boolean fanOut;
     /** The bio to end: the received one, or the split-off front under depth-first splitting. */
     Bio original;
     @SuppressWarnings("unused") // through PENDING
@@ -49,12 +48,11 @@ final class DmIo {
     private volatile BioStatus status = BioStatus.OK;
     private volatile boolean requeue;
 
-    DmIo(MappedDevice device, Bio received, Stage stage, boolean fanOut) {
+    DmIo(MappedDevice device, Bio received, Stage stage) {
         this.device = device;
         this.received = received;
         this.original = received;
         this.stage = stage;
-        this.fanOut = fanOut;
     }
 
     Bio received() {
@@ -63,11 +61,6 @@ final class DmIo {
 
     Stage stage() {
         return stage;
-    }
-
-    /** True for flush and discard fan-outs: several clones per target, not a split of the data. */
-    boolean isFanOut() {
-        return fanOut;
     }
 
     BioStatus status() {

@@ -150,22 +150,25 @@ public final class MappedDevice implements BlockDevice {
 
     /** The gate is closed or a replay runs: hold the bio (returns false) or let it through. */
     private boolean admitSlow(Bio bio) {
+        boolean fail = false;
         heldLock.lock();
         try {
             if (dead) {
-                endInflight();
-                bio.complete(BioStatus.IOERR);
-                return false;
-            }
-            if (blocked || (draining && replayThread != Thread.currentThread())) {
+                fail = true;
+            } else if (blocked || (draining && replayThread != Thread.currentThread())) {
                 held.addLast(bio);
                 endInflight();
                 return false;
+            } else {
+                return true;
             }
-            return true;
         } finally {
             heldLock.unlock();
         }
+        // Completion runs the caller's end-io: never under our lock.
+        bio.complete(BioStatus.IOERR);
+        endInflight();
+        return !fail;
     }
 
     private void endInflight() {
@@ -180,14 +183,14 @@ public final class MappedDevice implements BlockDevice {
     // ---------------------------------------------------------------- mapping
 
     private void flushFanOut(Bio bio, Table t, DmIo.Stage stage) {
-        DmIo io = new DmIo(this, bio, stage, true);
+        DmIo io = new DmIo(this, bio, stage);
         int keep = bio.flags() & BioFlags.SYNC;
         for (int i = 0; i < t.size(); i++) {
             TableTarget tt = t.target(i);
             for (int leg = 0; leg < tt.numFlushBios; leg++) {
                 Bio c = cloneSet.alloc();
                 c.setDevice(this).setOp(BioOp.FLUSH).setFlags(keep).setSector(tt.beginSector);
-                mapClone(io, tt, leg, c);
+                mapClone(io, tt, leg, c, false);
             }
         }
         io.pieceDone(BioStatus.OK, false);
@@ -207,7 +210,7 @@ public final class MappedDevice implements BlockDevice {
             int legs = abnormal ? tt.numDiscardBios : 1;
             boolean fanned = legs > 1;
             if (io == null) {
-                io = new DmIo(this, bio, DmIo.Stage.DATA, fanned);
+                io = new DmIo(this, bio, DmIo.Stage.DATA);
             }
             int len = (int) Math.min(total - done, tt.maxPieceSectors(sector, fanned));
             int accepted = len;
@@ -217,7 +220,7 @@ public final class MappedDevice implements BlockDevice {
             for (int leg = 0; leg < legs; leg++) {
                 Bio c = bio.clone(cloneSet);
                 c.trim(done, len);
-                int a = mapClone(io, tt, leg, c);
+                int a = mapClone(io, tt, leg, c, !fanned);
                 if (!fanned && a > 0) {
                     accepted = a;
                 }
@@ -234,8 +237,8 @@ public final class MappedDevice implements BlockDevice {
     }
 
     /** Maps one clone and acts on the result; returns the sectors the target accepted (0 when all). */
-    private int mapClone(DmIo io, TableTarget tt, int leg, Bio clone) {
-        TargetIo tio = new TargetIo(io, tt, leg);
+    private int mapClone(DmIo io, TableTarget tt, int leg, Bio clone, boolean partialAllowed) {
+        TargetIo tio = new TargetIo(io, tt, leg, partialAllowed);
         clone.setEndIo(tio);
         io.addPiece();
         MapResult r;

@@ -43,10 +43,14 @@ public final class TargetIo implements BioEndIo {
     @SuppressWarnings("unused") // through FINISHED
     private volatile boolean finished;
 
-    TargetIo(DmIo io, TableTarget target, int leg) {
+    /** False for flush and multi-leg clones, which must be taken whole. */
+    private final boolean partialAllowed;
+
+    TargetIo(DmIo io, TableTarget target, int leg, boolean partialAllowed) {
         this.io = io;
         this.target = target;
         this.leg = leg;
+        this.partialAllowed = partialAllowed;
     }
 
     /** The context of a clone dm core handed to {@link Target#map} or {@link Target#endIo}. */
@@ -99,7 +103,7 @@ public final class TargetIo implements BioEndIo {
      * Not allowed for flushes or fanned-out discards.
      */
     public void acceptPartial(Bio clone, int sectors) {
-        if (!mapping || leg != 0 || io.isFanOut()) {
+        if (!mapping || !partialAllowed) {
             throw new IllegalStateException("acceptPartial: only inside map() of a data or single-leg piece");
         }
         if (sectors <= 0 || sectors > clone.sectors()) {

@@ -134,14 +134,14 @@ class FlakeyTargetTest {
 
     @Test
     void corruptBioByteOnWritesCorruptsACopyAndHonoursTheFlagFilter() throws Exception {
-        MappedDevice md = dm.create("f", "0 64 flakey lower 0 0 10 5 corrupt_bio_byte 3 w 0 " + BioFlags.FUA);
+        MappedDevice md = dm.create("f", "0 64 flakey lower 0 0 10 5 corrupt_bio_byte 3 w 0 " + BioFlags.SYNC);
         MemorySegment data = Pattern.segment(0, 4096, 1);
-        assertThat(Io.write(stack.submitter(), md, 0, data, BioFlags.FUA)).isEqualTo(BioStatus.OK);
+        assertThat(Io.write(stack.submitter(), md, 0, data, BioFlags.SYNC)).isEqualTo(BioStatus.OK);
         Pattern.check(data, 0, 1); // the writer's buffer is intact
         MemorySegment stored = Io.readOk(stack.submitter(), lower, 0, 4096);
         assertThat(stored.get(ValueLayout.JAVA_BYTE, 2)).isEqualTo((byte) 0);
         assertThat(differences(stored, 0, 1)).isEqualTo(Pattern.byteAt(2, 1) == 0 ? 0 : 1);
-        assertThat(write(md, 8, 2)).isEqualTo(BioStatus.OK); // no FUA: not matched, written as is
+        assertThat(write(md, 8, 2)).isEqualTo(BioStatus.OK); // no SYNC: not matched, written as is
         Pattern.check(Io.readOk(stack.submitter(), lower, 8, 4096), 8 * 512, 2);
     }
 
