@@ -184,4 +184,50 @@ class DmCoreTest {
                     .isEqualTo(BioStatus.INVALID);
         }
     }
+
+    /** A target that takes at most 3 sectors per map call through acceptPartial; dm core maps the rest. */
+    private static final class PartialType implements TargetType {
+        @Override
+        public String name() {
+            return "partial";
+        }
+
+        @Override
+        public Target create(TargetContext ctx, TargetArgs args) throws TableException {
+            DeviceRef dev = args.openDevice("dev", args.nextDeviceSpec("dev"));
+            args.expectEnd();
+            return new Target() {
+                @Override
+                public MapResult map(Bio clone) {
+                    if (clone.op() != BioOp.FLUSH && clone.sectors() > 3) {
+                        TargetIo.of(clone).acceptPartial(clone, 3);
+                    }
+                    clone.setDevice(dev.device()).setSector(ctx.targetOffset(clone.sector()));
+                    return MapResult.REMAPPED;
+                }
+
+                @Override
+                public String statusTable() {
+                    return dev.spec();
+                }
+            };
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(SubmitPolicy.class)
+    void acceptPartialMapsTheRestAsNewPieces(SubmitPolicy policy) throws Exception {
+        try (StackBuilder stack = StackBuilder.create(policy);
+                DeviceRegistry dm = new DeviceRegistry(stack.submitter(),
+                        RegistryOptions.defaults().withTargetTypes(TargetTypes.load().with(new PartialType())))) {
+            RecordingDevice r = leaf("r", s -> { });
+            dm.addLeaf("r", r);
+            MappedDevice md = dm.create("p", "0 64 partial r");
+            assertThat(Io.write(stack.submitter(), md, 1, Pattern.segment(512, 8 * 512, 4))).isEqualTo(BioStatus.OK);
+            assertThat(r.seen()).extracting(RecordingDevice.Seen::sector, RecordingDevice.Seen::sectors)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple(1L, 3), org.assertj.core.groups.Tuple.tuple(4L, 3),
+                            org.assertj.core.groups.Tuple.tuple(7L, 2));
+            Pattern.check(Io.readOk(stack.submitter(), md, 1, 8 * 512), 512, 4);
+        }
+    }
 }
