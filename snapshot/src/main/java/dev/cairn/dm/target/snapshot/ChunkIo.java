@@ -37,6 +37,14 @@ final class ChunkIo {
         }
     }
 
+    /** An empty FLUSH of {@code device}, waited for; throws on error. Never from inside a submission. */
+    static void flush(Submitter submitter, BlockDevice device) throws IOException {
+        BioStatus status = IoCompletion.submitAndWait(submitter, Bio.alloc().setDevice(device).setOp(BioOp.FLUSH));
+        if (!status.isOk()) {
+            throw new IOException(device.name() + ": flush failed: " + status);
+        }
+    }
+
     private static BioStatus direct(Submitter submitter, BlockDevice device, BioOp op, int flags, long sector,
             MemorySegment buffer) {
         Bio bio = Bio.alloc().setDevice(device).setOp(op).setFlags(flags).setSector(sector).setData(buffer);

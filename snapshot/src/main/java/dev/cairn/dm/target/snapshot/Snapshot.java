@@ -691,6 +691,15 @@ final class Snapshot {
             return;
         }
         try {
+            // The merged data must be durable on the origin before the records that point at it are
+            // cleared from the COW (Linux flush_data(), added in 4.18: the two may be different disks).
+            ChunkIo.flush(submitter, origin);
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.ERROR, name + ": flush after merge failed: shutting down merge", e);
+            failMerge();
+            return;
+        }
+        try {
             store.commitMerge(count);
         } catch (IOException e) {
             LOG.log(System.Logger.Level.ERROR, name + ": write error in exception store: shutting down merge", e);
