@@ -98,6 +98,15 @@ final class Snapshots {
             throw new DaemonException(ErrorKind.BUSY, "origin " + origin + " is suspended",
                     "resume it first (cairn resume " + origin + "); a snapshot must be taken of a live device");
         }
+        // The dance re-creates the origin's table on ORIGIN-real; a mem: reference in it would make a new,
+        // empty memory store there, and the snapshot would capture nothing.
+        List<String> memRefs = originDev.deps().live().stream().filter(r -> r.startsWith("mem:")).toList();
+        if (!memRefs.isEmpty()) {
+            throw new DaemonException(ErrorKind.USAGE, "origin: " + origin + " (expected: a device whose table uses no mem: store; "
+                    + "it uses " + String.join(", ", memRefs) + ", which cannot move to " + realName(origin) + ")",
+                    "put the memory store under its own device (cairn create " + origin + "-mem --table '0 N linear mem:SIZE 0') "
+                            + "and stack " + origin + " on it, or use a file: image");
+        }
         long originSectors = originDev.capacitySectors();
         String real = realName(origin);
         List<DaemonState.Snapshot> siblings = snapshotsOf(origin, state);

@@ -20,10 +20,17 @@ final class CairnProcesses implements AutoCloseable {
     private final Path java;
     private final Path logDir;
     private final List<Daemon> daemons = new ArrayList<>();
+    private final Path workDir;
     private int counter;
 
     CairnProcesses(Path logDir) {
+        this(logDir, logDir);
+    }
+
+    /** CLI commands run in {@code workDir} (relative paths in them resolve there). */
+    CairnProcesses(Path logDir, Path workDir) {
         this.logDir = logDir;
+        this.workDir = workDir;
         String prop = System.getProperty("cairn.jar", "target/cairn.jar");
         this.jar = Path.of(prop).toAbsolutePath();
         assertThat(jar).as("the shaded jar (failsafe runs after package)").exists();
@@ -55,7 +62,8 @@ final class CairnProcesses implements AutoCloseable {
         int n = ++counter;
         Path out = logDir.resolve("cli-" + n + ".out");
         Path err = logDir.resolve("cli-" + n + ".err");
-        ProcessBuilder pb = new ProcessBuilder(command(args)).redirectOutput(out.toFile()).redirectError(err.toFile());
+        ProcessBuilder pb = new ProcessBuilder(command(args)).directory(workDir.toFile()).redirectOutput(out.toFile())
+                .redirectError(err.toFile());
         pb.redirectInput(stdin == null ? ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()) : ProcessBuilder.Redirect.from(stdin.toFile()));
         Process p = pb.start();
         if (!p.waitFor(2, TimeUnit.MINUTES)) {
