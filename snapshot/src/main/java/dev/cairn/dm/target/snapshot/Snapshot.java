@@ -250,6 +250,12 @@ final class Snapshot {
                 io.setData(new Tracked(chunk));
                 return MapResult.REMAPPED;
             }
+            if (op == BioOp.DISCARD && (sector & chunkMask) + clone.sectors() > chunkSectors) {
+                // Fanned-out discards (passdown) are not cut at chunks by dm core; one that crosses a
+                // chunk cannot be remapped to one COW chunk. A discard may do nothing: skip it.
+                completeAfter = clone;
+                return MapResult.SUBMITTED;
+            }
             long newChunk = complete.get(chunk);
             if (newChunk >= 0) {
                 remapToCow(clone, newChunk, sector);

@@ -186,6 +186,34 @@ class SnapshotTargetTest {
     }
 
     @Test
+    void discardsZeroCopiedChunksOnlyWithTheFeatureAndCanPassDownToTheOrigin() throws Exception {
+        fillOrigin(1);
+        MappedDevice origin = origin();
+        stack.leaf("cow2", new MemoryStore("cow2-store", COW_BYTES));
+        stack.leaf("cow3", new MemoryStore("cow3-store", COW_BYTES));
+        MappedDevice plain = stack.create("plain", "0 2048 snapshot real cow P 8");
+        MappedDevice zeroes = stack.create("zeroes", "0 2048 snapshot real cow2 P 8 1 discard_zeroes_cow");
+        MappedDevice both = stack.create("both", "0 2048 snapshot real cow3 P 8 2 discard_zeroes_cow discard_passdown_origin");
+        assertThat(plain.limits().supportsDiscard()).isFalse();
+        assertThat(Io.discard(stack.submitter, plain, 0, 8)).isEqualTo(BioStatus.NOTSUPP);
+
+        writeGen(zeroes, 16, 8, 4); // chunk 2 copied (whole-chunk write)
+        assertThat(Io.discard(stack.submitter, zeroes, 16, 8)).isEqualTo(BioStatus.OK);
+        assertThat(Io.readOk(stack.submitter, zeroes, 16, 8 * 512).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE))
+                .as("the COW copy is zeroed").containsOnly(0);
+        assertThat(Io.discard(stack.submitter, zeroes, 40, 8)).isEqualTo(BioStatus.OK);
+        checkGen(zeroes, 40, 8, 1); // uncopied: nothing to discard, no copy-out
+        assertThat(stack.snapshot("zeroes").lookup(5)).isEqualTo(-1);
+        assertThat(stack.table("zeroes")).isEqualTo("0 2048 snapshot real cow2 P 8 1 discard_zeroes_cow");
+
+        assertThat(Io.discard(stack.submitter, both, 80, 8)).isEqualTo(BioStatus.OK);
+        assertThat(Io.readOk(stack.submitter, originStore, 80, 8 * 512).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE))
+                .as("passed down to the origin").containsOnly(0);
+        assertThat(stack.table("both")).isEqualTo("0 2048 snapshot real cow3 P 8 2 discard_zeroes_cow discard_passdown_origin");
+        checkGen(origin, 0, 80, 1);
+    }
+
+    @Test
     void constructorArgumentsAreValidatedWithPreciseErrors() throws Exception {
         origin();
         assertThatThrownBy(() -> stack.create("s", "0 2048 snapshot real cow X 8"))
