@@ -144,7 +144,10 @@ public final class BioSet implements AutoCloseable {
                     }
                 }
             } finally {
-                waiters.decrementAndGet();
+                // Frees signal one waiter each; if bios remain for others, pass the wake-up on.
+                if (waiters.decrementAndGet() > 0 && free.size() > 0) {
+                    freed.signal();
+                }
             }
         } finally {
             waitLock.unlock();

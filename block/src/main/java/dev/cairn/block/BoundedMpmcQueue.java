@@ -46,6 +46,7 @@ final class BoundedMpmcQueue<T> {
 
     /** Adds {@code item}; false only when the queue holds as many items as it has slots. */
     boolean offer(T item) {
+        int spins = 0;
         long pos = tail;
         while (true) {
             int slot = (int) pos & mask;
@@ -65,7 +66,7 @@ final class BoundedMpmcQueue<T> {
                 if (pos - head >= items.length) {
                     return false;
                 }
-                Thread.onSpinWait();
+                backOff(++spins);
                 pos = tail;
             } else {
                 pos = tail;
@@ -73,9 +74,10 @@ final class BoundedMpmcQueue<T> {
         }
     }
 
-    /** Removes the oldest item; null when empty (or, for a moment, while a producer is publishing one). */
+    /** Removes the oldest item; null only when no item has been offered that is not yet taken. */
     @SuppressWarnings("unchecked")
     T poll() {
+        int spins = 0;
         long pos = head;
         while (true) {
             int slot = (int) pos & mask;
@@ -90,10 +92,26 @@ final class BoundedMpmcQueue<T> {
                 }
                 pos = head;
             } else if (diff < 0) {
-                return null;
+                // Not yet published for this lap. Empty only if no producer has claimed the slot;
+                // otherwise one is between its claim and its publish: wait for it rather than report
+                // "empty" while an item is on its way (a pool waiter would then sleep past it).
+                if (tail == pos) {
+                    return null;
+                }
+                backOff(++spins);
+                pos = head;
             } else {
                 pos = head;
             }
+        }
+    }
+
+    /** Spins, then yields: the thread we wait for may have been preempted between claim and publish. */
+    private static void backOff(int spins) {
+        if (spins < 64) {
+            Thread.onSpinWait();
+        } else {
+            Thread.yield();
         }
     }
 
