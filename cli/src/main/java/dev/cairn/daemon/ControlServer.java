@@ -126,6 +126,8 @@ public final class ControlServer implements AutoCloseable {
                 if (inFlight.register() < 0) {
                     return; // terminated: closing
                 }
+                // The request counts as in flight until its answer is written: close() must not drop the
+                // connection between the two.
                 try {
                     if (closing) {
                         response = Protocol.error(new DaemonException(ErrorKind.FAILED, "the daemon is shutting down",
@@ -133,11 +135,11 @@ public final class ControlServer implements AutoCloseable {
                     } else {
                         response = handleLine(line);
                     }
+                    if (!tryWrite(out, response)) {
+                        return;
+                    }
                 } finally {
                     inFlight.arriveAndDeregister();
-                }
-                if (!tryWrite(out, response)) {
-                    return;
                 }
             }
         } catch (IOException e) {

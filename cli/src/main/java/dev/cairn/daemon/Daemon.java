@@ -319,7 +319,7 @@ public final class Daemon implements AutoCloseable {
             String uri = nbd.tcpPort() > 0 ? tcpUri(example) : unixUri(example);
             out.println("  qemu-io -f raw -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M' " + uri);
             out.println("  nbdinfo " + uri);
-            out.println("  bin/cairn snapshot create" + stateFlag + " " + example + " snap1 --size 256M");
+            out.println("  bin/cairn snapshot create " + example + " snap1" + stateFlag);
         }
         out.println("  bin/cairn ls --tree" + stateFlag);
         out.println("  bin/cairn --help");
