@@ -171,7 +171,11 @@ public final class Bio {
 
     // ---------------------------------------------------------------- data
 
-    /** Uses {@code segment} as this bio's whole data; the size becomes its length. No copy is made. */
+    /**
+     * Uses {@code segment} as this bio's whole data; the size becomes its length. No copy is made, so the
+     * memory must stay alive and untouched until the bio completes, and must be usable from other threads
+     * (heap, global, automatic or shared arena): a store may complete the bio on its own threads.
+     */
     public Bio setData(MemorySegment segment) {
         if (singleSegment == null) {
             singleSegment = new MemorySegment[1];

@@ -175,6 +175,10 @@ public final class MemoryStore implements BlockDevice {
     /** Unwritten pages are holes that read as zeros; written pages are data. */
     @Override
     public void queryExtents(long sector, long sectors, Extents.Sink sink) {
+        if (sector < 0 || sectors < 0 || sector > capacitySectors || sectors > capacitySectors - sector) {
+            throw new IndexOutOfBoundsException("extents: [" + sector + ", +" + sectors + ") (expected: within "
+                    + capacitySectors + " sectors)");
+        }
         long pos = Sectors.toBytes(sector);
         long end = Sectors.toBytes(sector + sectors);
         while (pos < end) {
