@@ -89,7 +89,7 @@ final class Snapshot {
     private final long chunkMask;
     final boolean discardZeroesCow;
     final boolean discardPassdownOrigin;
-    private ExceptionStore store;
+    private final ExceptionStore store;
     final IoRwSemaphore lock;
     final CopyEngine engine;
     private final TrackedChunks tracked = new TrackedChunks();
@@ -328,7 +328,12 @@ final class Snapshot {
         clone.setDevice(cow).setSector(chunkToSector(newChunk) + (sector & chunkMask));
     }
 
-    /** Allocates a pending exception for {@code chunk} in the store; null when the COW is full. @GuardedBy("lock"). */
+    /**
+     * Allocates a pending exception for {@code chunk} in the store; null when the COW is full.
+     * Linux drops the lock around {@code alloc_pending_exception} because a mempool allocation may
+     * sleep, then looks again; a Java allocation never blocks, so the lock is simply kept.
+     * @GuardedBy("lock").
+     */
     private PendingException newPendingException(long chunk) {
         long newChunk = store.prepareException();
         if (newChunk < 0) {
