@@ -76,6 +76,18 @@ public final class CowLayout {
         return chunk < HEADER_CHUNKS || (chunk - HEADER_CHUNKS) % (exceptionsPerArea + 1L) == 0;
     }
 
+    /**
+     * The smallest persistent COW, in sectors, that can hold a copy of every chunk of an origin of
+     * {@code originSectors} (so the snapshot can never overflow): the header, the data chunks, their
+     * metadata areas, and the area after the last one (zeroed when the last one fills up).
+     */
+    public static long requiredCowSectors(long originSectors, int chunkSectors) {
+        long chunks = (originSectors + chunkSectors - 1) / chunkSectors;
+        int epa = exceptionsPerArea(chunkSectors);
+        long areas = chunks / epa + 1;
+        return (HEADER_CHUNKS + areas + chunks) * (long) chunkSectors;
+    }
+
     /** {@code skip_metadata}: the next allocatable chunk at or after {@code nextFree}. */
     static long skipMetadata(long nextFree, int exceptionsPerArea) {
         return nextFree % (exceptionsPerArea + 1L) == HEADER_CHUNKS ? nextFree + 1 : nextFree;
