@@ -99,7 +99,7 @@ final class Snapshot {
     private final AtomicInteger pendingCount = new AtomicInteger();
 
     /** @GuardedBy("lock"). */
-    private ChunkMap complete;
+    private final ChunkMap complete;
     /** @GuardedBy("lock"). */
     private final Map<Long, PendingException> pending = new HashMap<>();
     private volatile boolean valid = true;
@@ -119,7 +119,8 @@ final class Snapshot {
     volatile SnapshotHooks hooks = SnapshotHooks.NONE;
 
     private Snapshot(Kind kind, TargetContext context, OriginRegistry registry, DeviceRef originRef, DeviceRef cowRef,
-            ExceptionStore store, boolean discardZeroesCow, boolean discardPassdownOrigin, int maxCopiesInFlight) {
+            ExceptionStore store, boolean discardZeroesCow, boolean discardPassdownOrigin, int maxCopiesInFlight,
+            Map<Long, Long> loaded, boolean loadedValid) {
         this.kind = kind;
         this.context = context;
         this.name = context.deviceName() + "-" + context.lineNumber();
@@ -136,7 +137,9 @@ final class Snapshot {
         this.discardZeroesCow = discardZeroesCow;
         this.discardPassdownOrigin = discardPassdownOrigin;
         this.lock = new IoRwSemaphore(submitter, "snapshot " + name);
-        this.complete = new ChunkMap(1024);
+        this.complete = new ChunkMap(Math.max(1024, loaded.size()));
+        loaded.forEach(complete::put);
+        this.valid = loadedValid;
         this.engine = new CopyEngine(submitter, name, maxCopiesInFlight);
     }
 
@@ -148,10 +151,7 @@ final class Snapshot {
             DeviceRef cowRef, ExceptionStore store, boolean discardZeroesCow, boolean discardPassdownOrigin,
             int maxCopiesInFlight, Map<Long, Long> loaded, boolean loadedValid) {
         Snapshot s = new Snapshot(kind, context, registry, originRef, cowRef, store, discardZeroesCow,
-                discardPassdownOrigin, maxCopiesInFlight);
-        s.complete = new ChunkMap(Math.max(1024, loaded.size()));
-        loaded.forEach(s.complete::put);
-        s.valid = loadedValid;
+                discardPassdownOrigin, maxCopiesInFlight, loaded, loadedValid);
         registry.register(s);
         return s;
     }
