@@ -6,12 +6,15 @@ import dev.cairn.block.BioSet;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.IoAbortedException;
+import dev.cairn.block.IoCompletion;
 import dev.cairn.block.Sectors;
 import dev.cairn.block.Submitter;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Objects;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -32,9 +35,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Bios come from the engine's own {@link BioSet}; the worker allocates them while it is not inside
  * any submission, so an empty set only waits for one of its own bios to come back.
  *
- * <p><b>Waiting for work</b> uses a plain queue, not a blocking primitive: the idle worker holds no
- * parked bios (it is never inside a submission between events), and an idle worker is not hung
- * I/O, so the watchdog must not report it.
+ * <p><b>Waiting for work</b> goes through {@link IoCompletion}, like every wait in Cairn's I/O
+ * path: an idle worker arms a fresh completion, looks at the queue once more, and waits at most
+ * {@link #IDLE_WAIT} (so an idle worker, which is not hung I/O, never shows up in watchdog
+ * reports); {@link #post} completes the armed one.
  *
  * <p>Thread safety: {@link #copy}, {@link #zero} and {@link #post} may be called from any thread;
  * job state is confined to the worker.
@@ -66,7 +70,12 @@ public final class CopyEngine implements AutoCloseable {
     private final String name;
     private final int maxJobsInFlight;
     private final BioSet bios;
-    private final LinkedBlockingQueue<Runnable> events = new LinkedBlockingQueue<>();
+    /** How long an idle worker waits before looking again; well below any watchdog threshold. */
+    static final Duration IDLE_WAIT = Duration.ofMillis(100);
+
+    private final ConcurrentLinkedQueue<Runnable> events = new ConcurrentLinkedQueue<>();
+    /** The completion the idle worker waits on, or null while it is busy. */
+    private final AtomicReference<IoCompletion> wake = new AtomicReference<>();
     private final Thread worker;
     private final AtomicInteger jobs = new AtomicInteger();
     private volatile boolean closed;
@@ -104,7 +113,17 @@ public final class CopyEngine implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("copy engine " + name + " is closed");
         }
-        events.add(task);
+        signal(task);
+    }
+
+    /** Queues an event and wakes the worker if it is idle. */
+    private void signal(Runnable event) {
+        events.add(event);
+        // happens-before: the add above is seen by a worker that armed its completion before this swap.
+        IoCompletion w = wake.getAndSet(null);
+        if (w != null) {
+            w.complete();
+        }
     }
 
     /** Jobs accepted and not finished yet (their callbacks not returned). */
@@ -132,11 +151,11 @@ public final class CopyEngine implements AutoCloseable {
         while (true) {
             Runnable event;
             try {
-                event = events.take();
-            } catch (InterruptedException e) {
-                if (closed) {
-                    return;
-                }
+                event = nextEvent();
+            } catch (IoAbortedException e) {
+                return; // the submitter shut down
+            }
+            if (event == null) {
                 continue;
             }
             if (event == STOP) {
@@ -154,6 +173,22 @@ public final class CopyEngine implements AutoCloseable {
                 LOG.log(System.Logger.Level.ERROR, "copy engine " + name + ": callback failed", e);
             }
         }
+    }
+
+    /** The next event, or null after an idle wait of at most {@link #IDLE_WAIT}. */
+    private Runnable nextEvent() {
+        Runnable event = events.poll();
+        if (event != null) {
+            return event;
+        }
+        IoCompletion w = new IoCompletion(submitter, "copy work for " + name);
+        wake.set(w);
+        event = events.poll();
+        if (event != null) {
+            return event;
+        }
+        w.await(IDLE_WAIT);
+        return null;
     }
 
     private static final Runnable STOP = () -> { };
@@ -179,7 +214,7 @@ public final class CopyEngine implements AutoCloseable {
                 .setSector(job.from.sector() + job.doneSectors).setData(piece(job));
         bio.setEndIo(b -> {
             BioStatus s = b.status();
-            events.add(() -> readDone(job, s));
+            signal(() -> readDone(job, s));
         });
         submitter.submit(bio);
     }
@@ -202,7 +237,7 @@ public final class CopyEngine implements AutoCloseable {
                 .setSector(job.to.sector() + job.doneSectors).setData(piece(job));
         bio.setEndIo(b -> {
             BioStatus s = b.status();
-            events.add(() -> writeDone(job, s));
+            signal(() -> writeDone(job, s));
         });
         submitter.submit(bio);
     }
@@ -242,7 +277,7 @@ public final class CopyEngine implements AutoCloseable {
             return;
         }
         closed = true;
-        events.add(STOP);
+        signal(STOP);
         if (Thread.currentThread() != worker) {
             try {
                 worker.join(10_000);
