@@ -47,12 +47,45 @@ class CairnMainTest {
 
   @Test
   void everyVerbHasHelp() {
-    for (String[] verb : new String[][] {{"serve"}, {"image", "create"}, {"image", "info"}, {"version"}}) {
+    java.util.List<java.util.List<String>> verbs = new java.util.ArrayList<>();
+    collect(CairnMain.commandLine(), new java.util.ArrayList<>(), verbs);
+    assertThat(verbs).hasSizeGreaterThan(25);
+    for (java.util.List<String> verb : verbs) {
       out.getBuffer().setLength(0);
-      String[] args = java.util.Arrays.copyOf(verb, verb.length + 1);
-      args[verb.length] = "--help";
-      assertThat(run(args)).as(String.join(" ", verb)).isZero();
-      assertThat(out.toString()).contains("Usage: cairn " + String.join(" ", verb));
+      java.util.List<String> args = new java.util.ArrayList<>(verb);
+      args.add("--help");
+      assertThat(run(args.toArray(String[]::new))).as(String.join(" ", verb)).isZero();
+      assertThat(out.toString()).as(String.join(" ", verb)).contains("Usage: cairn " + String.join(" ", verb));
+    }
+  }
+
+  private static void collect(
+      picocli.CommandLine cmd, java.util.List<String> path, java.util.List<java.util.List<String>> out) {
+    for (var e : cmd.getSubcommands().entrySet()) {
+      if (e.getKey().equals("help")) {
+        continue;
+      }
+      java.util.List<String> p = new java.util.ArrayList<>(path);
+      p.add(e.getKey());
+      out.add(p);
+      collect(e.getValue(), p, out);
+    }
+  }
+
+  @Test
+  void verbsWithoutADaemonExitOneAndSayHowToStartIt(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+    String dir = tmp.resolve("none").toString();
+    for (String[] verb :
+        new String[][] {
+          {"ls"}, {"table"}, {"status"}, {"info"}, {"deps"}, {"targets"}, {"export", "ls"}, {"snapshot", "ls"},
+          {"create", "x", "--table", "0 8 zero"}, {"remove", "x"}, {"snapshot", "create", "a", "b"}
+        }) {
+      err.getBuffer().setLength(0);
+      java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of(verb));
+      args.add("--state-dir");
+      args.add(dir);
+      assertThat(run(args.toArray(String[]::new))).as(String.join(" ", verb)).isEqualTo(1);
+      assertThat(err.toString()).contains("no cairn daemon is running", "hint: start one with: bin/cairn serve --state-dir " + dir);
     }
   }
 
