@@ -235,66 +235,45 @@ public final class Bio {
 
     /** Visits the pieces of {@code [bioOffsetBytes, bioOffsetBytes + lengthBytes)} of this bio's data. */
     public void forRange(long bioOffsetBytes, long lengthBytes, SegmentVisitor visitor) throws IOException {
-        checkDataRange(bioOffsetBytes, lengthBytes);
-        int index = segmentIndex;
-        long offset = segmentOffsetBytes + bioOffsetBytes;
-        while (offset >= segments[index].byteSize()) {
-            offset -= segments[index].byteSize();
-            index++;
-        }
-        long done = 0;
-        while (done < lengthBytes) {
-            MemorySegment s = segments[index];
-            long n = Math.min(s.byteSize() - offset, lengthBytes - done);
-            visitor.visit(s, offset, n, bioOffsetBytes + done);
-            done += n;
-            offset = 0;
-            index++;
-        }
+        walk(VISIT, bioOffsetBytes, lengthBytes, null, 0, (byte) 0, visitor);
     }
 
     /** Copies {@code lengthBytes} of this bio's data, from {@code bioOffsetBytes}, into {@code dst}. */
     public void copyTo(long bioOffsetBytes, MemorySegment dst, long dstOffsetBytes, long lengthBytes) {
-        checkDataRange(bioOffsetBytes, lengthBytes);
-        int index = segmentIndex;
-        long offset = segmentOffsetBytes + bioOffsetBytes;
-        while (offset >= segments[index].byteSize()) {
-            offset -= segments[index].byteSize();
-            index++;
-        }
-        long done = 0;
-        while (done < lengthBytes) {
-            MemorySegment s = segments[index];
-            long n = Math.min(s.byteSize() - offset, lengthBytes - done);
-            MemorySegment.copy(s, offset, dst, dstOffsetBytes + done, n);
-            done += n;
-            offset = 0;
-            index++;
-        }
+        walkInMemory(COPY_TO, bioOffsetBytes, lengthBytes, dst, dstOffsetBytes, (byte) 0);
     }
 
     /** Copies {@code lengthBytes} from {@code src} into this bio's data at {@code bioOffsetBytes}. */
     public void copyFrom(MemorySegment src, long srcOffsetBytes, long bioOffsetBytes, long lengthBytes) {
-        checkDataRange(bioOffsetBytes, lengthBytes);
-        int index = segmentIndex;
-        long offset = segmentOffsetBytes + bioOffsetBytes;
-        while (offset >= segments[index].byteSize()) {
-            offset -= segments[index].byteSize();
-            index++;
-        }
-        long done = 0;
-        while (done < lengthBytes) {
-            MemorySegment s = segments[index];
-            long n = Math.min(s.byteSize() - offset, lengthBytes - done);
-            MemorySegment.copy(src, srcOffsetBytes + done, s, offset, n);
-            done += n;
-            offset = 0;
-            index++;
-        }
+        walkInMemory(COPY_FROM, bioOffsetBytes, lengthBytes, src, srcOffsetBytes, (byte) 0);
     }
 
     /** Fills {@code lengthBytes} of this bio's data from {@code bioOffsetBytes} with {@code value}. */
     public void fill(long bioOffsetBytes, long lengthBytes, byte value) {
+        walkInMemory(FILL, bioOffsetBytes, lengthBytes, null, 0, value);
+    }
+
+    private static final int COPY_TO = 0;
+    private static final int COPY_FROM = 1;
+    private static final int FILL = 2;
+    private static final int VISIT = 3;
+
+    private void walkInMemory(int operation, long bioOffsetBytes, long lengthBytes, MemorySegment other,
+            long otherOffsetBytes, byte value) {
+        try {
+            walk(operation, bioOffsetBytes, lengthBytes, other, otherOffsetBytes, value, null);
+        } catch (IOException e) {
+            throw new AssertionError("only a visitor throws IOException", e);
+        }
+    }
+
+    /**
+     * The one walk over the data window, behind {@link #forRange}, {@link #copyTo}, {@link #copyFrom} and
+     * {@link #fill}: a plain loop with an operation code, so the copies that stores do on their hot paths
+     * allocate nothing.
+     */
+    private void walk(int operation, long bioOffsetBytes, long lengthBytes, MemorySegment other, long otherOffsetBytes,
+            byte value, SegmentVisitor visitor) throws IOException {
         checkDataRange(bioOffsetBytes, lengthBytes);
         int index = segmentIndex;
         long offset = segmentOffsetBytes + bioOffsetBytes;
@@ -306,7 +285,12 @@ public final class Bio {
         while (done < lengthBytes) {
             MemorySegment s = segments[index];
             long n = Math.min(s.byteSize() - offset, lengthBytes - done);
-            s.asSlice(offset, n).fill(value);
+            switch (operation) {
+                case COPY_TO -> MemorySegment.copy(s, offset, other, otherOffsetBytes + done, n);
+                case COPY_FROM -> MemorySegment.copy(other, otherOffsetBytes + done, s, offset, n);
+                case FILL -> s.asSlice(offset, n).fill(value);
+                default -> visitor.visit(s, offset, n, bioOffsetBytes + done);
+            }
             done += n;
             offset = 0;
             index++;

@@ -1,7 +1,6 @@
 package dev.cairn.block;
 
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.AbstractQueuedSynchronizer;
 
 /**
@@ -66,30 +65,14 @@ public final class IoCompletion implements ParkRecord.Blocker {
     }
 
     private boolean awaitSlow(long timeoutNanos) {
-        ParkRecord record = submitter.parkBegin(this);
-        boolean interrupted = false;
         long deadline = System.nanoTime() + timeoutNanos;
-        try {
-            while (true) {
-                try {
-                    if (timeoutNanos < 0) {
-                        sync.acquireSharedInterruptibly(1);
-                        return true;
-                    }
-                    return sync.tryAcquireSharedNanos(1, Math.max(0, deadline - System.nanoTime()));
-                } catch (InterruptedException e) {
-                    if (submitter.isShutdown()) {
-                        throw new IoAbortedException("shut down while waiting for " + what);
-                    }
-                    interrupted = true;
-                }
+        return Parking.park(submitter, this, () -> {
+            if (timeoutNanos < 0) {
+                sync.acquireSharedInterruptibly(1);
+                return true;
             }
-        } finally {
-            submitter.parkEnd(record);
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
+            return sync.tryAcquireSharedNanos(1, Math.max(0, deadline - System.nanoTime()));
+        });
     }
 
     /**

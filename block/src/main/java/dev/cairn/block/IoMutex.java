@@ -53,26 +53,10 @@ public final class IoMutex implements ParkRecord.Blocker {
                 return;
             }
         }
-        ParkRecord record = submitter.parkBegin(this);
-        boolean interrupted = false;
-        try {
-            while (true) {
-                try {
-                    sync.lockInterruptibly();
-                    return;
-                } catch (InterruptedException e) {
-                    if (submitter.isShutdown()) {
-                        throw new IoAbortedException("shut down while waiting for mutex " + name);
-                    }
-                    interrupted = true;
-                }
-            }
-        } finally {
-            submitter.parkEnd(record);
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        Parking.park(submitter, this, () -> {
+            sync.lockInterruptibly();
+            return true;
+        });
     }
 
     public void unlock() {

@@ -77,30 +77,14 @@ public final class IoRwSemaphore implements ParkRecord.Blocker {
                 return;
             }
         }
-        ParkRecord record = submitter.parkBegin(this);
-        boolean interrupted = false;
-        try {
-            while (true) {
-                try {
-                    if (exclusive) {
-                        write.lockInterruptibly();
-                    } else {
-                        read.lockInterruptibly();
-                    }
-                    return;
-                } catch (InterruptedException e) {
-                    if (submitter.isShutdown()) {
-                        throw new IoAbortedException("shut down while waiting for rw semaphore " + name);
-                    }
-                    interrupted = true;
-                }
+        Parking.park(submitter, this, () -> {
+            if (exclusive) {
+                write.lockInterruptibly();
+            } else {
+                read.lockInterruptibly();
             }
-        } finally {
-            submitter.parkEnd(record);
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
+            return true;
+        });
     }
 
     @Override

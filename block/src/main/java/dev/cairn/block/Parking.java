@@ -1,0 +1,41 @@
+package dev.cairn.block;
+
+/**
+ * The slow path every blocking primitive shares once it has decided to park: the submitter's block
+ * hook and watchdog registration ({@link Submitter#parkBegin}), then a wait that an interrupt does not
+ * end (driver waits are uninterruptible, like Linux's D state) unless the submitter is shutting down,
+ * which turns it into {@link IoAbortedException}. An interrupt that arrived meanwhile is restored.
+ *
+ * <p>Thread safety: stateless.
+ */
+final class Parking {
+    /** The actual wait: true when acquired or done, false when it timed out. */
+    @FunctionalInterface
+    interface Wait {
+        boolean await() throws InterruptedException;
+    }
+
+    private Parking() {}
+
+    static boolean park(Submitter submitter, ParkRecord.Blocker blocker, Wait wait) {
+        ParkRecord record = submitter.parkBegin(blocker);
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return wait.await();
+                } catch (InterruptedException e) {
+                    if (submitter.isShutdown()) {
+                        throw new IoAbortedException("shut down while waiting in " + blocker.describe());
+                    }
+                    interrupted = true;
+                }
+            }
+        } finally {
+            submitter.parkEnd(record);
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
