@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -141,6 +142,8 @@ final class SnapshotCommand extends ClientCommand {
                 // Counted in sectors, shown in KiB (a small merge is a few hundred KiB).
                 ProgressBarBuilder b = new ProgressBarBuilder().setTaskName("merge " + name).setInitialMax(total)
                         .setUnit(" KiB", 2).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
+                        // The plain consumer: redraws with \r on stderr and ends with a newline, terminal or not.
+                        .setConsumer(new ConsoleProgressBarConsumer(System.err))
                         .continuousUpdate();
                 try (ProgressBar pb = b.build()) {
                     while (true) {
