@@ -18,30 +18,12 @@ import org.junit.jupiter.api.Timeout;
 class AllocationRescueTest {
 
     /** Splits every bio into two halves, each a clone from a set of one bio. */
-    private static final class TwoClonesDevice implements BlockDevice {
-        final Submitter submitter;
-        final BlockDevice lower;
+    private static final class TwoClonesDevice extends StackedTestDevice {
         final BioSet tiny;
 
         TwoClonesDevice(Submitter submitter, BlockDevice lower) {
-            this.submitter = submitter;
-            this.lower = lower;
+            super("two-clones", submitter, lower);
             this.tiny = submitter.newBioSet("tiny", 1);
-        }
-
-        @Override
-        public String name() {
-            return "two-clones";
-        }
-
-        @Override
-        public long capacitySectors() {
-            return lower.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return lower.limits();
         }
 
         @Override

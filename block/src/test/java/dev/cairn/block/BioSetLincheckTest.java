@@ -183,33 +183,15 @@ public class BioSetLincheckTest {
      * pattern), taking a contended mutex in between so that threads park with clones on their lists (the
      * patch's hand-off to the rescuer).
      */
-    private static final class CloneDevice implements BlockDevice {
-        final Submitter submitter;
-        final BlockDevice lower;
+    private static final class CloneDevice extends StackedTestDevice {
         final BioSet tiny;
         final IoMutex mutex;
         final AtomicLong pieces = new AtomicLong();
 
         CloneDevice(Submitter submitter, BlockDevice lower, BioSet tiny) {
-            this.submitter = submitter;
-            this.lower = lower;
+            super("clone", submitter, lower);
             this.tiny = tiny;
             this.mutex = new IoMutex(submitter, "clone");
-        }
-
-        @Override
-        public String name() {
-            return "clone";
-        }
-
-        @Override
-        public long capacitySectors() {
-            return lower.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return lower.limits();
         }
 
         @Override

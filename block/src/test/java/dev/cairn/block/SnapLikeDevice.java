@@ -17,14 +17,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * Under LEGACY and FLUSH_ON_BLOCK a bio's pieces are all mapped in one {@code submitBio} call;
  * under DEPTH_FIRST only the first piece is, and the rest is resubmitted.
  */
-final class SnapLikeDevice implements BlockDevice {
+final class SnapLikeDevice extends StackedTestDevice {
     /** Called after a piece was mapped and queued, before the next piece is mapped. */
     interface Hooks {
         void afterPieceMapped(int pieceIndex, long chunk);
     }
 
-    private final Submitter submitter;
-    private final BlockDevice origin;
     private final int chunkSectors;
     private final IoRwSemaphore lock;
     private final BioSet clones;
@@ -32,8 +30,7 @@ final class SnapLikeDevice implements BlockDevice {
     private volatile Hooks hooks = (i, c) -> { };
 
     SnapLikeDevice(Submitter submitter, BlockDevice origin, int chunkSectors) {
-        this.submitter = submitter;
-        this.origin = origin;
+        super("snap-like", submitter, origin);
         this.chunkSectors = chunkSectors;
         this.lock = new IoRwSemaphore(submitter, "snap-like");
         this.clones = submitter.newBioSet("snap-like-clones", 16);
@@ -49,21 +46,6 @@ final class SnapLikeDevice implements BlockDevice {
 
     boolean isTracked(long chunk) {
         return tracked.contains(chunk);
-    }
-
-    @Override
-    public String name() {
-        return "snap-like";
-    }
-
-    @Override
-    public long capacitySectors() {
-        return origin.capacitySectors();
-    }
-
-    @Override
-    public QueueLimits limits() {
-        return origin.limits();
     }
 
     @Override
@@ -101,7 +83,7 @@ final class SnapLikeDevice implements BlockDevice {
             lock.unlockWrite();
         }
         Bio piece = clone.clone(clones);
-        piece.setDevice(origin);
+        piece.setDevice(lower);
         piece.setEndIo(b -> {
             tracked.remove(chunk);
             clone.complete(b.status());

@@ -135,33 +135,15 @@ class SubmitStressTest {
     }
 
     /** Splits every bio at multiples of {@code chunkSectors}, one pooled clone per piece, all mapped in one call. */
-    private static final class Splitter implements BlockDevice {
-        private final Submitter submitter;
-        private final BlockDevice lower;
+    private static final class Splitter extends StackedTestDevice {
         private final int chunkSectors;
         private final BioSet set;
 
         Splitter(Submitter submitter, BlockDevice lower, int chunkSectors, int poolSize, List<BioSet> sets) {
-            this.submitter = submitter;
-            this.lower = lower;
+            super("split", submitter, lower);
             this.chunkSectors = chunkSectors;
             this.set = submitter.newBioSet("split-" + System.identityHashCode(this), poolSize);
             sets.add(set);
-        }
-
-        @Override
-        public String name() {
-            return set.name();
-        }
-
-        @Override
-        public long capacitySectors() {
-            return lower.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return lower.limits();
         }
 
         @Override
@@ -181,32 +163,14 @@ class SubmitStressTest {
     }
 
     /** Takes a shared mutex around the remap, sometimes sleeping while holding it. */
-    private static final class Locking implements BlockDevice {
-        private final Submitter submitter;
-        private final BlockDevice lower;
+    private static final class Locking extends StackedTestDevice {
         private final IoMutex mutex;
         private final boolean sleeps;
 
         Locking(Submitter submitter, BlockDevice lower, IoMutex mutex, boolean sleeps) {
-            this.submitter = submitter;
-            this.lower = lower;
+            super("locking", submitter, lower);
             this.mutex = mutex;
             this.sleeps = sleeps;
-        }
-
-        @Override
-        public String name() {
-            return "locking";
-        }
-
-        @Override
-        public long capacitySectors() {
-            return lower.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return lower.limits();
         }
 
         @Override
@@ -225,33 +189,17 @@ class SubmitStressTest {
     }
 
     /** Completes on another thread, after the wrapped store did the work. */
-    private static final class AsyncLeaf implements BlockDevice {
-        private final MemoryStore store;
+    private static final class AsyncLeaf extends StackedTestDevice {
         private final ExecutorService executor;
 
         AsyncLeaf(MemoryStore store, ExecutorService executor) {
-            this.store = store;
+            super("async-" + store.name(), null, store);
             this.executor = executor;
         }
 
         @Override
-        public String name() {
-            return "async-" + store.name();
-        }
-
-        @Override
-        public long capacitySectors() {
-            return store.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return store.limits();
-        }
-
-        @Override
         public void submitBio(Bio bio) {
-            executor.execute(() -> store.submitBio(bio));
+            executor.execute(() -> lower.submitBio(bio));
         }
     }
 }

@@ -20,42 +20,18 @@ import org.junit.jupiter.params.provider.EnumSource;
 class SubmitterTest {
 
     /** Remaps every bio to {@code lower} at the same sector, recording the order of dispatch. */
-    private static final class Remap implements BlockDevice {
-        final String name;
-        final Submitter submitter;
-        final BlockDevice lower;
+    private static final class Remap extends StackedTestDevice {
         final List<String> log;
-        final long capacity;
-        final QueueLimits limits;
 
         Remap(String name, Submitter submitter, BlockDevice lower, List<String> log) {
-            this.name = name;
-            this.submitter = submitter;
-            this.lower = lower;
+            super(name, submitter, lower);
             this.log = log;
-            this.capacity = lower.capacitySectors();
-            this.limits = lower.limits();
-        }
-
-        @Override
-        public String name() {
-            return name;
-        }
-
-        @Override
-        public long capacitySectors() {
-            return capacity;
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return limits;
         }
 
         @Override
         public void submitBio(Bio bio) {
             if (log != null) {
-                log.add(name + "@" + bio.sector());
+                log.add(name() + "@" + bio.sector());
             }
             bio.setDevice(lower);
             submitter.submit(bio);
@@ -63,30 +39,12 @@ class SubmitterTest {
     }
 
     /** Fans every bio out as two unpooled halves to {@code lower}. */
-    private static final class Fan implements BlockDevice {
-        final Submitter submitter;
-        final BlockDevice lower;
+    private static final class Fan extends StackedTestDevice {
         final List<String> log;
 
         Fan(Submitter submitter, BlockDevice lower, List<String> log) {
-            this.submitter = submitter;
-            this.lower = lower;
+            super("fan", submitter, lower);
             this.log = log;
-        }
-
-        @Override
-        public String name() {
-            return "fan";
-        }
-
-        @Override
-        public long capacitySectors() {
-            return lower.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return lower.limits();
         }
 
         @Override
