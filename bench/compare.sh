@@ -15,7 +15,7 @@
 #   charts          PNGs (gnuplot) in --charts DIR (default: docs/bench for --full, DIR/charts for --quick)
 #
 #   --quick   256 MiB devices, 2 s per fio run, 1 round, 4 workloads: a few minutes; proves the harness works
-#   --full    1 GiB devices, 6 s per fio run, 3 rounds, every workload: about an hour on 2 cores
+#   --full    1 GiB devices, 5 s per fio run, 3 rounds, every workload: about an hour on 2 cores
 #   --groups  comma list of: plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,striped,depth
 #   --src     which Cairn to measure (see bench/harness/build.sh); default head
 #   --jfr     record a JFR profile of every Cairn server into DIR/jfr (settings=profile)
@@ -76,12 +76,12 @@ if [[ $mode == quick ]]; then
   : "${out:=/tmp/cairn-compare-quick-$(date +%Y%m%d-%H%M%S)}"
   : "${charts:=$out/charts}"
 else
-  : "${rounds:=3}" "${runtime:=6}" "${size:=1G}"
+  : "${rounds:=3}" "${runtime:=5}" "${size:=1G}"
   : "${groups:=plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,striped,depth}"
   workloads=(copy-read copy-write rr4k-q1 rr4k-q32 rw4k-q1 rw4k-q32 mix4k-q1 mix4k-q32 sr1m-q8 sw1m-q8)
   depth_levels=(0 1 2 3 4 5 6 7 8)
-  depth_workloads=(rr4k-q1 rr4k-q32 rw4k-q32 sr1m-q8)
-  tcp_workloads=(copy-read rr4k-q1 rr4k-q32 rw4k-q32 sr1m-q8 sw1m-q8)
+  depth_workloads=(rr4k-q1 rr4k-q32 sr1m-q8)
+  tcp_workloads=(copy-read rr4k-q1 rr4k-q32 rw4k-q32 sr1m-q8)
   : "${out:=/tmp/cairn-compare-full-$(date +%Y%m%d-%H%M%S)}"
   : "${charts:=$root/docs/bench}"
 fi
@@ -115,7 +115,7 @@ fi
 results=$out/results.tsv
 resources=$out/resources.tsv
 printf 'stack\ttransport\tserver\tworkload\tround\tvalue\tunit\tbytes\n' >"$results"
-printf 'stack\ttransport\tserver\tpeak_rss_kb\tcpu_ticks\tbytes\tclk_tck\n' >"$resources"
+printf 'stack\ttransport\tserver\tpeak_rss_kb\tcpu_ticks\tbytes\tclk_tck\tfio_cpu_ticks\tfio_requests\n' >"$resources"
 {
   echo "mode=$mode rounds=$rounds runtime=$runtime size=$size groups=$groups src=$src jfr=$jfr"
   echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ) host=$(hostname) nproc=$(nproc)"
@@ -139,12 +139,12 @@ head -c "$size_bytes" /dev/urandom >"$H_SRC"
 
 declare -a SUBJ=()          # subject names in order
 declare -A S_URI=() S_PID=() S_PROC=() S_WHY=()
-declare -A P_TICKS=() P_BYTES=() P_PEAK=() P_PID=()
+declare -A P_TICKS=() P_BYTES=() P_PEAK=() P_PID=() P_FIO_TICKS=() P_REQS=()
 
 reset_group() {
   SUBJ=()
   S_URI=() S_PID=() S_PROC=() S_WHY=()
-  P_TICKS=() P_BYTES=() P_PEAK=() P_PID=()
+  P_TICKS=() P_BYTES=() P_PEAK=() P_PID=() P_FIO_TICKS=() P_REQS=()
 }
 
 # add_subject NAME PROC START-FUNCTION ARGS... (the function sets H_URI, H_PID or H_WHY)
@@ -195,8 +195,8 @@ stop_group() {
 write_resources() {
   local stack=$1 transport=$2 proc
   for proc in "${!P_PEAK[@]}"; do
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stack" "$transport" "$proc" "${P_PEAK[$proc]}" "${P_TICKS[$proc]:-0}" \
-      "${P_BYTES[$proc]:-0}" "$H_CLK_TCK" >>"$resources"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stack" "$transport" "$proc" "${P_PEAK[$proc]}" "${P_TICKS[$proc]:-0}" \
+      "${P_BYTES[$proc]:-0}" "$H_CLK_TCK" "${P_FIO_TICKS[$proc]:-0}" "${P_REQS[$proc]:-0}" >>"$resources"
   done
 }
 
@@ -215,9 +215,13 @@ measure() {
   # nbd-server's per-connection child is reaped a moment after the client leaves.
   [[ $proc == nbd-server ]] && sleep 0.3
   c1=$(h_cpu_ticks "$pid")
-  read -r value unit bytes <<<"$res"
+  read -r value unit bytes reqs <<<"$res"
   P_TICKS[$proc]=$(( ${P_TICKS[$proc]:-0} + c1 - c0 ))
   P_BYTES[$proc]=$(( ${P_BYTES[$proc]:-0} + bytes ))
+  if ((reqs > 0)); then
+    P_FIO_TICKS[$proc]=$(( ${P_FIO_TICKS[$proc]:-0} + c1 - c0 ))
+    P_REQS[$proc]=$(( ${P_REQS[$proc]:-0} + reqs ))
+  fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stack" "$transport" "$s" "$w" "$r" "$value" "$unit" "$bytes" >>"$results"
   h_log "    $s $w: $value $unit"
 }

@@ -130,6 +130,16 @@ h_peak_rss_kb() {
 
 H_PORT=${H_PORT:-$((20000 + RANDOM % 20000))}
 
+# Waits up to 5 s for a daemon's pid file $1 (written a moment after its parent returns); prints the pid.
+h_read_pidfile() {
+  local i
+  for ((i = 0; i < 50; i++)); do
+    [[ -s $1 ]] && break
+    sleep 0.1
+  done
+  cat "$1" 2>/dev/null || true
+}
+
 # Waits until $1 (URI) answers a handshake, while pid $2 lives; up to $3 seconds (default 60).
 h_wait_ready() {
   local uri=$1 pid=$2 limit=$(( ${3:-60} * 10 )) i
@@ -202,7 +212,7 @@ h_start_nbdkit() {
     H_WHY="nbdkit failed: $(tail -n1 "$H_RUN/$name.log")"
     return 1
   fi
-  H_PID=$(cat "$H_RUN/$name.pid")
+  H_PID=$(h_read_pidfile "$H_RUN/$name.pid")
   h_track "$H_PID" nbdkit
   h_wait_ready "$H_URI" "$H_PID"
 }
@@ -219,7 +229,7 @@ h_start_qemu() {
     H_WHY="qemu-nbd failed: $(tail -n1 "$H_RUN/$name.log")"
     return 1
   fi
-  H_PID=$(cat "$H_RUN/$name.pid")
+  H_PID=$(h_read_pidfile "$H_RUN/$name.pid")
   h_track "$H_PID" qemu-nbd
   h_wait_ready "$H_URI" "$H_PID"
 }
@@ -250,19 +260,15 @@ h_start_nbdserver() {
     H_WHY="nbd-server failed: $(tail -n1 "$H_RUN/$name.log")"
     return 1
   fi
-  local i
-  for ((i = 0; i < 50; i++)); do
-    [[ -s $H_RUN/$name.pid ]] && break
-    sleep 0.1
-  done
-  H_PID=$(cat "$H_RUN/$name.pid")
+  H_PID=$(h_read_pidfile "$H_RUN/$name.pid")
   h_track "$H_PID" nbd-server
   h_wait_ready "$H_URI" "$H_PID"
 }
 
 # ---------------------------------------------------------------------------------------------- workloads
 #
-# h_workload URI WORKLOAD SIZE RUNTIME JSONOUT -> prints "VALUE UNIT BYTES" (throughput: higher is better).
+# h_workload URI WORKLOAD SIZE RUNTIME JSONOUT -> prints "VALUE UNIT BYTES REQUESTS" (VALUE is a throughput:
+# higher is better; REQUESTS is fio's I/O count, 0 for nbdcopy).
 #
 #   copy-read   nbdcopy URI null:           GiB/s      copy-write  nbdcopy $H_SRC URI   GiB/s
 #   rr4k-q1/q32 fio randread 4k             IOPS       rw4k-q1/q32 fio randwrite 4k     IOPS
@@ -288,7 +294,7 @@ h_workload() {
         nbdcopy "$H_SRC" "$uri" 2>"$out.err" || return 1
       fi
       t1=$(date +%s.%N)
-      awk -v s="$size" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f GiB/s %d\n", s / 1073741824 / (b - a), s}'
+      awk -v s="$size" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f GiB/s %.0f 0\n", s / 1073741824 / (b - a), s}'
       return 0
       ;;
     rr4k-q1) h_fio "$uri" "$out" --rw=randread --bs=4k --iodepth=1 --norandommap "${common[@]}" ;;
@@ -306,6 +312,6 @@ h_workload() {
   if [[ $w == s[rw]1m-* ]]; then
     unit=MiB/s field='((.read.bw_bytes + .write.bw_bytes) / 1048576)'
   fi
-  jq -r "[.jobs[0] | $field, (.read.io_bytes + .write.io_bytes), (.error // 0)] | \"\(.[0]) $unit \(.[1]) \(.[2])\"" "$out" |
-    awk '{ if ($4 != 0) exit 1; printf "%.2f %s %d\n", $1, $2, $3 }'
+  jq -r "[.jobs[0] | $field, (.read.io_bytes + .write.io_bytes), (.error // 0), (.read.total_ios + .write.total_ios)] | \"\(.[0]) $unit \(.[1]) \(.[2]) \(.[3])\"" "$out" |
+    awk '{ if ($4 != 0) exit 1; printf "%.2f %s %.0f %.0f\n", $1, $2, $3, $5 }'
 }

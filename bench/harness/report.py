@@ -154,17 +154,20 @@ def markdown(out, medians, values, units, notes, mode, resources):
         md.append("")
     if resources:
         md.append("#### Resources per server process (during the measured runs)\n")
-        md.append("| stack | transport | server | peak RSS MiB | CPU s | GiB moved | CPU s / GiB |")
-        md.append("|---|---|---|---|---|---|---|")
+        md.append("| stack | transport | server | peak RSS MiB | CPU s | GiB moved | CPU s / GiB | CPU us / fio request |")
+        md.append("|---|---|---|---|---|---|---|---|")
         for r in resources:
             cpg = "-" if r["cpu_per_gib"] is None else f"{r['cpu_per_gib']:.2f}"
+            upr = "-" if r["us_per_req"] is None else f"{r['us_per_req']:.1f}"
             md.append(f"| {r['stack']} | {r['transport']} | {r['server']} | {r['rss_mib']:.0f} | {r['cpu_s']:.1f} | "
-                      f"{r['gib']:.1f} | {cpg} |")
+                      f"{r['gib']:.1f} | {cpg} | {upr} |")
         md.append("")
         md.append("Peak RSS is VmHWM (for nbd-server, the sampled sum over the server and its per-connection "
                   "children, every 0.5 s). CPU is utime+stime of the process and its reaped children, counted "
                   "only while a measured run was going on; GiB moved counts the bytes the clients read and "
-                  "wrote in those runs. fio and nbdcopy share the same cores and are not counted.\n")
+                  "wrote in those runs. CPU us per fio request divides the CPU of the fio runs only by their "
+                  "request count (4 KiB and 1 MiB requests mixed, as the stack's workloads are). fio and "
+                  "nbdcopy share the same cores and are not counted.\n")
     if notes:
         md.append("#### Not measured\n")
         for (s, t, srv), why in notes.items():
@@ -179,9 +182,12 @@ def load_resources(out):
         tck = float(r["clk_tck"]) or 100.0
         cpu = float(r["cpu_ticks"]) / tck
         gib = float(r["bytes"]) / (1 << 30)
+        reqs = float(r.get("fio_requests") or 0)
+        fio_cpu = float(r.get("fio_cpu_ticks") or 0) / tck
         res.append({"stack": r["stack"], "transport": r["transport"], "server": r["server"],
                     "rss_mib": float(r["peak_rss_kb"]) / 1024, "cpu_s": cpu, "gib": gib,
-                    "cpu_per_gib": cpu / gib if gib > 0 else None})
+                    "cpu_per_gib": cpu / gib if gib > 0 else None,
+                    "us_per_req": fio_cpu * 1e6 / reqs if reqs > 0 else None})
     res.sort(key=lambda r: (order_key(STACK_ORDER, r["stack"]), r["transport"] != "unix",
                             order_key(COLUMNS, r["server"])))
     return res
