@@ -32,17 +32,23 @@ import org.openjdk.jmh.annotations.Warmup;
  * Snapshot I/O against the plain origin, 4 KiB bios, one thread, everything in memory (so the
  * numbers are the cost of the snapshot machinery, not of a disk):
  * <ul>
- *   <li>{@code plainRead}, {@code plainWrite}: a {@code linear} device over the origin store, the baseline;</li>
+ *   <li>{@code plainRead}, {@code plainWrite}: a {@code linear} device over the origin store, the
+ *       baseline, in the region the snapshot has not copied;</li>
  *   <li>{@code originFirstWrite}: a write through {@code snapshot-origin} to a chunk no snapshot has
- *       copied: copy-out of the 8 KiB chunk, commit of the exception (a metadata area write), then the write;</li>
+ *       copied: copy-out of the 8 KiB chunk, commit of the exception (a metadata area write for
+ *       {@code P}), then the write;</li>
  *   <li>{@code originRewrite}: a write through {@code snapshot-origin} to a chunk already copied (lookup only);</li>
  *   <li>{@code snapshotFirstWrite}: a write through the snapshot to an uncopied chunk (copy, commit, write to the COW);</li>
  *   <li>{@code snapshotRewrite}: a write through the snapshot to a copied chunk (remapped to the COW);</li>
  *   <li>{@code snapshotReadCopied}: a read of a copied chunk (from the COW);</li>
- *   <li>{@code snapshotReadUncopied}: a read of an uncopied chunk (from the origin, tracked until it completes).</li>
+ *   <li>{@code snapshotReadUncopied}: a read of an uncopied chunk (from the origin, tracked until it
+ *       completes): the same origin pages {@code plainRead} reads.</li>
  * </ul>
- * The stack is rebuilt for every iteration so first writes always find fresh chunks: a 4 GiB sparse
- * origin, a 8 GiB sparse COW, chunks of 16 sectors, the first 64 MiB copied beforehand.
+ * The stack is rebuilt for every iteration so first writes always find fresh chunks: a 4 GiB
+ * origin whose first 128 MiB are written before the snapshot is taken, a sparse 8 GiB COW, chunks
+ * of 16 sectors; then the first 64 MiB are copied (the copied region), 64..128 MiB are read and
+ * never copied (the uncopied region), and first writes walk through the rest, which is sparse (so
+ * their copy-out reads zeros: a little cheaper than copying data).
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -54,6 +60,7 @@ public class SnapshotBenchmark {
     private static final long COW_BYTES = 8L << 30;
     private static final int CHUNK = 16;
     private static final long COPIED_SECTORS = 131072; // 64 MiB
+    private static final long UNCOPIED_END_SECTORS = 2 * COPIED_SECTORS; // 128 MiB
     private static final int IO_BYTES = 4096;
 
     @State(Scope.Benchmark)
@@ -81,16 +88,20 @@ public class SnapshotBenchmark {
             dm.addLeaf("real", new MemoryStore("real", ORIGIN_SECTORS << 9));
             dm.addLeaf("cow", new MemoryStore("cow", COW_BYTES));
             plain = dm.create("plain", "0 " + ORIGIN_SECTORS + " linear real 0");
+            MemorySegment big = MemorySegment.ofArray(new byte[1 << 20]);
+            big.fill((byte) 0x33);
+            for (long s = 0; s < UNCOPIED_END_SECTORS; s += 2048) {
+                io(plain, BioOp.WRITE, s, big);
+            }
             origin = dm.create("origin", "0 " + ORIGIN_SECTORS + " snapshot-origin real");
             snapshot = dm.create("snap", "0 " + ORIGIN_SECTORS + " snapshot real cow " + store + " " + CHUNK);
             buffer = MemorySegment.ofArray(new byte[IO_BYTES]);
             buffer.fill((byte) 0x5a);
-            MemorySegment big = MemorySegment.ofArray(new byte[1 << 20]);
-            big.fill((byte) 0x33);
+            big.fill((byte) 0x44);
             for (long s = 0; s < COPIED_SECTORS; s += 2048) {
                 io(origin, BioOp.WRITE, s, big);
             }
-            nextFreshChunk = COPIED_SECTORS / CHUNK;
+            nextFreshChunk = UNCOPIED_END_SECTORS / CHUNK;
         }
 
         @TearDown(Level.Iteration)
@@ -112,9 +123,9 @@ public class SnapshotBenchmark {
             return ThreadLocalRandom.current().nextLong(COPIED_SECTORS / 8) * 8;
         }
 
-        /** A 4 KiB-aligned sector in the uncopied region (which reads never copy). */
+        /** A 4 KiB-aligned sector in the uncopied region (which reads and plain I/O never copy). */
         long uncopiedSector() {
-            return COPIED_SECTORS + ThreadLocalRandom.current().nextLong((ORIGIN_SECTORS - COPIED_SECTORS) / 8) * 8;
+            return COPIED_SECTORS + ThreadLocalRandom.current().nextLong((UNCOPIED_END_SECTORS - COPIED_SECTORS) / 8) * 8;
         }
 
         /** The first half of a chunk nothing has copied yet. */
@@ -129,12 +140,12 @@ public class SnapshotBenchmark {
 
     @Benchmark
     public void plainRead(Stack s) {
-        s.io(s.plain, BioOp.READ, s.copiedSector(), s.buffer);
+        s.io(s.plain, BioOp.READ, s.uncopiedSector(), s.buffer);
     }
 
     @Benchmark
     public void plainWrite(Stack s) {
-        s.io(s.plain, BioOp.WRITE, s.copiedSector(), s.buffer);
+        s.io(s.plain, BioOp.WRITE, s.uncopiedSector(), s.buffer);
     }
 
     @Benchmark
