@@ -49,6 +49,13 @@ if [[ $src == head && -f $jar ]]; then
 fi
 
 mkdir -p "$cache"
+# One build at a time (compare.sh and soak.sh may start together); the winner's jar serves the other.
+exec 9>"$cache/.lock"
+flock 9
+if [[ $src == head && -f $jar ]]; then
+  echo "$jar"
+  exit 0
+fi
 rm -rf "$dir.tmp"
 mkdir -p "$dir.tmp"
 if [[ $src == head ]]; then
