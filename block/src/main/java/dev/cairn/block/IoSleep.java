@@ -2,6 +2,7 @@ package dev.cairn.block;
 
 import java.time.Duration;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 
 /**
  * Sleeping in driver code (Linux {@code msleep}): runs the submitter's block hook first, like any
@@ -31,6 +32,41 @@ public final class IoSleep {
             }
         } finally {
             submitter.parkEnd(record);
+        }
+    }
+
+    /**
+     * Sleeps in steps of {@code step} until {@code done} is true (a Linux {@code while (cond) msleep(n)}
+     * loop): one wait as far as the watchdog is concerned, described by {@code what}, so a long polling
+     * wait shows up in its reports instead of looking like many short sleeps. The block hook runs before
+     * every step, as each {@code msleep} would. Returns at once when {@code done} is already true.
+     */
+    public static void until(Submitter submitter, BooleanSupplier done, Duration step, String what) {
+        if (done.getAsBoolean()) {
+            return;
+        }
+        ParkRecord.Blocker blocker = new Until(what);
+        Parking.park(submitter, blocker, () -> {
+            while (!done.getAsBoolean()) {
+                Submitter.beforeBlock();
+                LockSupport.parkNanos(blocker, step.toNanos());
+                if (Thread.interrupted()) {
+                    throw new InterruptedException();
+                }
+            }
+            return true;
+        });
+    }
+
+    private record Until(String what) implements ParkRecord.Blocker {
+        @Override
+        public String describe() {
+            return "sleep-wait until " + what;
+        }
+
+        @Override
+        public String describeHolders() {
+            return "-";
         }
     }
 

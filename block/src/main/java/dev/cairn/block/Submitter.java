@@ -288,6 +288,11 @@ public final class Submitter implements AutoCloseable {
         parked.remove(record);
     }
 
+    /** The block hook for the calling thread, for a primitive that parks again within one registered wait. */
+    static void beforeBlock() {
+        beforeBlock(STATE.get());
+    }
+
     /** The analog of {@code sched_submit_work}: plug callbacks, then the policy's flush. */
     private static void beforeBlock(ThreadState ts) {
         if (ts.inBlockHook) {

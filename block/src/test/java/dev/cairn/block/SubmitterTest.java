@@ -188,7 +188,8 @@ class SubmitterTest {
         mutex.lock();
         rw.lockWrite();
         List<Runnable> waits = List.of(mutex::lock, rw::lockRead, never::await, set::alloc,
-                () -> IoSleep.sleep(submitter, Duration.ofHours(1)));
+                () -> IoSleep.sleep(submitter, Duration.ofHours(1)),
+                () -> IoSleep.until(submitter, () -> false, Duration.ofMillis(1), "never"));
         CountDownLatch started = new CountDownLatch(waits.size());
         List<AtomicReference<Throwable>> errors = new ArrayList<>();
         List<Thread> threads = new ArrayList<>();
@@ -216,6 +217,31 @@ class SubmitterTest {
         assertThat(errors).allSatisfy(e -> assertThat(e.get()).isInstanceOf(IoAbortedException.class));
         assertThatThrownBy(never::await).isInstanceOf(IoAbortedException.class);
         held.complete();
+    }
+
+    @Test
+    @Timeout(20)
+    void aPollingSleepIsOneWaitForTheWatchdogAndEndsWhenItsConditionHolds() throws Exception {
+        List<WatchdogReport> reports = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Submitter submitter = Submitter.create(SubmitterConfig.defaults().withName("until")
+                .withWatchdog(Duration.ofMillis(200), reports::add))) {
+            java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+            Thread waiter = Thread.ofPlatform().name("poller").start(() ->
+                    IoSleep.until(submitter, done::get, Duration.ofMillis(1), "the flag is set"));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (reports.stream().noneMatch(r -> !r.threads().isEmpty()) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertThat(reports.stream().flatMap(r -> r.threads().stream()))
+                    .anySatisfy(t -> {
+                        assertThat(t.thread()).isEqualTo("poller");
+                        assertThat(t.waitingIn()).isEqualTo("sleep-wait until the flag is set");
+                    });
+            done.set(true);
+            waiter.join(5000);
+            assertThat(waiter.isAlive()).isFalse();
+            assertThat(submitter.parkedThreads()).isEmpty();
+        }
     }
 
     @Test

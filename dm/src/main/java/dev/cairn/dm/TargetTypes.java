@@ -2,9 +2,11 @@ package dev.cairn.dm;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 import java.util.TreeMap;
 
@@ -26,11 +28,25 @@ public final class TargetTypes {
         return load(TargetTypes.class.getClassLoader());
     }
 
-    /** Every target type visible to {@code loader}. A later duplicate name is ignored. */
+    /**
+     * Every target type visible to {@code loader}. A later duplicate name is ignored. A provider that cannot
+     * be loaded (a services entry whose class is missing or broken) is logged and skipped, so one bad
+     * plug-in does not take every other target type down with it.
+     */
     public static TargetTypes load(ClassLoader loader) {
         Map<String, TargetType> map = new TreeMap<>();
-        for (TargetType t : ServiceLoader.load(TargetType.class, loader)) {
-            map.putIfAbsent(t.name(), t);
+        Iterator<TargetType> it = ServiceLoader.load(TargetType.class, loader).iterator();
+        while (true) {
+            try {
+                if (!it.hasNext()) {
+                    break;
+                }
+                TargetType t = it.next();
+                map.putIfAbsent(t.name(), t);
+            } catch (ServiceConfigurationError e) {
+                System.getLogger(TargetTypes.class.getName()).log(System.Logger.Level.WARNING,
+                        "skipping a target type that cannot be loaded: " + e.getMessage(), e);
+            }
         }
         return new TargetTypes(map);
     }

@@ -404,9 +404,9 @@ final class Snapshot {
                     if (tracked.contains(pe.oldChunk)) {
                         conflictWaits.incrementAndGet();
                     }
-                    while (tracked.contains(pe.oldChunk)) {
-                        IoSleep.sleep(submitter, CONFLICT_SLEEP);
-                    }
+                    long chunk = pe.oldChunk;
+                    IoSleep.until(submitter, () -> !tracked.contains(chunk), CONFLICT_SLEEP,
+                            "no read of chunk " + chunk + " of " + name + " is in flight");
                     complete.put(pe.oldChunk, pe.newChunk);
                 } catch (IoAbortedException e) {
                     // The stack is being torn down (a hung LEGACY stack, say): end the waiting bios.
@@ -684,9 +684,9 @@ final class Snapshot {
         }
         // Writes to these chunks through the merge target were tracked: let them drain.
         for (int i = 0; i < count; i++) {
-            while (tracked.contains(oldChunk + i)) {
-                IoSleep.sleep(submitter, CONFLICT_SLEEP);
-            }
+            long chunk = oldChunk + i;
+            IoSleep.until(submitter, () -> !tracked.contains(chunk), CONFLICT_SLEEP,
+                    "no write to merging chunk " + chunk + " of " + name + " is in flight");
         }
         hooks.beforeMergeCopy(oldChunk, count);
         engine.copy(new CopyEngine.Region(cow, chunkToSector(newChunk), sectors),
