@@ -236,6 +236,7 @@ set key top right
 set grid ytics
 set yrange [0:*]
 set xtics rotate by -25
+set xrange [-0.6:{len(items) - 0.4}]
 set ylabel 'relative throughput'
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb '#555555'
 plot {plots}
@@ -284,6 +285,7 @@ set style fill solid 0.85 border -1
 set boxwidth 0.8
 set grid ytics
 set xtics rotate by -35 font ',8'
+set xrange [-0.6:{len(resources) - 0.4}]
 set yrange [0:*]
 set key off
 set ylabel 'peak RSS (MiB)'
