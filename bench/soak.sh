@@ -216,7 +216,7 @@ ok=1
 verdict() { printf '%-6s %s\n' "$1" "$2" | tee -a "$out/summary.txt"; [[ $1 != FAIL ]] || ok=0; }
 : >"$out/summary.txt"
 {
-  echo "soak: $minutes min, $size, $(date -u +%Y-%m-%dT%H:%M:%SZ), nproc=$(nproc), cairn=$(git -C "$root" rev-parse --short HEAD)"
+  echo "soak: $minutes min, $size, $(date -u +%Y-%m-%dT%H:%M:%SZ), nproc=$(nproc), cairn=$(basename "$(dirname "$(dirname "$(dirname "$H_JAR")")")" | cut -c1-12)"
   for c in origin fio snap copy; do echo "  $c loop iterations: $(cat "$out/count.$c" 2>/dev/null || echo 0)"; done
 } | tee -a "$out/summary.txt"
 errors=$(wc -l <"$out/errors.log")
