@@ -232,7 +232,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set key top right
+set key outside top center horizontal
 set grid ytics
 set yrange [0:*]
 set xtics rotate by -25
@@ -306,7 +306,7 @@ def main():
     a = ap.parse_args()
     medians, values, units, notes = load(a.out)
     resources = load_resources(a.out)
-    chart_dir = a.charts or os.path.join(a.out, "charts")
+    chart_dir = os.path.abspath(a.charts or os.path.join(a.out, "charts"))
     made = charts(a.out, chart_dir, medians, units, resources, a.mode)
     text = markdown(a.out, medians, values, units, notes, a.mode, resources)
     if made:
