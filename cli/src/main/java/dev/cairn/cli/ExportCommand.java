@@ -5,7 +5,7 @@ import static dev.cairn.cli.Text.maps;
 import static dev.cairn.cli.Text.num;
 import static dev.cairn.cli.Text.str;
 
-import dev.cairn.daemon.Sizes;
+import dev.cairn.block.Sizes;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Map;

@@ -1,7 +1,7 @@
 package dev.cairn.cli;
 
+import dev.cairn.block.Sizes;
 import dev.cairn.daemon.Images;
-import dev.cairn.daemon.Sizes;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Map;

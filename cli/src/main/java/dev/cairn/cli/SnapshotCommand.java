@@ -5,8 +5,8 @@ import static dev.cairn.cli.Text.maps;
 import static dev.cairn.cli.Text.num;
 import static dev.cairn.cli.Text.str;
 
+import dev.cairn.block.Sizes;
 import dev.cairn.daemon.ControlClient;
-import dev.cairn.daemon.Sizes;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;

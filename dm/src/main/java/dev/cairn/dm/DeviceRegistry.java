@@ -2,6 +2,7 @@ package dev.cairn.dm;
 
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.IoMutex;
+import dev.cairn.block.Sizes;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
 import java.io.IOException;
@@ -449,7 +450,7 @@ public final class DeviceRegistry implements AutoCloseable {
                 throw new DmException(spec + " (expected: " + problem + ")");
             }
             if (spec.startsWith(DeviceSpecs.MEM)) {
-                long bytes = TargetArgs.parseSizeBytes(spec.substring(DeviceSpecs.MEM.length()));
+                long bytes = Sizes.parse(spec.substring(DeviceSpecs.MEM.length())).orElse(-1);
                 return new DeviceRef(spec, DeviceRef.Kind.MEMORY, new MemoryStore(holder.name() + "/" + spec, bytes));
             }
             lock.lock();

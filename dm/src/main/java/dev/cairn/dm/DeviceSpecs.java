@@ -1,5 +1,6 @@
 package dev.cairn.dm;
 
+import dev.cairn.block.Sizes;
 import dev.cairn.block.store.MemoryStore;
 
 /** Syntax of device references: {@code NAME}, {@code mem:SIZE}, {@code file:PATH}. */
@@ -12,7 +13,7 @@ final class DeviceSpecs {
     /** Null when {@code spec} is well formed; otherwise what was expected. */
     static String checkSyntax(String spec) {
         if (spec.startsWith(MEM)) {
-            long bytes = TargetArgs.parseSizeBytes(spec.substring(MEM.length()));
+            long bytes = Sizes.parse(spec.substring(MEM.length())).orElse(-1);
             if (bytes <= 0 || bytes % MemoryStore.PAGE_BYTES != 0) {
                 return "mem:SIZE with a size that is a positive multiple of 4K, such as mem:64M";
             }

@@ -1,8 +1,10 @@
 package dev.cairn.dm;
 
+import dev.cairn.block.Sizes;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.OptionalLong;
 
 /**
  * The one argument reader every target uses (instead of per-target argv parsing): numbers, sector
@@ -179,15 +181,14 @@ public final class TargetArgs {
         return (int) nextLong(argName, min, max);
     }
 
-    /** A size in bytes: digits with an optional K, M, G or T suffix (powers of 1024). */
+    /** A size in bytes, as {@link Sizes} reads it (digits with an optional K, M, G, T or P suffix, powers of 1024). */
     public long nextSizeBytes(String argName) throws TableException {
-        String expected = "a size such as 4096, 64K, 1M, 2G or 1T";
-        String s = next(argName, expected);
-        long v = parseSizeBytes(s);
-        if (v < 0) {
-            throw error(argName, s, expected);
+        String s = next(argName, Sizes.EXPECTED);
+        OptionalLong v = Sizes.parse(s);
+        if (v.isEmpty()) {
+            throw error(argName, s, Sizes.EXPECTED);
         }
-        return v;
+        return v.getAsLong();
     }
 
     /** A power of two in sectors (or any unit), at least {@code min}. */
@@ -280,27 +281,6 @@ public final class TargetArgs {
             }
         }
         return v;
-    }
-
-    /** Parses {@code digits[K|M|G|T]} (binary units, either case) to bytes; -1 when invalid or too large. */
-    public static long parseSizeBytes(String s) {
-        if (s.isEmpty()) {
-            return -1;
-        }
-        char last = Character.toUpperCase(s.charAt(s.length() - 1));
-        int shift = switch (last) {
-            case 'K' -> 10;
-            case 'M' -> 20;
-            case 'G' -> 30;
-            case 'T' -> 40;
-            default -> 0;
-        };
-        String digits = shift == 0 ? s : s.substring(0, s.length() - 1);
-        long v = parseUnsigned(digits);
-        if (v < 0 || (shift > 0 && v > (Long.MAX_VALUE >>> shift))) {
-            return -1;
-        }
-        return v << shift;
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.cairn.dm;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.cairn.block.Sizes;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -28,14 +29,15 @@ class TargetArgsTest {
     }
 
     @Test
-    void sizesUseBinaryUnits() {
-        assertThat(TargetArgs.parseSizeBytes("512")).isEqualTo(512);
-        assertThat(TargetArgs.parseSizeBytes("1k")).isEqualTo(1024);
-        assertThat(TargetArgs.parseSizeBytes("3M")).isEqualTo(3L << 20);
-        assertThat(TargetArgs.parseSizeBytes("1T")).isEqualTo(1L << 40);
-        assertThat(TargetArgs.parseSizeBytes("1X")).isEqualTo(-1);
-        assertThat(TargetArgs.parseSizeBytes("K")).isEqualTo(-1);
-        assertThat(TargetArgs.parseSizeBytes("99999999999T")).isEqualTo(-1);
+    void sizesUseBinaryUnits() throws TableException {
+        assertThat(args("512").nextSizeBytes("a")).isEqualTo(512);
+        TargetArgs a = args("1k 3M 1T");
+        assertThat(a.nextSizeBytes("a")).isEqualTo(1024);
+        assertThat(a.nextSizeBytes("a")).isEqualTo(3L << 20);
+        assertThat(a.nextSizeBytes("a")).isEqualTo(1L << 40);
+        for (String bad : new String[] {"1X", "K", "99999999999T"}) {
+            assertThatThrownBy(() -> args(bad).nextSizeBytes("size")).as(bad).isInstanceOf(TableException.class);
+        }
     }
 
     @Test
@@ -58,7 +60,7 @@ class TargetArgsTest {
         assertThatThrownBy(() -> args("4").nextPowerOfTwo("c", 8)).hasMessage("t: c: 4 (expected: a power of two >= 8)");
         assertThatThrownBy(() -> args("24").nextPowerOfTwo("c", 8)).hasMessage("t: c: 24 (expected: a power of two >= 8)");
         assertThatThrownBy(() -> args("1Q").nextSizeBytes("size"))
-                .hasMessage("t: size: 1Q (expected: a size such as 4096, 64K, 1M, 2G or 1T)");
+                .hasMessage("t: size: 1Q (expected: " + Sizes.EXPECTED + ")");
         assertThatThrownBy(() -> args("x").nextKeyword("dir", "r", "w")).hasMessage("t: dir: x (expected: r or w)");
         assertThatThrownBy(() -> args("x").nextKeyword("f", "a", "b", "c")).hasMessage("t: f: x (expected: one of a, b, c)");
         assertThatThrownBy(() -> args("a b").expectEnd()).hasMessage("t: extra argument: a (expected: no more arguments)");

@@ -1,6 +1,7 @@
 package dev.cairn.bench.harness;
 
 import dev.cairn.block.BlockDevice;
+import dev.cairn.block.Sizes;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.SubmitterConfig;
@@ -187,7 +188,7 @@ public final class StackServeMain {
             switch (w[0]) {
                 case "mem" -> {
                     need(w, 3, lineNo);
-                    MemoryStore store = new MemoryStore(w[1], parseSize(w[2]));
+                    MemoryStore store = new MemoryStore(w[1], Sizes.parseBytes("size", w[2]));
                     registry.addLeaf(w[1], store);
                     leafDevices.put(w[1], store);
                 }
@@ -264,24 +265,6 @@ public final class StackServeMain {
             usage(option + " needs a value");
         }
         return args[i];
-    }
-
-    static long parseSize(String s) {
-        String t = s.trim().toUpperCase(Locale.ROOT);
-        long mult = switch (t.isEmpty() ? ' ' : t.charAt(t.length() - 1)) {
-            case 'K' -> 1L << 10;
-            case 'M' -> 1L << 20;
-            case 'G' -> 1L << 30;
-            default -> 1;
-        };
-        if (mult != 1) {
-            t = t.substring(0, t.length() - 1);
-        }
-        try {
-            return Math.multiplyExact(Long.parseLong(t), mult);
-        } catch (NumberFormatException | ArithmeticException e) {
-            throw new IllegalArgumentException("size: " + s + " (expected: a number with an optional K, M or G)");
-        }
     }
 
     private static void usage(String why) {

@@ -1,6 +1,7 @@
 package dev.cairn.nbd.server;
 
 import dev.cairn.block.BlockDevice;
+import dev.cairn.block.Sizes;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.FileStore;
@@ -8,7 +9,6 @@ import dev.cairn.block.store.FileStoreConfig;
 import dev.cairn.block.store.MemoryStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -39,9 +39,9 @@ public final class NbdServeMain {
             switch (a) {
                 case "--unix" -> unix = value(args, ++i, a);
                 case "--tcp" -> tcp = value(args, ++i, a);
-                case "--memory" -> memory = parseSize(value(args, ++i, a));
+                case "--memory" -> memory = Sizes.parseBytes(a, value(args, ++i, a));
                 case "--file" -> file = value(args, ++i, a);
-                case "--size" -> size = parseSize(value(args, ++i, a));
+                case "--size" -> size = Sizes.parseBytes(a, value(args, ++i, a));
                 case "--name" -> name = value(args, ++i, a);
                 case "--read-only" -> readOnly = true;
                 default -> usage("unknown argument: " + a);
@@ -96,27 +96,6 @@ public final class NbdServeMain {
             usage(option + " needs a value");
         }
         return args[i];
-    }
-
-    static long parseSize(String s) {
-        String t = s.trim().toUpperCase(Locale.ROOT);
-        long mult = 1;
-        char last = t.isEmpty() ? ' ' : t.charAt(t.length() - 1);
-        switch (last) {
-            case 'K' -> mult = 1L << 10;
-            case 'M' -> mult = 1L << 20;
-            case 'G' -> mult = 1L << 30;
-            case 'T' -> mult = 1L << 40;
-            default -> { }
-        }
-        if (mult != 1) {
-            t = t.substring(0, t.length() - 1);
-        }
-        try {
-            return Math.multiplyExact(Long.parseLong(t), mult);
-        } catch (NumberFormatException | ArithmeticException e) {
-            throw new IllegalArgumentException("size: " + s + " (expected: a number with an optional K, M, G or T)");
-        }
     }
 
     private static void usage(String why) {

@@ -1,4 +1,4 @@
-package dev.cairn.daemon;
+package dev.cairn.block;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -15,13 +15,26 @@ class SizesTest {
         assertThat(Sizes.parseBytes("s", "1GiB")).isEqualTo(1L << 30);
         assertThat(Sizes.parseBytes("s", "2TB")).isEqualTo(2L << 40);
         assertThat(Sizes.parseBytes("s", "100B")).isEqualTo(100);
+        assertThat(Sizes.parseBytes("s", " 3P ")).isEqualTo(3L << 50);
+        assertThat(Sizes.parseBytes("s", "8388607T")).isEqualTo(8388607L << 40);
+    }
+
+    @Test
+    void parseSaysEmptyInsteadOfThrowing() {
+        assertThat(Sizes.parse("1k")).hasValue(1024);
+        assertThat(Sizes.parse("1T")).hasValue(1L << 40);
+        assertThat(Sizes.parse("9223372036854775807")).hasValue(Long.MAX_VALUE);
+        for (String bad : new String[] {"", "K", "iB", "5iB", "1X", " 1K", "1 K", "+1", "8388608T",
+                "9223372036854775808", "99999999999999999999"}) {
+            assertThat(Sizes.parse(bad)).as(bad).isEmpty();
+        }
     }
 
     @Test
     void rejectsNonsense() {
         for (String bad : new String[] {"", "G", "-1", "1.5G", "1X", "99999999999T"}) {
             assertThatThrownBy(() -> Sizes.parseBytes("SIZE", bad)).as(bad)
-                    .hasMessage("SIZE: " + bad + " (expected: a size in bytes, optionally with a K, M, G or T suffix, e.g. 1G)");
+                    .hasMessage("SIZE: " + bad + " (expected: " + Sizes.EXPECTED + ")");
         }
     }
 
