@@ -9,10 +9,13 @@ import dev.cairn.block.IoAbortedException;
 import dev.cairn.block.IoCompletion;
 import dev.cairn.block.Sectors;
 import dev.cairn.block.Submitter;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.HashSet;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -29,11 +32,23 @@ import java.util.concurrent.atomic.AtomicInteger;
  * takes the snapshot lock from there.
  *
  * <p><b>Bounded.</b> At most {@code maxJobsInFlight} jobs have I/O outstanding; further jobs wait
- * in a FIFO (the caller never blocks, like {@code dm_kcopyd_copy}). A job is cut into sub-jobs of
- * at most {@link #SUB_JOB_SECTORS} sectors (kcopyd's {@code SUB_JOB_SIZE}), each read into the job's
- * buffer and then written, so the memory held is {@code maxJobsInFlight} buffers of that size.
+ * in a FIFO (the caller never blocks, like {@code dm_kcopyd_copy}). A job is cut into pieces of
+ * at most {@code bufferSectors} sectors (at most {@link #SUB_JOB_SECTORS}, kcopyd's
+ * {@code SUB_JOB_SIZE}), each read into the job's buffer and then written, so the memory held is
+ * {@code maxJobsInFlight} buffers of that size.
  * Bios come from the engine's own {@link BioSet}; the worker allocates them while it is not inside
  * any submission, so an empty set only waits for one of its own bios to come back.
+ *
+ * <p><b>Buffers</b> come from a {@link ChunkBufferPool} of {@code maxJobsInFlight} native buffers
+ * (no heap array per copy, no bounce copy in a file store). A copy job takes one when it starts,
+ * which is only while fewer than {@code maxJobsInFlight} jobs are active, so the pool is never
+ * empty there and the worker never waits for a buffer (see the pool's comment for why it must
+ * not). The buffer is reference-counted: one reference for the worker while the job is active, one
+ * per bio in flight on it. It goes back when the last is dropped: normally in {@code finish} (every
+ * bio has ended), and, if the worker stops with jobs active (the submitter shut down), from the
+ * end-io of the job's last bio, so that no buffer is reused or freed under a live I/O and none is
+ * returned twice. The worker closes the pool as it stops (after {@link #close}, or a shutdown);
+ * the arena is freed when the last buffer comes back.
  *
  * <p><b>Waiting for work</b> goes through {@link IoCompletion}, like every wait in Cairn's I/O
  * path: an idle worker arms a fresh completion, looks at the queue once more, and waits at most
@@ -48,7 +63,9 @@ public final class CopyEngine implements AutoCloseable {
     public static final int SUB_JOB_SECTORS = 128;
 
     private static final System.Logger LOG = System.getLogger(CopyEngine.class.getName());
-    private static final MemorySegment ZEROS = MemorySegment.ofArray(new byte[Sectors.SECTOR_SIZE * SUB_JOB_SECTORS]);
+    /** The source of zeroing writes: native (no bounce copy in a file store), read-only by use, never freed. */
+    private static final MemorySegment ZEROS =
+            Arena.global().allocate(Sectors.SECTOR_SIZE * SUB_JOB_SECTORS, ChunkBufferPool.ALIGN_BYTES);
 
     /** A range of a device, in sectors. */
     public record Region(BlockDevice device, long sector, long sectors) {
@@ -69,7 +86,9 @@ public final class CopyEngine implements AutoCloseable {
     private final Submitter submitter;
     private final String name;
     private final int maxJobsInFlight;
+    private final int bufferSectors;
     private final BioSet bios;
+    private final ChunkBufferPool buffers;
     /** How long an idle worker waits before looking again; well below any watchdog threshold. */
     static final Duration IDLE_WAIT = Duration.ofMillis(100);
 
@@ -82,15 +101,32 @@ public final class CopyEngine implements AutoCloseable {
 
     // Worker-confined.
     private final ArrayDeque<Job> waiting = new ArrayDeque<>();
+    /** Jobs started and not finished (at most maxJobsInFlight). */
+    private final Set<Job> active = new HashSet<>();
     private int inFlight;
 
+    /** An engine whose copies go in pieces of {@link #SUB_JOB_SECTORS}. */
     public CopyEngine(Submitter submitter, String name, int maxJobsInFlight) {
+        this(submitter, name, maxJobsInFlight, SUB_JOB_SECTORS);
+    }
+
+    /**
+     * @param bufferSectors the size of each pooled copy buffer, and so of each read/write piece, in
+     *                      [1, {@link #SUB_JOB_SECTORS}]: a snapshot's engine copies single chunks and
+     *                      passes its chunk size when that is smaller
+     */
+    public CopyEngine(Submitter submitter, String name, int maxJobsInFlight, int bufferSectors) {
         if (maxJobsInFlight < 1) {
             throw new IllegalArgumentException("maxJobsInFlight: " + maxJobsInFlight + " (expected: >= 1)");
+        }
+        if (bufferSectors < 1 || bufferSectors > SUB_JOB_SECTORS) {
+            throw new IllegalArgumentException("bufferSectors: " + bufferSectors + " (expected: in [1, " + SUB_JOB_SECTORS + "])");
         }
         this.submitter = submitter;
         this.name = name;
         this.maxJobsInFlight = maxJobsInFlight;
+        this.bufferSectors = bufferSectors;
+        this.buffers = new ChunkBufferPool("kcopyd-" + name, Sectors.toBytes(bufferSectors), maxJobsInFlight);
         this.bios = submitter.newBioSet("kcopyd-" + name, 2 * maxJobsInFlight);
         this.worker = Thread.ofPlatform().daemon().name("cairn-kcopyd-" + name).start(this::run);
     }
@@ -135,6 +171,11 @@ public final class CopyEngine implements AutoCloseable {
         return name;
     }
 
+    /** The engine's copy buffers (for tests and diagnostics). */
+    ChunkBufferPool bufferPool() {
+        return buffers;
+    }
+
     /** True when the calling thread is this engine's worker. */
     public boolean isWorkerThread() {
         return Thread.currentThread() == worker;
@@ -148,6 +189,32 @@ public final class CopyEngine implements AutoCloseable {
     // ---------------------------------------------------------------- worker
 
     private void run() {
+        try {
+            loop();
+        } finally {
+            abandonActiveJobs();
+            // No more takes once the worker is gone: frees the arena now, or when the last bio ends.
+            buffers.close();
+        }
+    }
+
+    /**
+     * The worker is stopping (closed, or the submitter shut down): drop its reference to each active
+     * job's buffer. A buffer with no bio in flight goes back now; one with a bio in flight goes back
+     * from that bio's end-io. The jobs' callbacks do not run (their owners end their bios themselves
+     * after a shutdown, as {@code Snapshot.abortPending} does).
+     */
+    private void abandonActiveJobs() {
+        for (Job job : active) {
+            if (job.from != null) {
+                job.unref();
+            }
+        }
+        active.clear();
+        inFlight = 0;
+    }
+
+    private void loop() {
         while (true) {
             Runnable event;
             try {
@@ -199,28 +266,49 @@ public final class CopyEngine implements AutoCloseable {
             return;
         }
         inFlight++;
-        job.buffer = job.from == null ? ZEROS
-                : MemorySegment.ofArray(new byte[(int) Sectors.toBytes(Math.min(SUB_JOB_SECTORS, job.to.sectors()))]);
+        active.add(job);
+        if (job.from != null) {
+            // Never empty here: at most maxJobsInFlight jobs are active, each holding one buffer.
+            job.take(buffers);
+        }
         nextPiece(job);
     }
 
     private void nextPiece(Job job) {
-        job.pieceSectors = (int) Math.min(SUB_JOB_SECTORS, job.to.sectors() - job.doneSectors);
+        job.pieceSectors = (int) Math.min(job.from == null ? SUB_JOB_SECTORS : bufferSectors, job.to.sectors() - job.doneSectors);
         if (job.from == null) {
             write(job);
             return;
         }
         Bio bio = bios.alloc().setDevice(job.from.device()).setOp(BioOp.READ)
                 .setSector(job.from.sector() + job.doneSectors).setData(piece(job));
+        submitPiece(job, bio, true);
+    }
+
+    /**
+     * Submits a read or write of the job's current piece. Its end-io drops the bio's reference to
+     * the buffer (the I/O is over) <em>before</em> it queues the next step, so that by the time the
+     * worker finishes the job its own reference is the last one and the buffer is back in the pool
+     * before the next job starts (else that job could find the pool empty).
+     */
+    private void submitPiece(Job job, Bio bio, boolean read) {
+        boolean copy = job.from != null;
+        if (copy) {
+            job.ref();
+        }
         bio.setEndIo(b -> {
             BioStatus s = b.status();
-            signal(() -> readDone(job, s));
+            if (copy) {
+                job.unref();
+            }
+            signal(read ? () -> readDone(job, s) : () -> writeDone(job, s));
         });
         submitter.submit(bio);
     }
 
     private MemorySegment piece(Job job) {
-        return job.buffer.asSlice(0, Sectors.toBytes(job.pieceSectors));
+        MemorySegment buffer = job.from == null ? ZEROS : job.buffer.segment();
+        return buffer.asSlice(0, Sectors.toBytes(job.pieceSectors));
     }
 
     private void readDone(Job job, BioStatus status) {
@@ -235,11 +323,7 @@ public final class CopyEngine implements AutoCloseable {
     private void write(Job job) {
         Bio bio = bios.alloc().setDevice(job.to.device()).setOp(BioOp.WRITE)
                 .setSector(job.to.sector() + job.doneSectors).setData(piece(job));
-        bio.setEndIo(b -> {
-            BioStatus s = b.status();
-            signal(() -> writeDone(job, s));
-        });
-        submitter.submit(bio);
+        submitPiece(job, bio, false);
     }
 
     private void writeDone(Job job, BioStatus status) {
@@ -258,7 +342,12 @@ public final class CopyEngine implements AutoCloseable {
 
     private void finish(Job job) {
         inFlight--;
-        job.buffer = null;
+        active.remove(job);
+        // Every bio of the job has ended and dropped its reference: this is the last one, and the
+        // buffer goes back before the callback, which may block (a commit).
+        if (job.from != null) {
+            job.unref();
+        }
         try {
             job.callback.done(job.readError, job.writeError);
         } finally {
@@ -297,7 +386,11 @@ public final class CopyEngine implements AutoCloseable {
         final Region from;
         final Region to;
         final Callback callback;
-        MemorySegment buffer;
+        /** A copy job's buffer, set when it starts; read by whichever thread drops the last reference. */
+        ChunkBufferPool.Buffer buffer;
+        private ChunkBufferPool pool;
+        /** References to the buffer: the worker's while the job is active, plus one per bio in flight. */
+        private final AtomicInteger refs = new AtomicInteger();
         long doneSectors;
         int pieceSectors;
         boolean readError;
@@ -307,6 +400,30 @@ public final class CopyEngine implements AutoCloseable {
             this.from = from;
             this.to = to;
             this.callback = callback;
+        }
+
+        /** On the worker, when a copy job starts: the worker's reference. */
+        void take(ChunkBufferPool from) {
+            pool = from;
+            buffer = from.take();
+            // happens-before: these writes precede the increment that any later decrement reads.
+            refs.set(1);
+        }
+
+        void ref() {
+            refs.incrementAndGet();
+        }
+
+        /** Drops one reference; the last one returns the buffer, exactly once. */
+        void unref() {
+            int left = refs.decrementAndGet();
+            if (left == 0) {
+                ChunkBufferPool.Buffer b = buffer;
+                buffer = null;
+                pool.release(b);
+            } else if (left < 0) {
+                throw new AssertionError("copy job buffer released twice");
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ import dev.cairn.block.IoMutex;
 import dev.cairn.block.Sectors;
 import dev.cairn.block.Submitter;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -174,9 +175,13 @@ public final class PersistentExceptionStore implements ExceptionStore {
     private void allocateAreas() {
         int bytes = Math.toIntExact(Sectors.toBytes(chunkSectors));
         exceptionsPerArea = CowLayout.exceptionsPerArea(chunkSectors);
-        area = MemorySegment.ofArray(new byte[bytes]);
-        zeroArea = MemorySegment.ofArray(new byte[bytes]);
-        headerArea = MemorySegment.ofArray(new byte[bytes]);
+        // Native, page-aligned: a file store reads and writes them in place (a heap buffer would go
+        // through its bounce buffer on every commit). An automatic arena, not one closed in close():
+        // after a shutdown a metadata bio may still be in flight when the store is closed.
+        Arena arena = Arena.ofAuto();
+        area = arena.allocate(bytes, ChunkBufferPool.ALIGN_BYTES);
+        zeroArea = arena.allocate(bytes, ChunkBufferPool.ALIGN_BYTES);
+        headerArea = arena.allocate(bytes, ChunkBufferPool.ALIGN_BYTES);
     }
 
     /** A new store: the header (valid), then zeros over area 0 so that it ends the table at once. */
@@ -372,7 +377,7 @@ public final class PersistentExceptionStore implements ExceptionStore {
 
     @Override
     public void close() {
-        // Nothing to release: the buffers are heap memory and every write was synchronous.
+        // Nothing to release: the buffers' arena is freed by the GC once no bio can reach them.
     }
 
     // ---------------------------------------------------------------- I/O

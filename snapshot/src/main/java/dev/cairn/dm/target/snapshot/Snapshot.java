@@ -140,7 +140,10 @@ final class Snapshot {
         this.complete = new ChunkMap(Math.max(1024, loaded.size()));
         loaded.forEach(complete::put);
         this.valid = loadedValid;
-        this.engine = new CopyEngine(submitter, name, maxCopiesInFlight);
+        // A snapshot's engine copies one chunk (or less, at the origin's end) per job: buffers of the
+        // chunk size, if smaller than a sub-job. A merge copies runs of chunks: full sub-jobs.
+        int bufferSectors = kind == Kind.MERGE ? CopyEngine.SUB_JOB_SECTORS : Math.min(chunkSectors, CopyEngine.SUB_JOB_SECTORS);
+        this.engine = new CopyEngine(submitter, name, maxCopiesInFlight, bufferSectors);
     }
 
     /**

@@ -1,11 +1,7 @@
 package dev.cairn.dm.target.snapshot;
 
 import dev.cairn.block.Bio;
-import dev.cairn.block.BioStatus;
-import dev.cairn.block.QueueLimits;
-import dev.cairn.dm.EndIoResult;
 import dev.cairn.dm.MapResult;
-import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetContext;
 
 /**
@@ -15,21 +11,14 @@ import dev.cairn.dm.TargetContext;
  * writes to the chunks being merged wait until their merge is committed; other writes go to the
  * origin and make the origin's other snapshots copy out first. A restart simply continues with
  * what is left on the COW. The INFO status shows the progress: it is finished when
- * {@code allocated == metadata}.
+ * {@code allocated == metadata}. The dm glue shared with {@code snapshot} is in
+ * {@link SnapshotTargetBase}.
  *
  * <p>Thread safety: see {@link Snapshot}.
  */
-final class SnapshotMergeTarget implements Target {
-    private final TargetContext context;
-    private final Snapshot snapshot;
-
+final class SnapshotMergeTarget extends SnapshotTargetBase {
     SnapshotMergeTarget(TargetContext context, Snapshot snapshot) {
-        this.context = context;
-        this.snapshot = snapshot;
-    }
-
-    Snapshot snapshot() {
-        return snapshot;
+        super(context, snapshot);
     }
 
     @Override
@@ -38,41 +27,10 @@ final class SnapshotMergeTarget implements Target {
                 snapshot.registry.minimumChunkSectors(snapshot.origin));
     }
 
-    @Override
-    public EndIoResult endIo(Bio clone, BioStatus status) {
-        return snapshot.endIo(clone, status);
-    }
-
-    @Override
-    public long maxIoSectors() {
-        return snapshot.chunkSectors;
-    }
-
     /** Leg 0 flushes the origin, leg 1 the COW. */
     @Override
     public int numFlushBios() {
         return 2;
-    }
-
-    @Override
-    public String statusInfo() {
-        return snapshot.statusInfo();
-    }
-
-    @Override
-    public String statusTable() {
-        return snapshot.statusTable();
-    }
-
-    @Override
-    public void iterateDevices(DeviceVisitor visitor) {
-        visitor.visit(snapshot.originRef, 0, context.lengthSectors());
-        visitor.visit(snapshot.cowRef, 0, snapshot.cow.capacitySectors());
-    }
-
-    @Override
-    public QueueLimits ioHints(QueueLimits limits) {
-        return SnapshotTarget.hints(snapshot, limits);
     }
 
     @Override
@@ -84,11 +42,6 @@ final class SnapshotMergeTarget implements Target {
     public void resume() {
         snapshot.activate();
         snapshot.startMerge();
-    }
-
-    @Override
-    public void close() {
-        snapshot.close();
     }
 
     @Override

@@ -36,6 +36,14 @@ class CopyEngineTest {
         return b;
     }
 
+    /** Every buffer the engine took is back in its pool, none was made beyond the bound. */
+    private static void assertAllBuffersBack(CopyEngine engine) {
+        ChunkBufferPool pool = engine.bufferPool();
+        assertThat(pool.outstanding()).as("buffers out").isZero();
+        assertThat(pool.extraAllocations()).as("buffers made beyond the bound").isZero();
+        assertThat(pool.created()).isLessThanOrEqualTo(pool.capacity());
+    }
+
     @Test
     void copiesARangeLargerThanASubJobAndCallsBackOnTheWorker() throws Exception {
         MemoryStore src = new MemoryStore("src", 1 << 20);
@@ -53,7 +61,26 @@ class CopyEngineTest {
             assertThat(result).containsExactly("false/false/true");
             assertThat(Disk.read(submitter, dst, 1000, data.length)).isEqualTo(data);
             assertThat(Disk.read(submitter, dst, 1300, 512)).containsOnly(0);
+            assertAllBuffersBack(engine);
+            assertThat(engine.bufferPool().takes()).as("one buffer per job, not per piece").isEqualTo(1);
         }
+    }
+
+    @Test
+    void smallBuffersCopyInPiecesOfTheirSize() throws Exception {
+        MemoryStore src = new MemoryStore("src", 1 << 20);
+        RecordingDevice dst = new RecordingDevice(new MemoryStore("dst", 1 << 20));
+        byte[] data = pattern(20 * 512, 9);
+        Disk.write(submitter, src, 0, data);
+        try (CopyEngine engine = new CopyEngine(submitter, "s", 2, 8)) {
+            CountDownLatch done = new CountDownLatch(1);
+            engine.copy(new CopyEngine.Region(src, 0, 20), new CopyEngine.Region(dst, 100, 20), (r, w) -> done.countDown());
+            assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(dst.ops()).extracting(RecordingDevice.Op::sectors).containsExactly(8, 8, 4);
+            assertThat(engine.bufferPool().bufferBytes()).isEqualTo(8 * 512);
+            assertAllBuffersBack(engine);
+        }
+        assertThat(Disk.read(submitter, dst, 100, data.length)).isEqualTo(data);
     }
 
     @Test
@@ -89,6 +116,30 @@ class CopyEngineTest {
             });
             assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
             assertThat(results).containsExactlyInAnyOrder("read:true/false", "write:false/true");
+            assertAllBuffersBack(engine);
+        }
+    }
+
+    @Test
+    void aBufferIsBackBeforeTheCallbackRunsOnEveryPath() throws Exception {
+        MemoryStore mem = new MemoryStore("m", 1 << 20);
+        RecordingDevice flaky = new RecordingDevice(mem);
+        // Reads of sector 0 and writes to sector 64 fail; the rest succeed.
+        flaky.failWhen(op -> (op.op() == BioOp.READ && op.sector() == 0) || (op.isWrite() && op.sector() == 64));
+        try (CopyEngine engine = new CopyEngine(submitter, "p", 1)) {
+            ConcurrentLinkedQueue<Integer> outInCallback = new ConcurrentLinkedQueue<>();
+            CountDownLatch done = new CountDownLatch(3);
+            CopyEngine.Callback cb = (r, w) -> {
+                outInCallback.add(engine.bufferPool().outstanding());
+                done.countDown();
+            };
+            engine.copy(new CopyEngine.Region(flaky, 0, 8), new CopyEngine.Region(mem, 200, 8), cb); // read error
+            engine.copy(new CopyEngine.Region(mem, 8, 8), new CopyEngine.Region(flaky, 64, 8), cb); // write error
+            engine.copy(new CopyEngine.Region(mem, 8, 8), new CopyEngine.Region(flaky, 72, 8), cb); // success
+            assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(outInCallback).containsExactly(0, 0, 0);
+            assertThat(engine.bufferPool().created()).as("one job at a time: one buffer").isEqualTo(1);
+            assertAllBuffersBack(engine);
         }
     }
 
@@ -147,6 +198,44 @@ class CopyEngineTest {
             assertThat(done.getCount()).isZero();
             assertThat(src.maxHeld.get()).as("never more than 3 copies in flight").isEqualTo(3);
             assertThat(engine.jobsInFlight()).isZero();
+            assertThat(engine.bufferPool().maxOutstanding()).as("never more than 3 buffers out").isEqualTo(3);
+            assertThat(engine.bufferPool().created()).isEqualTo(3);
+            assertThat(engine.bufferPool().takes()).isEqualTo(10);
+            assertAllBuffersBack(engine);
         }
+    }
+
+    @Test
+    void aShutdownWithACopyInFlightReturnsItsBufferWhenTheBioEndsAndThenFreesTheArena() throws Exception {
+        HoldingDevice src = new HoldingDevice();
+        MemoryStore dst = new MemoryStore("dst", 1 << 20);
+        CopyEngine engine = new CopyEngine(submitter, "sd", 2);
+        AtomicInteger callbacks = new AtomicInteger();
+        engine.copy(new CopyEngine.Region(src, 0, 8), new CopyEngine.Region(dst, 0, 8), (r, w) -> callbacks.incrementAndGet());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (src.held.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertThat(src.held).hasSize(1);
+        ChunkBufferPool pool = engine.bufferPool();
+        submitter.shutdown();
+        engine.close(); // the worker stops; the read still holds the buffer
+        assertThat(pool.outstanding()).as("held by the bio in flight").isEqualTo(1);
+        assertThat(pool.isArenaClosed()).isFalse();
+        src.releaseAll(); // the read ends
+        assertThat(pool.outstanding()).isZero();
+        assertThat(pool.isArenaClosed()).as("freed after the last buffer came back").isTrue();
+        assertThat(callbacks.get()).as("the worker is gone: no callback").isZero();
+    }
+
+    @Test
+    void closingAnIdleEngineFreesItsBuffers() throws Exception {
+        MemoryStore src = new MemoryStore("src", 1 << 20);
+        CopyEngine engine = new CopyEngine(submitter, "c", 2);
+        CountDownLatch done = new CountDownLatch(1);
+        engine.copy(new CopyEngine.Region(src, 0, 8), new CopyEngine.Region(src, 8, 8), (r, w) -> done.countDown());
+        assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
+        engine.close();
+        assertThat(engine.bufferPool().isArenaClosed()).isTrue();
     }
 }

@@ -7,10 +7,11 @@ import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.QueueLimits;
 import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
 
-/** A pass-through device that records every bio it sees and can fail chosen ones. */
+/** A pass-through device that records every bio it sees and can fail or hold back chosen ones. */
 final class RecordingDevice implements BlockDevice {
     record Op(BioOp op, int flags, long sector, int sectors) {
         boolean isWrite() {
@@ -25,6 +26,8 @@ final class RecordingDevice implements BlockDevice {
     private final BlockDevice lower;
     private final List<Op> ops = new CopyOnWriteArrayList<>();
     private volatile Predicate<Op> fail = op -> false;
+    private volatile Predicate<Op> hold = op -> false;
+    private final ConcurrentLinkedQueue<Bio> held = new ConcurrentLinkedQueue<>();
 
     RecordingDevice(BlockDevice lower) {
         this.lower = lower;
@@ -40,6 +43,29 @@ final class RecordingDevice implements BlockDevice {
 
     void failWhen(Predicate<Op> predicate) {
         this.fail = predicate;
+    }
+
+    /** Keeps the bios that match (and do not fail) until {@link #releaseHeld}. */
+    void holdWhen(Predicate<Op> predicate) {
+        this.hold = predicate;
+    }
+
+    /** Bios held now. */
+    int heldCount() {
+        return held.size();
+    }
+
+    /** Stops holding and passes the held bios on. */
+    void releaseHeld() {
+        hold = op -> false;
+        drainHeld();
+    }
+
+    private void drainHeld() {
+        Bio b;
+        while ((b = held.poll()) != null) {
+            lower.submitBio(b);
+        }
     }
 
     @Override
@@ -67,6 +93,13 @@ final class RecordingDevice implements BlockDevice {
         ops.add(op);
         if (fail.test(op)) {
             bio.complete(BioStatus.IOERR);
+            return;
+        }
+        if (hold.test(op)) {
+            held.add(bio);
+            if (!hold.test(op)) {
+                drainHeld(); // released between the test and the add: do not strand it
+            }
             return;
         }
         lower.submitBio(bio);
