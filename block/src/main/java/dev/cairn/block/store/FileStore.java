@@ -44,7 +44,9 @@ import java.util.concurrent.atomic.LongAdder;
  * {@code EAGAIN} instead of waiting for the disk (as io_uring's first attempt does). That saves the hand-off
  * to another thread and back, which costs more than a 4 KiB copy. A refusal, or a short transfer (the first
  * pages cached, the rest not), hands the bio (or its rest) to a pool thread; a file system that does not support
- * {@code RWF_NOWAIT} at all ({@code EOPNOTSUPP}) is remembered, per direction, and not asked again. Not with
+ * {@code RWF_NOWAIT} at all ({@code EOPNOTSUPP}) is remembered, per direction, and not asked again (on Linux
+ * 6.18, ext4 and tmpfs refuse buffered {@code RWF_NOWAIT} writes, so there only reads are tried). A virtual
+ * thread keeps its carrier only for the copy: the call never waits for the disk. Not with
  * {@code direct} (an {@code O_DIRECT} read with {@code RWF_NOWAIT} still waits for the disk). Everything else
  * (FLUSH, FUA, PREFLUSH, DISCARD, WRITE_ZEROES, large bios) is queued on the store's executor: by default the
  * process-wide pool every file store shares ({@link FileIoPool}, daemon threads {@code cairn-file-io-<n>}), or,
@@ -354,7 +356,8 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     /** A READ, or a WRITE without FUA/PREFLUSH, small and valid, that the file system may serve without waiting. */
     private boolean inlineEligible(Bio bio) {
         int lengthBytes = bio.sizeBytes();
-        if (lengthBytes == 0 || lengthBytes > inlineMaxBytes || bio.endSector() > capacitySectors || !bio.hasData()) {
+        if (lengthBytes == 0 || lengthBytes > inlineMaxBytes || (lengthBytes & (Sectors.SECTOR_SIZE - 1)) != 0
+                || bio.endSector() > capacitySectors || !bio.hasData()) {
             return false; // inlineMaxBytes == 0 lands here too; invalid bios get their status from the pool
         }
         return switch (bio.op()) {

@@ -230,6 +230,19 @@ class FileStoreInlineTest {
         }
     }
 
+    @Test
+    void invalidReadsThatReachTheStoreDirectlyAreNotServedInline() throws Exception {
+        FileStore store = sparse("i.img", MIB, FileStoreConfig.defaults());
+        assertThat(io(store, BioOp.WRITE, 0, 0, MemorySegment.ofArray(new byte[8192])).status()).isEqualTo(BioStatus.OK);
+        for (Bio bio : new Bio[] {
+                Bio.alloc().setOp(BioOp.READ).setSector(0).setData(MemorySegment.ofArray(new byte[700])),
+                Bio.alloc().setOp(BioOp.READ).setSector(store.capacitySectors() - 1).setData(MemorySegment.ofArray(new byte[1024]))}) {
+            java.util.concurrent.CompletableFuture<BioStatus> status = new java.util.concurrent.CompletableFuture<>();
+            store.submitBio(bio.setDevice(store).setEndIo(b -> status.complete(b.status()))); // bypasses the submitter's checks
+            assertThat(status.get(10, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(BioStatus.INVALID);
+        }
+    }
+
     // ---------------------------------------------------------------- fallback
 
     @Test
