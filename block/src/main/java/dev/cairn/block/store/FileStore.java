@@ -49,7 +49,7 @@ import java.util.concurrent.atomic.LongAdder;
  * thread keeps its carrier only for the copy: the call never waits for the disk. Not with
  * {@code direct} (an {@code O_DIRECT} read with {@code RWF_NOWAIT} still waits for the disk). Everything else
  * (FLUSH, FUA, PREFLUSH, DISCARD, WRITE_ZEROES, large bios) is queued on the store's executor: by default the
- * process-wide pool every file store shares ({@link FileIoPool}, daemon threads {@code cairn-file-io-<n>}), or,
+ * process-wide pool every file store shares ({@code FileIoPool}, daemon threads {@code cairn-file-io-<n>}), or,
  * with {@code ioThreads > 0}, a private one ({@code cairn-file-<file>-<n>}); the system calls and the
  * completion run there. Bios may complete in any order, as on any disk.
  *
