@@ -18,11 +18,12 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Objects;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A block device backed by a regular file or a block device, with positional I/O through the Linux system
@@ -36,14 +37,27 @@ import java.util.concurrent.atomic.AtomicInteger;
  * }</pre>
  *
  * <h2>Implementation notes</h2>
- * <b>Completion.</b> {@link #submitBio} only queues the bio on the store's executor ({@code ioThreads} named
- * daemon threads {@code cairn-file-<file>-<n>}); the system calls and the completion run there, never on the
- * submitting thread. Bios may complete in any order, as on any disk.
+ * <b>Completion.</b> Small cached I/O may complete on the submitting thread, inside {@link #submitBio}, as it
+ * does with {@link MemoryStore} (callers of a {@link BlockDevice} must accept that anyway): a READ, or a WRITE
+ * without FUA or PREFLUSH, of at most {@code inlineMaxBytes} is first tried there with
+ * {@code preadv2}/{@code pwritev2(RWF_NOWAIT)}, which the kernel serves from the page cache or refuses with
+ * {@code EAGAIN} instead of waiting for the disk (as io_uring's first attempt does). That saves the hand-off
+ * to another thread and back, which costs more than a 4 KiB copy. A refusal, or a short transfer (the first
+ * pages cached, the rest not), hands the bio (or its rest) to a pool thread; a file system that does not support
+ * {@code RWF_NOWAIT} at all ({@code EOPNOTSUPP}) is remembered, per direction, and not asked again (on Linux
+ * 6.18, ext4 and tmpfs refuse buffered {@code RWF_NOWAIT} writes, so there only reads are tried). A virtual
+ * thread keeps its carrier only for the copy: the call never waits for the disk. Not with
+ * {@code direct} (an {@code O_DIRECT} read with {@code RWF_NOWAIT} still waits for the disk). Everything else
+ * (FLUSH, FUA, PREFLUSH, DISCARD, WRITE_ZEROES, large bios) is queued on the store's executor: by default the
+ * process-wide pool every file store shares ({@code FileIoPool}, daemon threads {@code cairn-file-io-<n>}), or,
+ * with {@code ioThreads > 0}, a private one ({@code cairn-file-<file>-<n>}); the system calls and the
+ * completion run there. Bios may complete in any order, as on any disk.
  *
  * <p><b>Data path.</b> When every piece of a bio is native memory (and, with {@code direct}, 4096-aligned in
- * address and length), the pieces become an {@code iovec} array (up to 1024 per call) and the kernel copies
- * straight to or from them. Otherwise the bio goes through the worker's 1 MiB bounce buffer, window by
- * window: one memcpy, which costs about what the kernel's own copy costs and, unlike a "critical" downcall on
+ * address and length), the pieces become an {@code iovec} array (up to 1024 per call; 64 for an inline
+ * attempt) and the kernel copies straight to or from them. Otherwise the bio goes through the pool thread's
+ * 1 MiB bounce buffer, window by window (an inline attempt uses one of the store's few inline scratch buffers
+ * of {@code inlineMaxBytes}, taken and returned without locking; when all are in use the bio goes to the pool): one memcpy, which costs about what the kernel's own copy costs and, unlike a "critical" downcall on
  * heap memory, never holds off the garbage collector while a read waits for the disk. Short transfers are
  * resumed where they stopped; {@code EINTR} and {@code EAGAIN} are retried.
  *
@@ -64,14 +78,17 @@ import java.util.concurrent.atomic.AtomicInteger;
  * bios (which the submitter already refuses) complete with INVALID before any system call.
  *
  * <p>The bio's memory must be accessible from the store's threads (heap, or a global, automatic or shared
- * arena) and stay alive until the bio completes; confined memory fails the bio with IOERR.
+ * arena) and stay alive until the bio completes; confined memory fails the bio with IOERR (also when the
+ * submitting thread owns it: the inline attempt leaves such a bio to the pool, which refuses it).
  *
  * <p>Linux only (the flags and {@code O_DIRECT} value are Linux's; x86-64, arm64 and ppc64 are handled).
  *
  * <p>Thread safety: {@link #submitBio} and {@link #queryExtents} may be called from any thread at any time,
  * also concurrently with {@link #close}; after close, bios complete with ABORTED on the calling thread and
- * queries answer "all data". Each worker thread has its own iovec array, bounce buffer and errno segment;
- * the only shared mutable state is the "the file system refuses X" flags, which are monotonic.
+ * queries answer "all data". Each pool thread has its own iovec array, bounce buffer and errno segment
+ * (shared by every store it works for); inline attempts take a scratch from the store's lock-free set of
+ * slots. The other shared mutable state is the "the file system refuses X" flags, which are monotonic, and
+ * the count of bios in flight, which {@link #close} waits on.
  */
 public final class FileStore implements BlockDevice, AutoCloseable {
     private static final System.Logger LOG = System.getLogger(FileStore.class.getName());
@@ -81,6 +98,16 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     /** How many copies of the zero buffer one fallback write sends (16 MiB per call). */
     private static final int ZERO_IOVECS = 16;
     private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG;
+    /** iovecs of an inline attempt's scratch; a bio in more native pieces goes through its bounce buffer. */
+    static final int INLINE_IOVECS = 64;
+    /**
+     * A thread that is no bio's owner: memory accessible by it is accessible by every thread (heap, global,
+     * automatic, shared), which is what the pool threads need. Never started.
+     */
+    private static final Thread ANY_OTHER_THREAD = Thread.ofPlatform().unstarted(() -> {});
+    /** A pool thread's scratch, whatever stores it works for; freed (automatic arena) when the thread ends. */
+    private static final ThreadLocal<Scratch> WORKER_SCRATCH =
+            ThreadLocal.withInitial(() -> new Scratch(Arena.ofAuto(), Posix.IOV_MAX, BOUNCE_BYTES));
 
     private final Path path;
     private final String name;
@@ -91,24 +118,53 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment zeros;
     private final ThreadPoolExecutor executor;
-    private final ThreadLocal<Scratch> scratch;
+    private final boolean privateExecutor;
+    /** 0 when inline attempts are off (configured so, or {@code direct}). */
+    private final int inlineMaxBytes;
+    /** Idle inline scratch; a slot is null while its scratch is in use or not yet made. */
+    private final AtomicReferenceArray<Scratch> inlineIdle;
+    private final AtomicInteger inlineMade = new AtomicInteger();
+    /** Bios accepted and not yet completed (inline or queued): close waits until none is left. */
+    private final AtomicInteger inflight = new AtomicInteger();
+    private final Object drained = new Object();
+    /** Bios completed inline, and inline attempts handed (in whole or in part) to the pool: for tests. */
+    final LongAdder inlineCompleted = new LongAdder();
+    final LongAdder inlineHandedOver = new LongAdder();
     /** queryExtents calls using the fd right now: close waits for them so the fd number is not reused under them. */
     private final AtomicInteger queries = new AtomicInteger();
     private volatile boolean closed;
     private volatile boolean punchRefused = !Posix.hasFallocate();
     private volatile boolean zeroRangeRefused = !Posix.hasFallocate();
     private volatile boolean dsyncRefused = !Posix.hasPwritev2();
+    private volatile boolean nowaitReadRefused = !Posix.hasPreadv2();
+    private volatile boolean nowaitWriteRefused = !Posix.hasPwritev2();
 
-    /** Per-worker native memory, allocated on the worker's first bio. */
+    /**
+     * Native memory for the system calls of one thread at a time: a pool thread's (made on its first bio), or
+     * an inline attempt's (taken from the store's slots). The bounce buffer is made on first use: bios in
+     * native memory never need it.
+     */
     private static final class Scratch {
+        final Arena arena;
         final MemorySegment errno;
         final MemorySegment iov;
-        final MemorySegment bounce;
+        final int bounceBytes;
+        final InlineFiller filler;
+        private MemorySegment bounce;
 
-        Scratch(Arena arena) {
-            errno = Posix.newErrnoState(arena);
-            iov = arena.allocate(Posix.IOV_MAX * Posix.IOVEC_BYTES, 8);
-            bounce = arena.allocate(BOUNCE_BYTES, DIRECT_ALIGN);
+        Scratch(Arena arena, int iovecs, int bounceBytes) {
+            this.arena = arena;
+            this.errno = Posix.newErrnoState(arena);
+            this.iov = arena.allocate(iovecs * Posix.IOVEC_BYTES, 8);
+            this.bounceBytes = bounceBytes;
+            this.filler = iovecs == INLINE_IOVECS ? new InlineFiller(this) : null;
+        }
+
+        MemorySegment bounce() {
+            if (bounce == null) {
+                bounce = arena.allocate(bounceBytes, DIRECT_ALIGN);
+            }
+            return bounce;
         }
     }
 
@@ -122,12 +178,13 @@ public final class FileStore implements BlockDevice, AutoCloseable {
         this.limits = new QueueLimits(logical, 4096, 0, 4096, Long.MAX_VALUE >> 10, Long.MAX_VALUE >> 10, true, true,
                 config.readOnly());
         this.zeros = arena.allocate(BOUNCE_BYTES, DIRECT_ALIGN); // allocate() zero-fills
-        this.scratch = ThreadLocal.withInitial(() -> new Scratch(arena));
-        String threadPrefix = "cairn-file-" + path.getFileName() + "-";
-        AtomicInteger threads = new AtomicInteger();
-        this.executor = new ThreadPoolExecutor(config.ioThreads(), config.ioThreads(), 0, TimeUnit.MILLISECONDS,
-                new LinkedBlockingQueue<>(), r -> Thread.ofPlatform().daemon().name(threadPrefix + threads.incrementAndGet())
-                .unstarted(r));
+        this.privateExecutor = !config.sharedPool();
+        this.executor = privateExecutor
+                ? FileIoPool.create("cairn-file-" + path.getFileName() + "-", config.ioThreads(), false)
+                : FileIoPool.shared();
+        this.inlineMaxBytes = config.direct() ? 0 : config.inlineMaxBytes();
+        // as many as the threads that submit at once, roughly; more attempts than that go to the pool
+        this.inlineIdle = new AtomicReferenceArray<>(inlineMaxBytes == 0 ? 0 : FileIoPool.sharedThreads());
     }
 
     /**
@@ -202,6 +259,16 @@ public final class FileStore implements BlockDevice, AutoCloseable {
         }
     }
 
+    /** The file descriptor, for tests that drop the page cache under the store. */
+    int fd() {
+        return fd;
+    }
+
+    /** Whether the file system refused {@code RWF_NOWAIT} reads / writes (then they all go to the pool). */
+    boolean nowaitRefused(boolean write) {
+        return write ? nowaitWriteRefused : nowaitReadRefused;
+    }
+
     public Path path() {
         return path;
     }
@@ -229,31 +296,208 @@ public final class FileStore implements BlockDevice, AutoCloseable {
 
     @Override
     public void submitBio(Bio bio) {
-        if (!closed) {
-            try {
-                executor.execute(() -> run(bio));
-                return;
-            } catch (RejectedExecutionException e) {
-                // closed concurrently: fall through
-            }
+        inflight.incrementAndGet(); // before the check: close either sees this bio or this bio sees closed
+        if (closed) {
+            finished();
+            bio.complete(BioStatus.ABORTED);
+            return;
         }
-        bio.complete(BioStatus.ABORTED);
+        int doneBytes = 0;
+        if (inlineEligible(bio)) {
+            doneBytes = tryInline(bio);
+            if (doneBytes == bio.sizeBytes()) {
+                inlineCompleted.increment();
+                try {
+                    bio.complete(BioStatus.OK);
+                } finally {
+                    finished();
+                }
+                return;
+            }
+            inlineHandedOver.increment();
+        }
+        int skipBytes = doneBytes;
+        try {
+            executor.execute(() -> run(bio, skipBytes));
+        } catch (RejectedExecutionException e) {
+            // only a private pool shuts down, and only after every bio completed: not expected
+            finished();
+            bio.complete(BioStatus.ABORTED);
+        }
     }
 
-    /** A worker's task: the system calls, then the completion, which nothing may prevent. */
-    private void run(Bio bio) {
+    /** One bio fewer in flight; wakes {@link #close} when it was the last. */
+    private void finished() {
+        if (inflight.decrementAndGet() == 0 && closed) {
+            synchronized (drained) {
+                drained.notifyAll();
+            }
+        }
+    }
+
+    /** A pool thread's task: the system calls, then the completion, which nothing may prevent. */
+    private void run(Bio bio, int skipBytes) {
         BioStatus status;
         try {
-            status = perform(bio, scratch.get());
+            status = perform(bio, WORKER_SCRATCH.get(), skipBytes);
         } catch (RuntimeException | Error e) {
             LOG.log(System.Logger.Level.ERROR, () -> name + ": " + bio + " failed unexpectedly", e);
             status = BioStatus.IOERR;
         }
-        bio.complete(status);
+        try {
+            bio.complete(status);
+        } finally {
+            finished();
+        }
     }
 
-    /** Runs {@code bio}'s system calls on a worker; the status to complete it with. */
-    private BioStatus perform(Bio bio, Scratch s) {
+    // ---------------------------------------------------------------- inline attempts
+
+    /** A READ, or a WRITE without FUA/PREFLUSH, small and valid, that the file system may serve without waiting. */
+    private boolean inlineEligible(Bio bio) {
+        int lengthBytes = bio.sizeBytes();
+        if (lengthBytes == 0 || lengthBytes > inlineMaxBytes || (lengthBytes & (Sectors.SECTOR_SIZE - 1)) != 0
+                || bio.endSector() > capacitySectors || !bio.hasData()) {
+            return false; // inlineMaxBytes == 0 lands here too; invalid bios get their status from the pool
+        }
+        return switch (bio.op()) {
+            case READ -> !nowaitReadRefused;
+            case WRITE -> !nowaitWriteRefused && !config.readOnly()
+                    && (bio.flags() & (BioFlags.FUA | BioFlags.PREFLUSH)) == 0;
+            default -> false;
+        };
+    }
+
+    /** The bytes an inline attempt transferred from the start of the bio (all, some or none); never blocks on the disk. */
+    private int tryInline(Bio bio) {
+        Scratch s = takeInlineScratch();
+        if (s == null) {
+            return 0;
+        }
+        try {
+            return nowait(bio, s);
+        } catch (RuntimeException e) {
+            return 0; // the pool thread does it again and reports whatever went wrong
+        } finally {
+            releaseInlineScratch(s);
+        }
+    }
+
+    /** One {@code preadv2}/{@code pwritev2(RWF_NOWAIT)} of the whole bio; the bytes transferred, 0 when refused. */
+    private int nowait(Bio bio, Scratch s) {
+        boolean write = bio.op() == BioOp.WRITE;
+        int lengthBytes = bio.sizeBytes();
+        InlineFiller f = s.filler.reset();
+        try {
+            bio.forEachSegment(f);
+        } catch (IOException e) {
+            throw new AssertionError("the filler throws none", e);
+        }
+        if (f.foreign) {
+            return 0;
+        }
+        int count = f.count;
+        MemorySegment bounce = null;
+        if (f.bounce) {
+            bounce = s.bounce();
+            if (write) {
+                bio.copyTo(0, bounce, 0, lengthBytes);
+            }
+            s.iov.set(WORD, 0, bounce.address());
+            s.iov.set(WORD, 8, lengthBytes);
+            count = 1;
+        }
+        long offsetBytes = Sectors.toBytes(bio.sector());
+        long n = write ? Posix.pwritev2(s.errno, fd, s.iov, count, offsetBytes, Posix.RWF_NOWAIT)
+                : Posix.preadv2(s.errno, fd, s.iov, count, offsetBytes, Posix.RWF_NOWAIT);
+        if (n < 0) {
+            int e = Posix.errno(s.errno);
+            if (isRefusal(e)) {
+                if (write) {
+                    nowaitWriteRefused = true;
+                } else {
+                    nowaitReadRefused = true;
+                }
+                LOG.log(System.Logger.Level.DEBUG, () -> name + ": the file system refuses RWF_NOWAIT "
+                        + (write ? "writes" : "reads") + " (" + Posix.errnoName(e) + "); they all go to the pool");
+            }
+            return 0; // EAGAIN (not cached, would block), EINTR, or an error the pool thread will meet and report
+        }
+        if (!write && bounce != null && n > 0) {
+            bio.copyFrom(bounce, 0, 0, n);
+        }
+        return (int) n; // 0 at end of file: the pool thread reports the shrunken file
+    }
+
+    /** An idle inline scratch, a new one while fewer than the slots exist, else null (all busy: use the pool). */
+    private Scratch takeInlineScratch() {
+        for (int i = 0; i < inlineIdle.length(); i++) {
+            if (inlineIdle.getPlain(i) != null) {
+                Scratch s = inlineIdle.getAndSet(i, null);
+                if (s != null) {
+                    return s;
+                }
+            }
+        }
+        if (inlineMade.incrementAndGet() <= inlineIdle.length()) {
+            return new Scratch(arena, INLINE_IOVECS, inlineMaxBytes); // the store's arena: freed at close
+        }
+        inlineMade.decrementAndGet();
+        return null;
+    }
+
+    private void releaseInlineScratch(Scratch s) {
+        // there are never more scratches than slots, so a free slot exists: the scan ends
+        for (int i = 0; ; i = (i + 1) % inlineIdle.length()) {
+            if (inlineIdle.getPlain(i) == null && inlineIdle.compareAndSet(i, null, s)) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * Collects a bio's pieces into an inline scratch's iovecs; notes memory another thread may not touch
+     * ({@code foreign}) and whether the bounce buffer is needed (heap memory, or more than
+     * {@link #INLINE_IOVECS} pieces).
+     */
+    private static final class InlineFiller implements Bio.SegmentVisitor {
+        final Scratch s;
+        int count;
+        boolean bounce;
+        boolean foreign;
+
+        InlineFiller(Scratch s) {
+            this.s = s;
+        }
+
+        InlineFiller reset() {
+            count = 0;
+            bounce = false;
+            foreign = false;
+            return this;
+        }
+
+        @Override
+        public void visit(MemorySegment segment, long segmentOffsetBytes, long lengthBytes, long bioOffsetBytes) {
+            if (!segment.isAccessibleBy(ANY_OTHER_THREAD) || !segment.scope().isAlive()) {
+                foreign = true;
+            } else if (!segment.isNative() || count == INLINE_IOVECS) {
+                bounce = true;
+            } else if (!bounce) {
+                s.iov.set(WORD, count * Posix.IOVEC_BYTES, segment.address() + segmentOffsetBytes);
+                s.iov.set(WORD, count * Posix.IOVEC_BYTES + 8, lengthBytes);
+                count++;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- on a pool thread
+
+    /**
+     * Runs {@code bio}'s system calls on a pool thread; the status to complete it with. {@code skipBytes} (of a
+     * plain READ or WRITE) were already transferred by an inline attempt.
+     */
+    private BioStatus perform(Bio bio, Scratch s, int skipBytes) {
         BioOp op = bio.op();
         long offsetBytes = Sectors.toBytes(bio.sector());
         int lengthBytes = bio.sizeBytes();
@@ -275,9 +519,9 @@ public final class FileStore implements BlockDevice, AutoCloseable {
         }
         if (e == 0) {
             switch (op) {
-                case READ -> e = transferBio(bio, s, false, false);
+                case READ -> e = transferBio(bio, s, false, false, skipBytes);
                 case WRITE -> {
-                    e = transferBio(bio, s, true, fua && !dsyncRefused);
+                    e = transferBio(bio, s, true, fua && !dsyncRefused, skipBytes);
                     fua &= dsyncRefused; // written with RWF_DSYNC unless that was (or just got) refused
                 }
                 case DISCARD -> e = zero(s, offsetBytes, lengthBytes, true, false);
@@ -310,32 +554,33 @@ public final class FileStore implements BlockDevice, AutoCloseable {
         return status;
     }
 
-    /** READ or WRITE of the whole bio; returns 0 or an errno. */
-    private int transferBio(Bio bio, Scratch s, boolean write, boolean dsync) {
+    /** READ or WRITE of the bio from byte {@code skipBytes} on; returns 0 or an errno. */
+    private int transferBio(Bio bio, Scratch s, boolean write, boolean dsync, int skipBytes) {
         long offsetBytes = Sectors.toBytes(bio.sector());
+        int length = bio.sizeBytes();
         if (isZeroCopy(bio)) {
-            IovecFiller filler = new IovecFiller(this, s, write, dsync, offsetBytes);
+            IovecFiller filler = new IovecFiller(this, s, write, dsync, offsetBytes + skipBytes);
             try {
-                bio.forEachSegment(filler);
+                bio.forRange(skipBytes, length - skipBytes, filler);
             } catch (IOException e) {
                 throw new AssertionError("the filler throws none", e);
             }
             return filler.errno != 0 ? filler.errno : filler.finish();
         }
-        int length = bio.sizeBytes();
-        for (int done = 0; done < length; ) {
+        MemorySegment bounce = s.bounce();
+        for (int done = skipBytes; done < length; ) {
             int n = Math.min(BOUNCE_BYTES, length - done);
             if (write) {
-                bio.copyTo(done, s.bounce, 0, n);
+                bio.copyTo(done, bounce, 0, n);
             }
-            s.iov.set(WORD, 0, s.bounce.address());
+            s.iov.set(WORD, 0, bounce.address());
             s.iov.set(WORD, 8, n);
             int e = transfer(s, write, dsync, offsetBytes + done, 1, n);
             if (e != 0) {
                 return e;
             }
             if (!write) {
-                bio.copyFrom(s.bounce, 0, done, n);
+                bio.copyFrom(bounce, 0, done, n);
             }
             done += n;
         }
@@ -592,9 +837,11 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     // ---------------------------------------------------------------- close
 
     /**
-     * Stops accepting bios, waits for every queued and running one to complete, then closes the file. Idempotent.
-     * Does not flush: the caller sends a FLUSH first if it wants the data durable. Must not be called from an
-     * end-io callback of this store's bios (that runs on a worker, which would wait for itself).
+     * Stops accepting bios, waits for every queued and running one of this store to complete (other stores on
+     * the shared pool go on undisturbed), then closes the file and, with {@code ioThreads > 0}, stops the private
+     * pool. Idempotent. Does not flush: the caller sends a FLUSH first if it wants the data durable. Must not be
+     * called from an end-io callback of a file store's bio: for this store's own that would wait for itself; for
+     * another store's it holds a shared pool thread that this store's queued bios may need.
      */
     @Override
     public void close() {
@@ -604,15 +851,26 @@ public final class FileStore implements BlockDevice, AutoCloseable {
             }
             closed = true;
         }
-        executor.shutdown();
         boolean interrupted = false;
-        while (true) {
-            try {
-                if (executor.awaitTermination(1, TimeUnit.SECONDS)) {
-                    break;
+        synchronized (drained) {
+            while (inflight.get() > 0) {
+                try {
+                    drained.wait(100); // finished() notifies; the timeout is a safety net only
+                } catch (InterruptedException e) {
+                    interrupted = true;
                 }
-            } catch (InterruptedException e) {
-                interrupted = true;
+            }
+        }
+        if (privateExecutor) {
+            executor.shutdown();
+            while (true) {
+                try {
+                    if (executor.awaitTermination(1, TimeUnit.SECONDS)) {
+                        break;
+                    }
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
             }
         }
         while (queries.get() > 0) {

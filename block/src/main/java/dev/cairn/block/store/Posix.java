@@ -18,8 +18,8 @@ import java.util.Optional;
  *
  * <p>Every call returns the raw result and leaves {@code errno} in the caller's capture segment
  * ({@link #newErrnoState}), so no call allocates. A negative result means "failed, see errno".
- * {@code fallocate} and {@code pwritev2} are optional: when the C library lacks them their handles
- * are empty and the store falls back.
+ * {@code fallocate}, {@code preadv2}, {@code pwritev2} and {@code posix_fadvise} are optional: when the C
+ * library lacks them their handles are empty and the store falls back.
  *
  * <p>Thread safety: stateless; the method handles are immutable.
  */
@@ -40,6 +40,10 @@ final class Posix {
     static final int FALLOC_FL_PUNCH_HOLE = 0x02;
     static final int FALLOC_FL_ZERO_RANGE = 0x10;
     static final int RWF_DSYNC = 0x02;
+    /** Fail with {@code EAGAIN} instead of blocking (data not in the page cache, a lock taken, I/O needed). */
+    static final int RWF_NOWAIT = 0x08;
+    /** {@code posix_fadvise} advice: drop the range's clean pages from the page cache (used by tests). */
+    static final int POSIX_FADV_DONTNEED = 4;
     static final int IOV_MAX = 1024;
     static final long IOVEC_BYTES = 16;
 
@@ -75,12 +79,17 @@ final class Posix {
     private static final MethodHandle CLOSE = required("close", FunctionDescriptor.of(INT, INT), ERRNO);
     private static final MethodHandle PREADV = required("preadv", FunctionDescriptor.of(LONG, INT, PTR, INT, LONG), ERRNO);
     private static final MethodHandle PWRITEV = required("pwritev", FunctionDescriptor.of(LONG, INT, PTR, INT, LONG), ERRNO);
+    private static final Optional<MethodHandle> PREADV2 = optional("preadv2",
+            FunctionDescriptor.of(LONG, INT, PTR, INT, LONG, INT), ERRNO);
     private static final Optional<MethodHandle> PWRITEV2 = optional("pwritev2",
             FunctionDescriptor.of(LONG, INT, PTR, INT, LONG, INT), ERRNO);
     private static final MethodHandle FDATASYNC = required("fdatasync", FunctionDescriptor.of(INT, INT), ERRNO);
     private static final MethodHandle LSEEK = required("lseek", FunctionDescriptor.of(LONG, INT, LONG, INT), ERRNO);
     private static final Optional<MethodHandle> FALLOCATE = optional("fallocate",
             FunctionDescriptor.of(INT, INT, INT, LONG, LONG), ERRNO);
+    /** Returns the error number itself (0 on success) rather than setting errno. */
+    private static final Optional<MethodHandle> FADVISE = optional("posix_fadvise",
+            FunctionDescriptor.of(INT, INT, LONG, LONG, INT));
 
     private Posix() {}
 
@@ -104,6 +113,10 @@ final class Posix {
 
     static boolean hasFallocate() {
         return FALLOCATE.isPresent();
+    }
+
+    static boolean hasPreadv2() {
+        return PREADV2.isPresent();
     }
 
     static boolean hasPwritev2() {
@@ -142,6 +155,14 @@ final class Posix {
         }
     }
 
+    static long preadv2(MemorySegment errno, int fd, MemorySegment iov, int count, long offsetBytes, int flags) {
+        try {
+            return (long) PREADV2.orElseThrow().invokeExact(errno, fd, iov, count, offsetBytes, flags);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     static long pwritev2(MemorySegment errno, int fd, MemorySegment iov, int count, long offsetBytes, int flags) {
         try {
             return (long) PWRITEV2.orElseThrow().invokeExact(errno, fd, iov, count, offsetBytes, flags);
@@ -169,6 +190,18 @@ final class Posix {
     static int fallocate(MemorySegment errno, int fd, int mode, long offsetBytes, long lengthBytes) {
         try {
             return (int) FALLOCATE.orElseThrow().invokeExact(errno, fd, mode, offsetBytes, lengthBytes);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code posix_fadvise}: 0 or an error number; {@code ENOSYS} when the C library lacks it. */
+    static int fadvise(int fd, long offsetBytes, long lengthBytes, int advice) {
+        if (FADVISE.isEmpty()) {
+            return ENOSYS;
+        }
+        try {
+            return (int) FADVISE.orElseThrow().invokeExact(fd, offsetBytes, lengthBytes, advice);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -96,9 +96,17 @@ class FileStoreTest {
         FileStoreConfig d = FileStoreConfig.defaults();
         assertThat(d.readOnly()).isFalse();
         assertThat(d.direct()).isFalse();
-        assertThat(d.ioThreads()).isEqualTo(4);
-        assertThat(d.withReadOnly(true).withDirect(true)).isEqualTo(new FileStoreConfig(true, true, 4));
-        assertThatThrownBy(() -> d.withIoThreads(0)).hasMessage("ioThreads: 0 (expected: 1..256)");
+        assertThat(d.ioThreads()).isZero();
+        assertThat(d.sharedPool()).isTrue();
+        assertThat(d.inlineMaxBytes()).isEqualTo(128 * 1024);
+        assertThat(d.withReadOnly(true).withDirect(true)).isEqualTo(new FileStoreConfig(true, true, 0));
+        assertThat(d.withIoThreads(4).withInlineMaxBytes(0)).isEqualTo(new FileStoreConfig(false, false, 4, 0));
+        assertThat(d.withIoThreads(4).sharedPool()).isFalse();
+        assertThatThrownBy(() -> d.withIoThreads(-1))
+                .hasMessage("ioThreads: -1 (expected: 0 for the shared pool, or 1..256 for a private one)");
+        assertThatThrownBy(() -> d.withIoThreads(257))
+                .hasMessage("ioThreads: 257 (expected: 0 for the shared pool, or 1..256 for a private one)");
+        assertThatThrownBy(() -> d.withInlineMaxBytes(-1)).hasMessage("inlineMaxBytes: -1 (expected: 0..16777216)");
     }
 
     @Test
@@ -328,8 +336,8 @@ class FileStoreTest {
     // ---------------------------------------------------------------- completion and threads
 
     @Test
-    void completesOnItsOwnNamedThreadsNeverTheSubmittingOne() throws IOException {
-        FileStore store = sparse("t.img", MIB, FileStoreConfig.defaults().withIoThreads(2));
+    void withoutInlineAttemptsCompletesOnItsOwnNamedThreadsNeverTheSubmittingOne() throws IOException {
+        FileStore store = sparse("t.img", MIB, FileStoreConfig.defaults().withIoThreads(2).withInlineMaxBytes(0));
         for (BioOp op : new BioOp[] {BioOp.READ, BioOp.WRITE, BioOp.FLUSH, BioOp.DISCARD, BioOp.WRITE_ZEROES}) {
             AtomicReference<Thread> thread = new AtomicReference<>();
             Bio bio = Bio.alloc().setDevice(store).setOp(op).setEndIo(b -> thread.set(Thread.currentThread()));
