@@ -237,7 +237,7 @@ public final class NbdServer implements AutoCloseable {
             return;
         }
         Connection c = new Connection(this, transport, connectionIds.incrementAndGet());
-        Thread t = Thread.ofVirtual().name("nbd-conn-" + connectionIds.get()).unstarted(c);
+        Thread t = c.readerThread();
         connections.put(c, t);
         t.start();
     }
@@ -280,6 +280,25 @@ public final class NbdServer implements AutoCloseable {
     }
 
     /**
+     * Open connections serving the export named {@code exportName}: those past the handshake, including
+     * ones still answering their last requests after the export was removed (they still use its device).
+     * A caller that must not pull a device from under clients checks this is 0 after
+     * {@link #removeExport}; connections still negotiating are not counted (they can no longer pick a
+     * removed export).
+     */
+    public int connectionCount(String exportName) {
+        Objects.requireNonNull(exportName, "exportName");
+        int n = 0;
+        for (Connection c : connections.keySet()) {
+            NbdExport e = c.export();
+            if (e != null && e.name().equals(exportName)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /**
      * Stops accepting, lets every connection answer what it has in flight (up to the drain timeout), closes
      * the rest and removes the Unix socket file. Does not close the submitter. Idempotent.
      */
@@ -308,6 +327,8 @@ public final class NbdServer implements AutoCloseable {
         for (Thread t : connections.values()) {
             joinQuietly(t, Duration.ofSeconds(1));
         }
+        // Idle buffers go; any still held by a connection that did not end stay valid until released.
+        bufferPool.close();
         if (unixPath != null && unixChannel != null) {
             try {
                 Files.deleteIfExists(unixPath);
