@@ -39,7 +39,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <h2>Implementation notes</h2>
  * Every connection runs on two virtual threads (a reader that validates and submits, a writer that sends
- * replies; see {@link Connection}). Exports can be added and removed while serving; removing one stops its
+ * replies, except at queue depth 1 where the reader answers a request that completed on its own thread;
+ * see {@link Connection}). Exports can be added and removed while serving; removing one stops its
  * connections from reading, answers what they have in flight, then closes them. {@link #close()} does the
  * same for every connection, waits up to the drain timeout, then closes what is left.
  *
