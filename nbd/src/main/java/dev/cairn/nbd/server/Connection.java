@@ -18,6 +18,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * One client connection: the handshake, then the transmission phase.
@@ -27,6 +29,22 @@ import java.nio.channels.ClosedChannelException;
  * virtual thread ({@link ReplyWriter}) writes replies. Each request becomes one bio (two or more for a
  * zero/trim longer than {@link #MAX_BIO_BYTES}) whose end-io is the {@link Request}: it queues the reply,
  * so replies go out in completion order, not request order (the client matches them by cookie).
+ *
+ * <p><b>Inline replies at queue depth 1.</b> A request that completes on the reader's own thread (an
+ * inline store such as {@code MemoryStore}, dm over one, an error found while validating, a BLOCK_STATUS)
+ * is not handed to the writer at once: {@link #finish} parks it in {@link #completedOnReader}, and after
+ * the request's {@code submit} has returned the reader writes the reply itself when it is the
+ * connection's only request in flight ({@link ReplyWriter#tryWriteInline}). Handing it to the writer would
+ * cost an unpark of the writer and a park of the reader per request, the whole cost of a qd1 request
+ * (docs/benchmarks/harness.md: 4k randread qd1 14.5k to 27.2k IOPS, 54 to 24 µs of server CPU each).
+ * The write waits until {@code submit} has returned because the completion runs inside
+ * {@code Submitter.submit}, in the device's make_request: blocking on the socket there would hold up
+ * whatever the submission still has queued on this thread. With more in flight, or when the client has
+ * already sent part of its next request, the writer keeps the reply, so it can batch, and the reader goes
+ * back to reading at once. While the reader writes it does not read: like nbd-server, which reads and
+ * replies on one thread, this expects a client to read replies while it sends (libnbd, qemu and the
+ * kernel's client do); the read-ahead check keeps a client that is in the middle of sending from
+ * waiting on a reader that waits on it.
  *
  * <p><b>Bounds.</b> Before reading a payload or allocating a buffer the reader takes a share of the
  * {@link InFlightBudget}; a length above the maximum payload is refused (a WRITE's payload is skipped
@@ -39,14 +57,20 @@ import java.nio.channels.ClosedChannelException;
  * <p><b>Ending.</b> DISC, end of stream, {@link #stopReading} (export removed, server closing) all stop the
  * reader; the writer sends the replies of everything in flight, then the socket closes.
  *
- * <p>Thread safety: the reader state is confined to the connection thread; {@link #bioDone} runs on
- * completing threads and touches only the request and the writer's queue.
+ * <p>Thread safety: the reader state, {@link #completedOnReader} included, is confined to the connection
+ * thread ({@link #readerThread}); {@link #bioDone} runs on completing threads and touches only the request
+ * and the writer's queue, or, on the reader's own thread, {@link #completedOnReader}. A reply is queued or
+ * written once: {@link Request#claim} picks the one caller that may, and the reader hands each entry of
+ * {@link #completedOnReader} either to {@link ReplyWriter#tryWriteInline} or to the queue, never both.
  */
 final class Connection implements Runnable {
     private static final System.Logger LOG = System.getLogger("dev.cairn.nbd.server");
     /** Largest bio this server makes (a bio's size is an int); longer zero/trim requests are chained. */
     static final int MAX_BIO_BYTES = 1 << 30;
-    /** Structured reads of at least this size report holes (a device query per read is not free). */
+    /**
+     * Structured reads of at least this size report holes (a device query per read is not free), unless
+     * the client negotiated {@code base:allocation}: see {@link #read}.
+     */
     static final int SPARSE_READ_MIN_BYTES = 64 * 1024;
     /** At most this many chunks per structured read; the rest is sent as data. */
     static final int MAX_READ_EXTENTS = 64;
@@ -64,6 +88,10 @@ final class Connection implements Runnable {
     private final BufferPool pool;
     private final InFlightBudget budget;
     private final WireReader in;
+    /** The connection's own thread: reads, validates and submits requests (see {@link #run}). */
+    private final Thread readerThread;
+    /** Requests that completed on the reader's own thread during the current request; see {@link #finish}. */
+    private final List<Request> completedOnReader = new ArrayList<>(4);
 
     private volatile NbdExport export;
     private volatile boolean readerDone;
@@ -83,16 +111,28 @@ final class Connection implements Runnable {
         this.pool = server.bufferPool();
         this.budget = new InFlightBudget(server.maxInFlightRequests(), server.maxInFlightBytes());
         this.in = new WireReader(transport);
+        // happens-before: Thread.start (by the server) publishes this fully built connection to the thread.
+        this.readerThread = Thread.ofVirtual().name("nbd-conn-" + id).unstarted(this);
+    }
+
+    /** The unstarted thread that runs this connection; the server starts it. */
+    Thread readerThread() {
+        return readerThread;
     }
 
     @Override
     public void run() {
         try {
             Handshake.Result agreed = new Handshake(server, transport, in).run();
-            if (agreed == null || stopRequested || !server.isExported(agreed.export())) {
+            if (agreed == null) {
                 return;
             }
+            // Set before the check: a removeExport racing with us either sees this connection on the
+            // export (and stops it) or has removed the export before we look (NbdServer.connectionCount).
             export = agreed.export();
+            if (stopRequested || !server.isExported(export)) {
+                return;
+            }
             structured = agreed.structuredReplies();
             baseAllocation = agreed.baseAllocation();
             maxPayloadBytes = server.maxPayloadBytes();
@@ -111,6 +151,10 @@ final class Connection implements Runnable {
             server.internalError();
             LOG.log(Level.ERROR, () -> this + ": internal error", e);
         } finally {
+            if (writer != null) {
+                // Only after an exception inside a request can something be left here; the writer sends it.
+                queueCompletedOnReader();
+            }
             readerDone = true;
             if (writer != null) {
                 writer.wake();
@@ -163,7 +207,8 @@ final class Connection implements Runnable {
 
     void writeFailed(IOException e) {
         LOG.log(Level.DEBUG, () -> this + ": write failed, dropping replies: " + e);
-        // Wake the reader if it is blocked on the socket: nobody will read our replies.
+        // Nobody will read our replies: wake the reader if it is blocked on the socket (when this is the
+        // reader's own inline write, its next read fails), so the connection ends and drains.
         transport.close();
     }
 
@@ -199,7 +244,33 @@ final class Connection implements Runnable {
                 case CMD_BLOCK_STATUS -> blockStatus(r);
                 default -> reject(r, EINVAL, "unknown command " + type);
             }
+            replyCompletedOnReader();
         }
+    }
+
+    /**
+     * Sends the replies that completed on this thread while the last request was handled: written here
+     * when it is the only request in flight, else queued for the writer. Called outside any bio submission.
+     */
+    private void replyCompletedOnReader() {
+        if (completedOnReader.isEmpty()) {
+            return;
+        }
+        // The budget counts a request until its reply is written, so 1 means: nothing queued, nothing
+        // being written, nothing at the device but this one. Buffered bytes mean the client pipelines.
+        if (completedOnReader.size() == 1 && in.buffered() == 0 && budget.requests() == 1
+                && writer.tryWriteInline(completedOnReader.getFirst())) {
+            completedOnReader.clear();
+            return;
+        }
+        queueCompletedOnReader();
+    }
+
+    private void queueCompletedOnReader() {
+        for (Request r : completedOnReader) {
+            writer.enqueue(r);
+        }
+        completedOnReader.clear();
     }
 
     /** Replies {@code errno} without touching the device. */
@@ -269,7 +340,10 @@ final class Connection implements Runnable {
             return;
         }
         BlockDevice device = export.device();
-        if (structured && !r.hasFlag(CMD_FLAG_DF) && r.lengthBytes >= SPARSE_READ_MIN_BYTES) {
+        // A client that negotiated base:allocation asks for holes itself (nbdcopy, qemu-img) and skips
+        // them, so asking the device again for every read is duplicated work: a page walk in memory,
+        // lseek(SEEK_DATA/SEEK_HOLE) on a file, a walk of every dm layer. Such a client gets data chunks.
+        if (structured && !baseAllocation && !r.hasFlag(CMD_FLAG_DF) && r.lengthBytes >= SPARSE_READ_MIN_BYTES) {
             ExtentCollector layout = new ExtentCollector(r.lengthBytes, MAX_READ_EXTENTS, Extents.ZERO);
             if (!query(device, r.offsetBytes, r.lengthBytes, layout)) {
                 finish(r.fail(EIO, "extent query failed"));
@@ -495,7 +569,7 @@ final class Connection implements Runnable {
             LOG.log(Level.WARNING, () -> this + ": device failed " + r, e);
             r.dropBuffer = true; // the device may still hold the buffer
             if (r.claim()) {
-                writer.enqueue(r.fail(EIO, "device error: " + e.getClass().getSimpleName()));
+                reply(r.fail(EIO, "device error: " + e.getClass().getSimpleName()));
             }
         }
     }
@@ -522,6 +596,19 @@ final class Connection implements Runnable {
 
     private void finish(Request r) {
         if (r.claim()) {
+            reply(r);
+        }
+    }
+
+    /**
+     * Hands a claimed request's reply on: from another thread to the writer's queue; on the reader's own
+     * thread to {@link #completedOnReader}, which {@link #replyCompletedOnReader} empties once the current
+     * request's submission has returned (this may be deep inside {@code Submitter.submit}).
+     */
+    private void reply(Request r) {
+        if (Thread.currentThread() == readerThread) {
+            completedOnReader.add(r);
+        } else {
             writer.enqueue(r);
         }
     }

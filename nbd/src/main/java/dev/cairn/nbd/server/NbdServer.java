@@ -39,7 +39,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <h2>Implementation notes</h2>
  * Every connection runs on two virtual threads (a reader that validates and submits, a writer that sends
- * replies; see {@link Connection}). Exports can be added and removed while serving; removing one stops its
+ * replies, except at queue depth 1 where the reader answers a request that completed on its own thread;
+ * see {@link Connection}). Exports can be added and removed while serving; removing one stops its
  * connections from reading, answers what they have in flight, then closes them. {@link #close()} does the
  * same for every connection, waits up to the drain timeout, then closes what is left.
  *
@@ -237,7 +238,7 @@ public final class NbdServer implements AutoCloseable {
             return;
         }
         Connection c = new Connection(this, transport, connectionIds.incrementAndGet());
-        Thread t = Thread.ofVirtual().name("nbd-conn-" + connectionIds.get()).unstarted(c);
+        Thread t = c.readerThread();
         connections.put(c, t);
         t.start();
     }
@@ -280,6 +281,25 @@ public final class NbdServer implements AutoCloseable {
     }
 
     /**
+     * Open connections serving the export named {@code exportName}: those past the handshake, including
+     * ones still answering their last requests after the export was removed (they still use its device).
+     * A caller that must not pull a device from under clients checks this is 0 after
+     * {@link #removeExport}; connections still negotiating are not counted (they can no longer pick a
+     * removed export).
+     */
+    public int connectionCount(String exportName) {
+        Objects.requireNonNull(exportName, "exportName");
+        int n = 0;
+        for (Connection c : connections.keySet()) {
+            NbdExport e = c.export();
+            if (e != null && e.name().equals(exportName)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /**
      * Stops accepting, lets every connection answer what it has in flight (up to the drain timeout), closes
      * the rest and removes the Unix socket file. Does not close the submitter. Idempotent.
      */
@@ -308,6 +328,8 @@ public final class NbdServer implements AutoCloseable {
         for (Thread t : connections.values()) {
             joinQuietly(t, Duration.ofSeconds(1));
         }
+        // Idle buffers go; any still held by a connection that did not end stay valid until released.
+        bufferPool.close();
         if (unixPath != null && unixChannel != null) {
             try {
                 Files.deleteIfExists(unixPath);

@@ -6,10 +6,12 @@ import java.nio.ByteBuffer;
 
 /**
  * The byte stream of one connection: a TCP or Unix socket, or an in-memory channel in tests. Reads and
- * writes block; one thread reads while another writes.
+ * writes block; one thread may read while another writes.
  *
- * <p>Thread safety: {@link #read} is called by one thread and {@link #write} by one (other) thread;
- * {@link #shutdownInput} and {@link #close} may be called from any thread and must wake a blocked reader.
+ * <p>Thread safety: {@link #read} is called by one thread; {@link #write} calls never overlap (the reply
+ * writer serializes them) but may come from the reader's thread as well as the writer's; a read and a
+ * write may run at the same time. {@link #shutdownInput} and {@link #close} may be called from any thread
+ * and must wake a blocked reader or writer.
  */
 interface NbdTransport extends Closeable {
     /** Reads into {@code dst}; -1 at end of stream. */

@@ -7,9 +7,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The one thread that writes replies of a connection. Completions (on any thread) queue their request
+ * The thread that writes replies of a connection. Completions (on any thread) queue their request
  * and return at once, so a slow client never stalls a device's completion thread; the writer drains the
  * queue in batches, packs every header of a batch into one direct buffer and sends headers and data
  * buffers with a single gathering write. After a batch is on the wire it gives the requests' budget back
@@ -19,10 +20,19 @@ import java.util.concurrent.locks.LockSupport;
  * every in-flight request has completed, so no buffer or budget is lost and no buffer is reused while a
  * device may still touch it.
  *
- * <p>Parking uses {@link LockSupport} directly, not a block-layer primitive: this thread never submits
- * bios, so it never holds parked ones.
+ * <p>The connection's reader may write one reply itself ({@link #tryWriteInline}, see {@link Connection}):
+ * it takes {@link #writeLock}, which the writer also holds for each batch, so the two never interleave
+ * bytes on the socket and share the header buffer, the iov array and {@link #broken}. The reader never
+ * waits for the lock (it queues the reply instead), and its reply never passes through the queue, so the
+ * writer's parking and waking are the same as without it and each reply is written by exactly one of them.
+ * A transport error while the reader writes takes the writer's path ({@link Connection#writeFailed}).
  *
- * <p>Thread safety: {@link #enqueue} and {@link #wake} from any thread; the rest is confined to the writer.
+ * <p>Parking and locking use {@link LockSupport} and a plain {@link ReentrantLock}, not block-layer
+ * primitives: neither thread holds parked bios while it waits here (the writer never submits, and the
+ * reader writes only after its {@code submit} has returned).
+ *
+ * <p>Thread safety: {@link #enqueue} and {@link #wake} from any thread; {@link #tryWriteInline} from the
+ * connection's reader; the batch state (headers, iov, batch, broken) is guarded by {@link #writeLock}.
  */
 final class ReplyWriter implements Runnable {
     private static final int HEADER_SPACE = 128 * 1024;
@@ -36,13 +46,16 @@ final class ReplyWriter implements Runnable {
     private final boolean structured;
     private final ConcurrentLinkedQueue<Request> queue = new ConcurrentLinkedQueue<>();
     private volatile Thread waiter;
+    /** Held while a batch is encoded, written and released, by the writer or by an inline reply. */
+    private final ReentrantLock writeLock = new ReentrantLock();
 
-    private final ByteBuffer headers = ByteBuffer.allocateDirect(HEADER_SPACE);
-    private final ByteBuffer[] iov = new ByteBuffer[MAX_IOV];
-    private final Request[] batch = new Request[MAX_BATCH];
-    private int iovCount;
-    private int runStart;
-    private boolean broken;
+    private final ByteBuffer headers = ByteBuffer.allocateDirect(HEADER_SPACE); // @GuardedBy("writeLock")
+    private final ByteBuffer[] iov = new ByteBuffer[MAX_IOV]; // @GuardedBy("writeLock")
+    private final Request[] batch = new Request[MAX_BATCH]; // @GuardedBy("writeLock")
+    private int iovCount; // @GuardedBy("writeLock")
+    private int runStart; // @GuardedBy("writeLock")
+    /** The transport failed: replies are dropped (their buffers and budget still released). */
+    private boolean broken; // @GuardedBy("writeLock")
 
     ReplyWriter(Connection connection, NbdTransport transport, InFlightBudget budget, BufferPool pool, boolean structured) {
         this.connection = connection;
@@ -68,8 +81,26 @@ final class ReplyWriter implements Runnable {
         }
     }
 
-    boolean isBroken() {
-        return broken;
+    /**
+     * Writes {@code r}'s reply on the calling thread (the connection's reader), unless replies are queued
+     * or the writer is busy: then it returns false and the caller queues {@code r}. True means the reply
+     * was written (or dropped on a broken transport) and its buffer and budget released.
+     */
+    boolean tryWriteInline(Request r) {
+        if (!queue.isEmpty() || !writeLock.tryLock()) {
+            return false;
+        }
+        try {
+            startBatch();
+            batch[0] = r;
+            if (!broken) {
+                encode(r);
+            }
+            send(1);
+        } finally {
+            writeLock.unlock();
+        }
+        return true;
     }
 
     @Override
@@ -86,14 +117,23 @@ final class ReplyWriter implements Runnable {
                 waiter = null;
                 continue;
             }
-            writeBatch();
+            writeLock.lock();
+            try {
+                writeBatch();
+            } finally {
+                writeLock.unlock();
+            }
         }
     }
 
-    private void writeBatch() {
+    private void startBatch() {
         headers.clear();
         iovCount = 0;
         runStart = 0;
+    }
+
+    private void writeBatch() {
+        startBatch();
         int n = 0;
         Request r;
         while (n < MAX_BATCH && (r = queue.peek()) != null) {
@@ -106,27 +146,38 @@ final class ReplyWriter implements Runnable {
                 encode(r);
             }
         }
+        send(n);
+    }
+
+    /**
+     * Writes the encoded replies of {@code batch[0, n)}, then releases their buffers and budget, whatever
+     * the transport did: a reply's buffer goes back to the pool exactly once, here.
+     */
+    private void send(int n) {
         closeRun();
-        if (!broken) {
-            try {
-                int from = 0;
-                while (from < iovCount) {
-                    transport.write(iov, from, iovCount - from);
-                    while (from < iovCount && !iov[from].hasRemaining()) {
-                        from++;
+        try {
+            if (!broken) {
+                try {
+                    int from = 0;
+                    while (from < iovCount) {
+                        transport.write(iov, from, iovCount - from);
+                        while (from < iovCount && !iov[from].hasRemaining()) {
+                            from++;
+                        }
                     }
+                } catch (IOException e) {
+                    broken = true;
+                    connection.writeFailed(e);
                 }
-            } catch (IOException e) {
-                broken = true;
-                connection.writeFailed(e);
             }
-        }
-        for (int i = 0; i < n; i++) {
-            release(batch[i]);
-            batch[i] = null;
-        }
-        for (int i = 0; i < iovCount; i++) {
-            iov[i] = null;
+        } finally {
+            for (int i = 0; i < n; i++) {
+                release(batch[i]);
+                batch[i] = null;
+            }
+            for (int i = 0; i < iovCount; i++) {
+                iov[i] = null;
+            }
         }
     }
 

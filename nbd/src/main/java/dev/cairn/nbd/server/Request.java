@@ -10,8 +10,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * the data/hole layout.
  *
  * <p>Thread safety: written by the reader before submission and by the completing thread in end-io;
- * handed to the writer through the reply queue (a happens-before edge). {@link #claim} makes the reply
- * happen once even when a device both throws and completes.
+ * handed to the writer through the reply queue (a happens-before edge), or, when it completed on the
+ * reader's own thread, possibly written by the reader itself (no hand-off at all). {@link #claim} makes
+ * the reply happen once even when a device both throws and completes.
  */
 final class Request implements BioEndIo {
     final Connection connection;

@@ -54,6 +54,11 @@ final class WireReader {
         }
     }
 
+    /** Bytes already read from the stream and not yet consumed (the start of a pipelined request). */
+    int buffered() {
+        return window.remaining();
+    }
+
     ByteBuffer window() {
         return window;
     }

@@ -41,7 +41,11 @@ final class TestClient implements AutoCloseable {
 
     /** Connects through an in-memory pipe pair. */
     static TestClient connect(NbdServer server) {
-        PipeTransport t = new PipeTransport();
+        return connect(server, new PipeTransport());
+    }
+
+    /** Connects through {@code t}, a fresh pipe pair the test keeps to observe the server's side. */
+    static TestClient connect(NbdServer server, PipeTransport t) {
         server.connect(t);
         return new TestClient(t.toClient.source(), t.toServer.sink(), t.toClient.source(), t.toServer.sink());
     }
@@ -160,6 +164,34 @@ final class TestClient implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         return false;
+    }
+
+    /**
+     * Bytes that arrive before the server closes the stream; fails if it does not close within the timeout.
+     * After a DISC, 0 proves no reply came twice or late.
+     */
+    long bytesUntilClosed() {
+        ByteBuffer b = ByteBuffer.allocate(65536);
+        long n = 0;
+        long deadline = System.currentTimeMillis() + TIMEOUT_MS;
+        try {
+            while (System.currentTimeMillis() < deadline) {
+                b.clear();
+                int k = in.read(b);
+                if (k < 0) {
+                    return n;
+                }
+                n += k;
+                if (k == 0) {
+                    Thread.sleep(1);
+                }
+            }
+        } catch (IOException e) {
+            return n;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        throw new AssertionError("the server did not close the stream within " + TIMEOUT_MS + " ms (" + n + " bytes)");
     }
 
     /** True when nothing arrives for {@code ms} milliseconds (and the stream is still open). */

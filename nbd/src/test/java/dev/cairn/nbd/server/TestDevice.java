@@ -29,6 +29,7 @@ final class TestDevice implements BlockDevice {
     final AtomicInteger writeZeroes = new AtomicInteger();
     final AtomicInteger noUnmap = new AtomicInteger();
     final AtomicInteger fastZero = new AtomicInteger();
+    final AtomicInteger extentQueries = new AtomicInteger();
     private final ConcurrentLinkedQueue<Bio> held = new ConcurrentLinkedQueue<>();
     private final AtomicInteger heldNow = new AtomicInteger();
     final AtomicInteger maxHeld = new AtomicInteger();
@@ -129,6 +130,7 @@ final class TestDevice implements BlockDevice {
 
     @Override
     public void queryExtents(long sector, long sectors, Extents.Sink sink) {
+        extentQueries.incrementAndGet();
         if (throwOnExtents) {
             throw new IllegalStateException("injected extent failure");
         }

@@ -110,6 +110,85 @@ class TransmissionTest {
     }
 
     @Test
+    void readsAskTheDeviceForHolesOnlyWhenTheClientDoesNotAskItself() {
+        byte[] data = random(12, 64 * 1024);
+        try (TestClient c = TestClient.connect(f.server)) {
+            c.go("disk", true, false);
+            c.write(0, 1, 0, data);
+            expectSimple(c, 1, 0);
+            int queries = disk.extentQueries.get();
+            c.request(0, CMD_READ, 2, 0, 192 * 1024);
+            assertThat(c.readStructured()).extracting(Chunk::type)
+                    .containsExactly(REPLY_TYPE_OFFSET_DATA, REPLY_TYPE_OFFSET_HOLE);
+            assertThat(disk.extentQueries.get()).as("one query for the read").isEqualTo(queries + 1);
+            bye(c);
+        }
+        // With base:allocation the client asks BLOCK_STATUS itself: reads are data only, no query each.
+        try (TestClient c = TestClient.connect(f.server)) {
+            c.go("disk", true, true);
+            int queries = disk.extentQueries.get();
+            c.request(0, CMD_READ, 3, 0, 192 * 1024);
+            List<Chunk> chunks = c.readStructured();
+            assertThat(chunks).singleElement().extracting(Chunk::type).isEqualTo(REPLY_TYPE_OFFSET_DATA);
+            ByteBuffer p = chunks.getFirst().payload();
+            assertThat(p.getLong()).isZero();
+            byte[] all = new byte[p.remaining()];
+            p.get(all);
+            assertThat(all).hasSize(192 * 1024);
+            assertThat(Arrays.copyOf(all, data.length)).isEqualTo(data);
+            assertThat(Arrays.copyOfRange(all, data.length, all.length)).containsOnly(0);
+            c.request(0, CMD_READ, 4, 1 << 20, 1 << 20); // never written: still data, not one hole chunk
+            assertThat(c.readStructured()).singleElement().extracting(Chunk::type).isEqualTo(REPLY_TYPE_OFFSET_DATA);
+            assertThat(disk.extentQueries.get()).as("no query for reads").isEqualTo(queries);
+            c.request(0, CMD_BLOCK_STATUS, 5, 0, 192 * 1024);
+            assertThat(c.readStructured()).singleElement().extracting(Chunk::type).isEqualTo(REPLY_TYPE_BLOCK_STATUS);
+            assertThat(disk.extentQueries.get()).as("BLOCK_STATUS still asks").isEqualTo(queries + 1);
+            bye(c);
+        }
+    }
+
+    @Test
+    void connectionCountPerExport() throws Exception {
+        try (TestClient a1 = TestClient.connect(f.server); TestClient a2 = TestClient.connect(f.server);
+                TestClient b1 = TestClient.connect(f.server); TestClient negotiating = TestClient.connect(f.server)) {
+            a1.go("disk", false, false);
+            a2.go("disk", true, true);
+            b1.go("ro", false, false);
+            negotiating.hello();
+            awaitCount("disk", 2);
+            awaitCount("ro", 1);
+            assertThat(f.server.connectionCount("plain")).isZero();
+            assertThat(f.server.connectionCount("no-such-export")).isZero();
+            assertThat(f.server.connectionCount()).isEqualTo(4);
+            bye(a1);
+            awaitCount("disk", 1);
+            // A removed export's connections count until they have closed: they still use its device.
+            disk.holdIf(b -> true);
+            a2.request(0, CMD_READ, 1, 0, 4096);
+            long deadline = System.currentTimeMillis() + 5000;
+            while (disk.heldCount() == 0 && System.currentTimeMillis() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(f.server.removeExport("disk")).isTrue();
+            assertThat(f.server.connectionCount("disk")).isEqualTo(1);
+            disk.releaseHeld();
+            assertThat(a2.readStructured()).singleElement().extracting(Chunk::type).isEqualTo(REPLY_TYPE_OFFSET_DATA);
+            assertThat(a2.closedByServer()).isTrue();
+            awaitCount("disk", 0);
+            bye(b1);
+            awaitCount("ro", 0);
+        }
+    }
+
+    private void awaitCount(String export, int expected) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 5000;
+        while (f.server.connectionCount(export) != expected && System.currentTimeMillis() < deadline) {
+            Thread.sleep(1);
+        }
+        assertThat(f.server.connectionCount(export)).as("connections on '%s'", export).isEqualTo(expected);
+    }
+
+    @Test
     void readErrors() {
         try (TestClient c = TestClient.connect(f.server)) {
             c.go("disk", false, false);
