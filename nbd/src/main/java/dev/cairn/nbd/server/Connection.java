@@ -249,6 +249,14 @@ final class Connection implements Runnable {
     }
 
     /**
+     * The largest reply payload the reader writes itself. A reply that fits the socket's send buffer
+     * (4 MiB, {@link SocketTransport}) with room to spare goes out without waiting for the client, so the
+     * reader cannot stall against a client that is still sending; larger replies gain nothing from
+     * skipping the hand-off (its cost is per request, the copy is per byte) and go to the writer.
+     */
+    static final int MAX_INLINE_REPLY_BYTES = 256 * 1024;
+
+    /**
      * Sends the replies that completed on this thread while the last request was handled: written here
      * when it is the only request in flight, else queued for the writer. Called outside any bio submission.
      */
@@ -259,6 +267,7 @@ final class Connection implements Runnable {
         // The budget counts a request until its reply is written, so 1 means: nothing queued, nothing
         // being written, nothing at the device but this one. Buffered bytes mean the client pipelines.
         if (completedOnReader.size() == 1 && in.buffered() == 0 && budget.requests() == 1
+                && completedOnReader.getFirst().replyDataBytes <= MAX_INLINE_REPLY_BYTES
                 && writer.tryWriteInline(completedOnReader.getFirst())) {
             completedOnReader.clear();
             return;

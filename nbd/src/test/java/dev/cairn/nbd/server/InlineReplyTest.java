@@ -341,6 +341,33 @@ class InlineReplyTest {
     }
 
     @Test
+    void aLargeReplyAtDepthOneGoesToTheWriterSoTheReaderNeverWaitsOnTheClient() throws Exception {
+        device.inlinePercent = 100;
+        PipeTransport t = new PipeTransport();
+        try (TestClient c = TestClient.connect(f.server, t)) {
+            c.go("racy", false, false);
+            int lengthBytes = Connection.MAX_INLINE_REPLY_BYTES * 4;
+            int readerBefore = t.readerWrites.get();
+            int writerBefore = t.writerWrites.get();
+            c.request(0, CMD_READ, 1, 0, lengthBytes);
+            ByteBuffer h = c.read(SIMPLE_REPLY_BYTES);
+            assertThat(h.getInt(0)).isEqualTo(SIMPLE_REPLY_MAGIC);
+            assertThat(h.getInt(4)).as("error").isZero();
+            byte[] data = new byte[lengthBytes];
+            c.read(lengthBytes).get(data);
+            assertThat(data).isEqualTo(expected(0, lengthBytes));
+            assertThat(t.readerWrites.get()).as("reader writes").isEqualTo(readerBefore);
+            assertThat(t.writerWrites.get()).as("writer writes").isGreaterThan(writerBefore);
+            // a small one right after is the reader's again
+            c.request(0, CMD_READ, 2, 0, 4096);
+            h = c.read(SIMPLE_REPLY_BYTES);
+            assertThat(h.getLong(8)).as("cookie").isEqualTo(2);
+            c.read(4096);
+            assertThat(t.readerWrites.get()).as("reader writes").isGreaterThan(readerBefore);
+        }
+    }
+
+    @Test
     void aFailedInlineWriteEndsTheConnectionCleanly() throws Exception {
         device.inlinePercent = 100;
         PipeTransport t = new PipeTransport();
