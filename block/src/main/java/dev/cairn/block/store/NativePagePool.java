@@ -191,7 +191,10 @@ final class NativePagePool {
         lock.lock();
         try {
             limbo[epoch & 1].addAll(ids);
-            tryAdvance();
+            // with no bio in flight, two advances make these very pages free again at once
+            if (tryAdvance()) {
+                tryAdvance();
+            }
         } finally {
             lock.unlock();
         }
