@@ -58,7 +58,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * unmap on every call. The slabs that remain are closed by a {@link Cleaner} when the pool becomes
  * unreachable: {@link MemoryStore} has no close(), and its callers (tests, the CLI) simply drop it.
  *
- * <p>Slab memory counts against {@code -XX:MaxDirectMemorySize} (default: the maximum heap size).
+ * <p>Slab memory is outside the Java heap and (as measured on JDK 25) not limited by {@code -Xmx} or
+ * {@code -XX:MaxDirectMemorySize}: what bounds it is the store's capacity, plus free pages up to the peak.
  *
  * <p>Thread safety: {@link #enter}, {@link #exit}, {@link #slab} and {@link #offsetBytes} take no lock and
  * may be called from any thread; everything else takes {@link #lock} (held for bitmap work only, no I/O and
