@@ -241,7 +241,7 @@ public final class MemoryStore implements BlockDevice {
         return n;
     }
 
-    /** Installs page {@code id} at {@code page} if it is a hole; false if another page is there (returned). */
+    /** Installs page {@code id} at {@code page} if it is a hole; false if another page is installed there. */
     private boolean publish(long page, int id) {
         AtomicIntegerArray block = blockForWrite(page);
         int slot = (int) (page & (BLOCK_PAGES - 1));
