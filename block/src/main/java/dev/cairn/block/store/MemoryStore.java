@@ -9,6 +9,7 @@ import dev.cairn.block.Extents;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Sectors;
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
@@ -19,25 +20,34 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * submitting thread.
  *
  * <p>Layout: a directory of lazily created blocks of 4096 page slots (16 MiB of device each), so a
- * large, mostly empty device costs little.
+ * large, mostly empty device costs little. A slot holds the id + 1 of a page of native memory from a
+ * {@link NativePagePool} (0: a hole). The data is off the Java heap (a heap copy made G1 grow to about
+ * twice what was stored, and scanned it), and the pool hands out the pages of one write in runs that are
+ * contiguous in memory, so a bio is copied with one call per run rather than one per page.
  *
  * <p>Durability: the data lives as long as the object; there is no volatile cache, so FLUSH and FUA
- * are satisfied at once.
+ * are satisfied at once. The native memory is given back when the store becomes unreachable (there is
+ * no close()), and a slab at a time as discards empty it.
  *
- * <p>Thread safety: safe for concurrent bios. Pages are installed with a CAS; concurrent overlapping
- * writes may interleave at byte granularity, as on any block device.
+ * <p>Thread safety: safe for concurrent bios; reads and rewrites take no lock. A page is filled before
+ * its id is installed with a CAS, so a concurrent reader sees zeros (a hole) or the new data, never the
+ * page's previous contents. Every bio that copies page memory is bracketed by the pool's enter/exit, and a
+ * dropped page is reused only after every bio that may have looked it up has exited (see
+ * {@link NativePagePool}: otherwise a DISCARD racing a write could send that write into another range).
+ * Concurrent overlapping writes may interleave at byte granularity, as on any block device.
  */
 public final class MemoryStore implements BlockDevice {
-    public static final int PAGE_BYTES = 4096;
-    private static final int PAGE_SHIFT = 12;
+    public static final int PAGE_BYTES = NativePagePool.PAGE_BYTES;
+    private static final int PAGE_SHIFT = NativePagePool.PAGE_SHIFT;
     private static final int BLOCK_SHIFT = 12;
     private static final int BLOCK_PAGES = 1 << BLOCK_SHIFT;
 
     private final String name;
     private final long capacitySectors;
     private final QueueLimits limits;
-    private final AtomicReferenceArray<AtomicReferenceArray<MemorySegment>> directory;
+    private final AtomicReferenceArray<AtomicIntegerArray> directory;
     private final AtomicLong pagesAllocated = new AtomicLong();
+    private final NativePagePool pool = new NativePagePool();
 
     public MemoryStore(String name, long capacityBytes) {
         if (capacityBytes <= 0 || capacityBytes % PAGE_BYTES != 0) {
@@ -71,6 +81,11 @@ public final class MemoryStore implements BlockDevice {
         return pagesAllocated.get() * PAGE_BYTES;
     }
 
+    /** Bytes of native memory mapped for pages: written ones, free ones, and dropped ones not yet reusable. */
+    long reservedBytes() {
+        return pool.reservedBytes();
+    }
+
     @Override
     public void submitBio(Bio bio) {
         long offset = Sectors.toBytes(bio.sector());
@@ -85,91 +100,233 @@ public final class MemoryStore implements BlockDevice {
         switch (bio.op()) {
             case READ -> read(bio, offset, length);
             case WRITE -> write(bio, offset, length);
-            case DISCARD -> zero(offset, length, false);
-            case WRITE_ZEROES -> zero(offset, length, bio.hasFlag(BioFlags.NOUNMAP));
+            case DISCARD -> zero(offset, length);
+            case WRITE_ZEROES -> {
+                if (bio.hasFlag(BioFlags.NOUNMAP)) {
+                    write(null, offset, length);
+                } else {
+                    zero(offset, length);
+                }
+            }
             case FLUSH -> { }
         }
+        // after the pool's exit: an end-io callback may do anything, including submitting more I/O here
         bio.complete(BioStatus.OK);
     }
 
     private void read(Bio bio, long offset, int length) {
-        int done = 0;
-        while (done < length) {
-            long pos = offset + done;
-            int inPage = (int) (pos & (PAGE_BYTES - 1));
-            int n = Math.min(PAGE_BYTES - inPage, length - done);
-            MemorySegment page = page(pos >>> PAGE_SHIFT);
-            if (page == null) {
-                bio.fill(done, n, (byte) 0);
-            } else {
-                bio.copyFrom(page, inPage, done, n);
+        int token = pool.enter();
+        try {
+            int done = 0;
+            while (done < length) {
+                long pos = offset + done;
+                long page = pos >>> PAGE_SHIFT;
+                int inPage = (int) (pos & (PAGE_BYTES - 1));
+                int spanned = pagesSpanned(inPage, length - done);
+                int id = id(page);
+                int pages = 1;
+                if (id < 0) {
+                    while (pages < spanned && id(page + pages) < 0) {
+                        pages++;
+                    }
+                } else {
+                    while (pages < spanned && NativePagePool.contiguous(id, pages) && id(page + pages) == id + pages) {
+                        pages++;
+                    }
+                }
+                int n = (int) Math.min(((long) pages << PAGE_SHIFT) - inPage, length - done);
+                if (id < 0) {
+                    bio.fill(done, n, (byte) 0);
+                } else {
+                    bio.copyFrom(pool.slab(id), NativePagePool.offsetBytes(id) + inPage, done, n);
+                }
+                done += n;
             }
-            done += n;
+        } finally {
+            pool.exit(token);
         }
     }
 
+    /** Writes {@code bio}'s data, or zeros when {@code bio} is null, allocating pages that are missing. */
     private void write(Bio bio, long offset, int length) {
-        int done = 0;
-        while (done < length) {
-            long pos = offset + done;
-            int inPage = (int) (pos & (PAGE_BYTES - 1));
-            int n = Math.min(PAGE_BYTES - inPage, length - done);
-            MemorySegment page = pageForWrite(pos >>> PAGE_SHIFT);
-            bio.copyTo(done, page, inPage, n);
-            done += n;
+        int token = pool.enter();
+        try {
+            int done = 0;
+            while (done < length) {
+                long pos = offset + done;
+                long page = pos >>> PAGE_SHIFT;
+                int inPage = (int) (pos & (PAGE_BYTES - 1));
+                int spanned = pagesSpanned(inPage, length - done);
+                int id = id(page);
+                if (id < 0) {
+                    done += install(bio, done, page, inPage, Math.min(spanned, NativePagePool.SLAB_PAGES), length - done);
+                    continue;
+                }
+                int pages = 1;
+                while (pages < spanned && NativePagePool.contiguous(id, pages) && id(page + pages) == id + pages) {
+                    pages++;
+                }
+                int n = (int) Math.min(((long) pages << PAGE_SHIFT) - inPage, length - done);
+                put(bio, done, pool.slab(id), NativePagePool.offsetBytes(id) + inPage, n);
+                done += n;
+            }
+        } finally {
+            pool.exit(token);
         }
     }
 
-    /** Zeroes a range: whole pages are dropped (or zero-filled when {@code keepAllocated}), partial ones cleared. */
-    private void zero(long offset, int length, boolean keepAllocated) {
-        long done = 0;
-        while (done < length) {
-            long pos = offset + done;
-            int inPage = (int) (pos & (PAGE_BYTES - 1));
-            int n = (int) Math.min(PAGE_BYTES - inPage, length - done);
-            long index = pos >>> PAGE_SHIFT;
-            if (n == PAGE_BYTES && !keepAllocated) {
-                dropPage(index);
-            } else {
-                MemorySegment page = keepAllocated ? pageForWrite(index) : page(index);
-                if (page != null) {
-                    page.asSlice(inPage, n).fill((byte) 0);
+    /**
+     * Allocates the run of missing pages from {@code page} (at most {@code maxPages}), fills them (the parts the
+     * bio does not cover with zeros) and only then installs them, so no reader sees a page's old contents.
+     * Returns the bytes of the bio it wrote.
+     */
+    private int install(Bio bio, int done, long page, int inPage, int maxPages, int remaining) {
+        int pages = 1;
+        while (pages < maxPages && id(page + pages) < 0) {
+            pages++;
+        }
+        int n = (int) Math.min(((long) pages << PAGE_SHIFT) - inPage, remaining);
+        int before = page > 0 ? id(page - 1) : -1;
+        int hint = before >= 0 && NativePagePool.contiguous(before, 1) ? before + 1 : -1;
+        int[] ids = new int[pages];
+        pool.allocate(pages, hint, ids);
+        // fill each run of ids that is contiguous in memory with one copy
+        int i = 0;
+        while (i < pages) {
+            int j = i + 1;
+            while (j < pages && NativePagePool.contiguous(ids[i], j - i) && ids[j] == ids[i] + (j - i)) {
+                j++;
+            }
+            long runStart = (long) i << PAGE_SHIFT; // relative to the start of page
+            long from = Math.max(runStart, inPage);
+            long to = Math.min((long) j << PAGE_SHIFT, inPage + (long) n);
+            MemorySegment slab = pool.slab(ids[i]);
+            long base = NativePagePool.offsetBytes(ids[i]);
+            if (from > runStart) {
+                slab.asSlice(base, from - runStart).fill((byte) 0);
+            }
+            if (to < (long) j << PAGE_SHIFT) {
+                slab.asSlice(base + to - runStart, ((long) j << PAGE_SHIFT) - to).fill((byte) 0);
+            }
+            put(bio, done + (int) (from - inPage), slab, base + from - runStart, to - from);
+            i = j;
+        }
+        int[] lost = null;
+        int lostCount = 0;
+        for (int k = 0; k < pages; k++) {
+            int winner = -1;
+            while (!publish(page + k, ids[k])) {
+                // another write installed this page first (after our lookup): write our part into its page
+                // instead; and if a discard has dropped that one already, try to install ours again
+                winner = id(page + k);
+                if (winner >= 0) {
+                    break;
                 }
             }
-            done += n;
+            if (winner < 0) {
+                continue;
+            }
+            long from = Math.max((long) k << PAGE_SHIFT, inPage);
+            long to = Math.min((long) (k + 1) << PAGE_SHIFT, inPage + (long) n);
+            put(bio, done + (int) (from - inPage), pool.slab(winner),
+                    NativePagePool.offsetBytes(winner) + (from & (PAGE_BYTES - 1)), to - from);
+            if (lost == null) {
+                lost = new int[pages];
+            }
+            lost[lostCount++] = ids[k];
+        }
+        if (lost != null) {
+            pool.free(lost, lostCount); // never installed: nobody can have seen them
+        }
+        return n;
+    }
+
+    /** Installs page {@code id} at {@code page} if it is a hole; false if another page is installed there. */
+    private boolean publish(long page, int id) {
+        AtomicIntegerArray block = blockForWrite(page);
+        int slot = (int) (page & (BLOCK_PAGES - 1));
+        // happens-before: the page's contents (and its slab) are published with its id
+        if (block.compareAndSet(slot, 0, id + 1)) {
+            pagesAllocated.incrementAndGet();
+            return true;
+        }
+        return false;
+    }
+
+    private static void put(Bio bio, int bioOffsetBytes, MemorySegment dst, long dstOffsetBytes, long lengthBytes) {
+        if (bio == null) {
+            dst.asSlice(dstOffsetBytes, lengthBytes).fill((byte) 0);
+        } else {
+            bio.copyTo(bioOffsetBytes, dst, dstOffsetBytes, lengthBytes);
         }
     }
 
-    private MemorySegment page(long index) {
-        AtomicReferenceArray<MemorySegment> block = directory.get((int) (index >>> BLOCK_SHIFT));
-        return block == null ? null : block.get((int) (index & (BLOCK_PAGES - 1)));
+    /** Zeroes a range: whole pages are dropped (their memory retired to the pool), partial ones cleared. */
+    private void zero(long offset, int length) {
+        NativePagePool.IntList dropped = null;
+        int token = pool.enter();
+        try {
+            long done = 0;
+            while (done < length) {
+                long pos = offset + done;
+                int inPage = (int) (pos & (PAGE_BYTES - 1));
+                int n = (int) Math.min(PAGE_BYTES - inPage, length - done);
+                long page = pos >>> PAGE_SHIFT;
+                if (n == PAGE_BYTES) {
+                    int id = unlink(page);
+                    if (id >= 0) {
+                        if (dropped == null) {
+                            dropped = new NativePagePool.IntList();
+                        }
+                        dropped.add(id);
+                    }
+                } else {
+                    int id = id(page);
+                    if (id >= 0) {
+                        pool.slab(id).asSlice(NativePagePool.offsetBytes(id) + inPage, n).fill((byte) 0);
+                    }
+                }
+                done += n;
+            }
+        } finally {
+            pool.exit(token);
+        }
+        if (dropped != null) {
+            pool.retire(dropped);
+        }
     }
 
-    private MemorySegment pageForWrite(long index) {
-        int b = (int) (index >>> BLOCK_SHIFT);
-        AtomicReferenceArray<MemorySegment> block = directory.get(b);
+    /** The page id at device page {@code page}, or -1 for a hole. */
+    private int id(long page) {
+        AtomicIntegerArray block = directory.get((int) (page >>> BLOCK_SHIFT));
+        return block == null ? -1 : block.get((int) (page & (BLOCK_PAGES - 1))) - 1;
+    }
+
+    private AtomicIntegerArray blockForWrite(long page) {
+        int b = (int) (page >>> BLOCK_SHIFT);
+        AtomicIntegerArray block = directory.get(b);
         if (block == null) {
-            directory.compareAndSet(b, null, new AtomicReferenceArray<>(BLOCK_PAGES));
+            directory.compareAndSet(b, null, new AtomicIntegerArray(BLOCK_PAGES));
             block = directory.get(b);
         }
-        int slot = (int) (index & (BLOCK_PAGES - 1));
-        MemorySegment page = block.get(slot);
-        if (page == null) {
-            MemorySegment fresh = MemorySegment.ofArray(new byte[PAGE_BYTES]);
-            if (block.compareAndSet(slot, null, fresh)) {
-                pagesAllocated.incrementAndGet();
-                return fresh;
-            }
-            page = block.get(slot);
-        }
-        return page;
+        return block;
     }
 
-    private void dropPage(long index) {
-        AtomicReferenceArray<MemorySegment> block = directory.get((int) (index >>> BLOCK_SHIFT));
-        if (block != null && block.getAndSet((int) (index & (BLOCK_PAGES - 1)), null) != null) {
+    /** Makes {@code page} a hole; returns the id it had, or -1. */
+    private int unlink(long page) {
+        AtomicIntegerArray block = directory.get((int) (page >>> BLOCK_SHIFT));
+        if (block == null) {
+            return -1;
+        }
+        int id = block.getAndSet((int) (page & (BLOCK_PAGES - 1)), 0) - 1;
+        if (id >= 0) {
             pagesAllocated.decrementAndGet();
         }
+        return id;
+    }
+
+    private static int pagesSpanned(int inPage, int lengthBytes) {
+        return (int) ((inPage + (long) lengthBytes + PAGE_BYTES - 1) >>> PAGE_SHIFT);
     }
 
     /** Unwritten pages are holes that read as zeros; written pages are data. */
@@ -182,9 +339,9 @@ public final class MemoryStore implements BlockDevice {
         long pos = Sectors.toBytes(sector);
         long end = Sectors.toBytes(sector + sectors);
         while (pos < end) {
-            boolean hole = page(pos >>> PAGE_SHIFT) == null;
+            boolean hole = id(pos >>> PAGE_SHIFT) < 0;
             long runEnd = pos;
-            while (runEnd < end && (page(runEnd >>> PAGE_SHIFT) == null) == hole) {
+            while (runEnd < end && (id(runEnd >>> PAGE_SHIFT) < 0) == hole) {
                 runEnd = Math.min(end, ((runEnd >>> PAGE_SHIFT) + 1) << PAGE_SHIFT);
             }
             if (!sink.extent((runEnd - pos) >>> Sectors.SECTOR_SHIFT, hole ? Extents.HOLE | Extents.ZERO : 0)) {

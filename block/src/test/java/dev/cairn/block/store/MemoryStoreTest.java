@@ -10,6 +10,7 @@ import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -124,5 +125,196 @@ class MemoryStoreTest {
         for (StoreModel m : models) {
             m.verifyAll(submitter, store);
         }
+    }
+
+    @ParameterizedTest
+    @EnumSource(StoreModel.Memory.class)
+    void runsAcrossDirectoryBlocksAndSlabsMatchTheModel(StoreModel.Memory memory) {
+        // 16 MiB of device per directory block: the model's range straddles the first boundary, misaligned by
+        // 3 sectors, and bios up to 3 MiB cross it and the pool's 2 MiB slabs
+        MemoryStore store = new MemoryStore("mem", 40 << 20);
+        long boundarySector = (16 << 20) / 512;
+        StoreModel model = new StoreModel(StoreModel.seed(), boundarySector - 6 * 2048 + 3, 12 * 2048, 1, memory);
+        model.run(submitter, store, 300, 6 * 1024);
+        model.verifyAll(submitter, store);
+    }
+
+    @Test
+    void aLargeWriteIsOneRunAndReadsBackAcrossSlabAndBlockBoundariesFromMixedMemory() {
+        MemoryStore store = new MemoryStore("mem", 40 << 20);
+        int length = 5 << 20;
+        long sector = (16 << 20) / 512 - 3 * 2048 + 1; // starts mid-page, ends 2 MiB past the block boundary
+        byte[] data = new byte[length];
+        new java.util.SplittableRandom(StoreModel.seed()).nextBytes(data);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment nativePart = arena.allocate(length - 12345 - 4096 - 100);
+            MemorySegment.copy(MemorySegment.ofArray(data), 12345 + 4096 + 100, nativePart, 0, nativePart.byteSize());
+            // heap, native, heap, native: pieces that do not line up with pages
+            MemorySegment[] pieces = {MemorySegment.ofArray(java.util.Arrays.copyOfRange(data, 0, 12345)),
+                    arena.allocate(4096).copyFrom(MemorySegment.ofArray(data).asSlice(12345, 4096)),
+                    MemorySegment.ofArray(java.util.Arrays.copyOfRange(data, 12345 + 4096, 12345 + 4096 + 100)),
+                    nativePart};
+            assertThat(StoreModel.io(submitter, store, BioOp.WRITE, 0, sector, pieces)).isEqualTo(BioStatus.OK);
+            assertThat(store.allocatedBytes()).isEqualTo(length + 4096); // 1281 pages: 512 bytes over at each end
+            assertThat(StoreModel.read(submitter, store, sector, length)).isEqualTo(data);
+            // a read from a different layout: odd native pieces around the same range, including the zeros around it
+            byte[] expected = new byte[length + 1024];
+            System.arraycopy(data, 0, expected, 512, length);
+            MemorySegment a = arena.allocate(777 * 512 + 1);
+            MemorySegment b = MemorySegment.ofArray(new byte[expected.length - 777 * 512 - 1]);
+            assertThat(StoreModel.io(submitter, store, BioOp.READ, 0, sector - 1, a, b)).isEqualTo(BioStatus.OK);
+            byte[] back = new byte[expected.length];
+            MemorySegment.copy(a, 0, MemorySegment.ofArray(back), 0, a.byteSize());
+            MemorySegment.copy(b, 0, MemorySegment.ofArray(back), a.byteSize(), b.byteSize());
+            assertThat(back).isEqualTo(expected);
+        }
+        assertThat(StoreModel.extents(store, sector - 1, length / 512 + 2)).containsExactly(
+                new long[] {sector - 1, length / 512 + 2, 0});
+    }
+
+    @Test
+    void writingAndDiscardingRepeatedlyReusesMemoryAndAFullDiscardGivesSlabsBack() {
+        MemoryStore store = new MemoryStore("mem", 64 << 20);
+        byte[] chunk = new byte[1 << 20];
+        java.util.SplittableRandom random = new java.util.SplittableRandom(StoreModel.seed());
+        for (int round = 0; round < 40; round++) {
+            // 8 MiB written at a different place each round (1 MiB bios), then discarded: at most 8 MiB is live
+            long base = (long) random.nextInt(56) << 20;
+            for (int i = 0; i < 8; i++) {
+                random.nextBytes(chunk);
+                assertThat(StoreModel.io(submitter, store, BioOp.WRITE, 0, (base + ((long) i << 20)) / 512,
+                        MemorySegment.ofArray(chunk))).isEqualTo(BioStatus.OK);
+            }
+            assertThat(StoreModel.read(submitter, store, (base + (7 << 20)) / 512, chunk.length)).isEqualTo(chunk);
+            assertThat(store.reservedBytes()).isLessThanOrEqualTo((8 << 20) + 2 * NativePagePool.SLAB_BYTES);
+            // a 4 KiB page kept at every other 64 KiB: the rest is dropped, fragmenting the free pages
+            for (int i = 0; i < 8 * 16; i += 2) {
+                assertThat(StoreModel.range(submitter, store, BioOp.DISCARD, 0, (base + ((long) i << 16)) / 512 + 8,
+                        120)).isEqualTo(BioStatus.OK);
+            }
+            assertThat(StoreModel.range(submitter, store, BioOp.WRITE_ZEROES, 0, base / 512, 8 << 11))
+                    .isEqualTo(BioStatus.OK);
+            assertThat(store.allocatedBytes()).isZero();
+        }
+        assertThat(store.reservedBytes()).isLessThanOrEqualTo(2 * NativePagePool.SLAB_BYTES);
+        assertThat(StoreModel.read(submitter, store, 0, 4096)).containsOnly(0);
+    }
+
+    /**
+     * The reuse hazard: a page dropped by a discard while another thread's write or read still holds it must not
+     * be handed to other device data before that bio is done. Writers fill pages with words that name their
+     * device page; discarders drop and rewrite the same pages; readers check that no page ever shows a word
+     * naming another page (a write sent into a reused page, or a read of one). Each thread also owns pages
+     * that nobody else touches and checks them exactly. Seeded; bounded by a count of operations.
+     */
+    @Test
+    void aDroppedPageIsNeverReusedWhileABioMayStillHoldIt() throws Exception {
+        int contested = 40; // pages 0..95: written and discarded by everyone
+        int threads = 6;
+        int ownedPerThread = 32; // pages after the contested ones, one block of them per thread
+        MemoryStore store = new MemoryStore("mem", (long) (contested + threads * ownedPerThread) * 4096);
+        long seed = StoreModel.seed();
+        List<Thread> workers = new ArrayList<>();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        for (int t = 0; t < threads; t++) {
+            int me = t;
+            workers.add(Thread.ofPlatform().start(() -> {
+                try {
+                    hammer(store, new java.util.SplittableRandom(seed + me), me, contested,
+                            contested + me * ownedPerThread, ownedPerThread, 6000);
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                }
+            }));
+        }
+        for (Thread w : workers) {
+            w.join();
+        }
+        if (failure.get() != null) {
+            throw new AssertionError("seed " + seed, failure.get());
+        }
+        // nothing in flight now: every page still reads as its own
+        checkOwnPatterns(store, 0, contested + threads * ownedPerThread, null, 0);
+    }
+
+    private static void hammer(MemoryStore store, java.util.SplittableRandom random, int thread, int contested,
+            int ownedFirst, int owned, int ops) {
+        long[] ownedModel = new long[owned]; // generation last written to each owned page, 0: a hole
+        int generation = thread << 24;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buffer = arena.allocate(8 * 4096L);
+            for (int op = 0; op < ops; op++) {
+                boolean mine = random.nextInt(4) == 0;
+                int first = mine ? ownedFirst + random.nextInt(owned) : random.nextInt(contested);
+                int limit = mine ? ownedFirst + owned : contested;
+                int pages = Math.min(1 + random.nextInt(8), limit - first);
+                // heap or native bio memory, whole or split at an odd byte
+                MemorySegment data = random.nextBoolean() ? buffer.asSlice(0, pages * 4096L)
+                        : MemorySegment.ofArray(new byte[pages * 4096]);
+                int kind = random.nextInt(10);
+                if (kind < 4) {
+                    generation++;
+                    for (int p = 0; p < pages; p++) {
+                        for (int w = 0; w < 512; w++) {
+                            data.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, p * 4096L + w * 8L,
+                                    word(first + p, generation));
+                        }
+                    }
+                    int cut = 1 + random.nextInt(pages * 4096 - 1);
+                    Bio bio = Bio.alloc().setOp(BioOp.WRITE).setSector(first * 8L)
+                            .setData(data.asSlice(0, cut), data.asSlice(cut));
+                    assertThat(direct(store, bio)).isEqualTo(BioStatus.OK);
+                    if (mine) {
+                        for (int p = 0; p < pages; p++) {
+                            ownedModel[first + p - ownedFirst] = generation;
+                        }
+                    }
+                } else if (kind < 7) {
+                    BioOp discard = random.nextBoolean() ? BioOp.DISCARD : BioOp.WRITE_ZEROES;
+                    Bio bio = Bio.alloc().setOp(discard).setSector(first * 8L).setSizeBytes(pages * 4096);
+                    assertThat(direct(store, bio)).isEqualTo(BioStatus.OK);
+                    if (mine) {
+                        for (int p = 0; p < pages; p++) {
+                            ownedModel[first + p - ownedFirst] = 0;
+                        }
+                    }
+                } else {
+                    Bio bio = Bio.alloc().setOp(BioOp.READ).setSector(first * 8L).setData(data);
+                    assertThat(direct(store, bio)).isEqualTo(BioStatus.OK);
+                    checkPages(data, first, pages, mine ? ownedModel : null, first - ownedFirst);
+                }
+            }
+        }
+    }
+
+    private static long word(int page, int generation) {
+        return ((long) (page + 1) << 32) | (generation & 0xffffffffL);
+    }
+
+    /** Every word of each page is 0 or names that page; with a model, is exactly what the owner wrote last. */
+    private static void checkPages(MemorySegment data, int firstPage, int pages, long[] model, int modelIndex) {
+        for (int p = 0; p < pages; p++) {
+            for (int w = 0; w < 512; w++) {
+                long v = data.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, p * 4096L + w * 8L);
+                int page = firstPage + p;
+                if (model != null) {
+                    long expected = model[modelIndex + p] == 0 ? 0 : word(page, (int) model[modelIndex + p]);
+                    if (v != expected) {
+                        throw new AssertionError("owned page " + page + " word " + w + ": 0x" + Long.toHexString(v)
+                                + " (expected: 0x" + Long.toHexString(expected) + ")");
+                    }
+                } else if (v != 0 && (v >>> 32) != page + 1) {
+                    throw new AssertionError("page " + page + " word " + w + " holds page " + ((v >>> 32) - 1)
+                            + "'s data: 0x" + Long.toHexString(v));
+                }
+            }
+        }
+    }
+
+    private static void checkOwnPatterns(MemoryStore store, int firstPage, int pages, long[] model, int modelIndex) {
+        MemorySegment data = MemorySegment.ofArray(new byte[pages * 4096]);
+        assertThat(direct(store, Bio.alloc().setOp(BioOp.READ).setSector(firstPage * 8L).setData(data)))
+                .isEqualTo(BioStatus.OK);
+        checkPages(data, firstPage, pages, model, modelIndex);
     }
 }
