@@ -486,8 +486,23 @@ public final class Daemon implements AutoCloseable {
                                 + "the stack), or force it: cairn remove --force " + name);
             }
         }
-        // The daemon's own exports are not "users" to refuse over: they go with the device.
+        // The daemon's own exports go with the device, but NBD clients connected to them are users, like an
+        // open count for dmsetup: without --force the device stays, and nothing is changed.
         List<Exported> dropped = exports.values().stream().filter(x -> x.record().device().equals(name)).toList();
+        if (!force) {
+            List<String> busy = new ArrayList<>();
+            for (Exported x : dropped) {
+                int clients = nbd.connectionCount(x.record().name());
+                if (clients > 0) {
+                    busy.add(x.record().name() + " (" + clients + (clients == 1 ? " client)" : " clients)"));
+                }
+            }
+            if (!busy.isEmpty()) {
+                throw new DaemonException(ErrorKind.BUSY, "device " + name + " is open: NBD clients are connected to export "
+                        + String.join(", ", busy), "disconnect them first, or force it (their connections are closed): "
+                        + "cairn remove --force " + name);
+            }
+        }
         for (Exported x : dropped) {
             removeExportLive(x.record().name());
         }

@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.ByteArrayOutputStream;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -154,5 +157,73 @@ class DaemonTest {
         assertThatThrownBy(() -> call("info", "name", "vol0-real")).isInstanceOf(DaemonException.class);
         assertThatThrownBy(() -> call("info", "name", "s")).isInstanceOf(DaemonException.class);
         assertThat(Files.exists(cow)).as("a COW the user gave is never deleted").isTrue();
+    }
+
+    /** A client in the transmission phase on {@code export}: fixed newstyle, NBD_OPT_EXPORT_NAME. */
+    private SocketChannel nbdClient(String export) throws Exception {
+        SocketChannel ch = SocketChannel.open(new InetSocketAddress("127.0.0.1", daemon.nbdPort()));
+        ByteBuffer greeting = ByteBuffer.allocate(18);
+        while (greeting.hasRemaining()) {
+            assertThat(ch.read(greeting)).isNotNegative();
+        }
+        assertThat(greeting.getLong(0)).isEqualTo(0x4e42444d41474943L); // NBDMAGIC
+        assertThat(greeting.getLong(8)).isEqualTo(0x49484156454f5054L); // IHAVEOPT
+        byte[] name = export.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer out = ByteBuffer.allocate(4 + 16 + name.length);
+        out.putInt(3); // FIXED_NEWSTYLE | NO_ZEROES
+        out.putLong(0x49484156454f5054L).putInt(1).putInt(name.length).put(name); // NBD_OPT_EXPORT_NAME
+        out.flip();
+        while (out.hasRemaining()) {
+            ch.write(out);
+        }
+        ByteBuffer reply = ByteBuffer.allocate(10); // size, transmission flags
+        while (reply.hasRemaining()) {
+            assertThat(ch.read(reply)).as("the server accepted export " + export).isNotNegative();
+        }
+        return ch;
+    }
+
+    @Test
+    void removeRefusesADeviceWithConnectedNbdClientsUnlessForced() throws Exception {
+        start();
+        call("create", "name", "busy", "table", "0 2048 zero\n");
+        SocketChannel client = nbdClient("busy");
+        DaemonState before = saved();
+        assertThatThrownBy(() -> call("remove", "name", "busy"))
+                .isInstanceOfSatisfying(DaemonException.class, e -> {
+                    assertThat(e.kind()).isEqualTo(ErrorKind.BUSY);
+                    assertThat(e.getMessage()).isEqualTo("device busy is open: NBD clients are connected to export busy (1 client)");
+                    assertThat(e.hint()).contains("cairn remove --force busy");
+                });
+        assertThat(saved()).as("a refused remove changes nothing").isEqualTo(before);
+        assertThat(info("busy")).containsEntry("state", "ACTIVE");
+
+        client.close();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (true) { // the server notices the closed socket on its own thread
+            try {
+                call("remove", "name", "busy");
+                break;
+            } catch (DaemonException e) {
+                assertThat(e.kind()).isEqualTo(ErrorKind.BUSY);
+                assertThat(System.nanoTime()).as("the connection ended within 10 s").isLessThan(deadline);
+                Thread.sleep(10);
+            }
+        }
+        assertThat(saved().device("busy")).isNull();
+
+        call("create", "name", "busy2", "table", "0 2048 zero\n");
+        try (SocketChannel other = nbdClient("busy2")) {
+            call("remove", "name", "busy2", "force", true);
+            assertThat(saved().device("busy2")).isNull();
+            other.configureBlocking(false);
+            ByteBuffer b = ByteBuffer.allocate(1);
+            long until = System.nanoTime() + 10_000_000_000L;
+            int n;
+            while ((n = other.read(b)) == 0 && System.nanoTime() < until) {
+                Thread.sleep(10);
+            }
+            assertThat(n).as("a forced remove closes the client's connection").isNegative();
+        }
     }
 }
