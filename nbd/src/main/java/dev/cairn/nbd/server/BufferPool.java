@@ -55,7 +55,7 @@ final class BufferPool {
     }
 
     private final long maxRetainedBytes;
-    @SuppressWarnings("unchecked")
+    @SuppressWarnings({"unchecked", "rawtypes"}) // a generic array; every element is made below as a deque of Buffer
     private final ConcurrentLinkedDeque<Buffer>[] free = new ConcurrentLinkedDeque[MAX_SHIFT - MIN_SHIFT + 1];
     private final AtomicLong retainedBytes = new AtomicLong();
     private final AtomicLong outstanding = new AtomicLong();

@@ -205,6 +205,13 @@ final class Connection implements Runnable {
         return budget.requests();
     }
 
+    /** An unchecked exception from the transport while writing replies: counted as an internal error. */
+    void writeCrashed(RuntimeException e) {
+        server.internalError();
+        LOG.log(Level.ERROR, () -> this + ": internal error while writing replies; closing the connection", e);
+        transport.close();
+    }
+
     void writeFailed(IOException e) {
         LOG.log(Level.DEBUG, () -> this + ": write failed, dropping replies: " + e);
         // Nobody will read our replies: wake the reader if it is blocked on the socket (when this is the

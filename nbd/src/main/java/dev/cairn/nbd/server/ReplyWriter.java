@@ -168,6 +168,12 @@ final class ReplyWriter implements Runnable {
                 } catch (IOException e) {
                     broken = true;
                     connection.writeFailed(e);
+                } catch (RuntimeException e) {
+                    // A bug below us, not the client. The writer must live on (it releases every buffer and
+                    // the budget, and the reader may be waiting on that budget), so end the connection as
+                    // for a failed write, and count and log the bug.
+                    broken = true;
+                    connection.writeCrashed(e);
                 }
             }
         } finally {

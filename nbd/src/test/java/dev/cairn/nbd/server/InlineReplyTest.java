@@ -400,4 +400,23 @@ class InlineReplyTest {
             assertThat(t.failedWriters).isNotEmpty().allSatisfy(n -> assertThat(n).startsWith("nbd-writer-"));
         }
     }
+
+    @Test
+    void anUncheckedExceptionFromTheTransportEndsTheConnectionAndIsCountedNotFatalToTheWriter() throws Exception {
+        device.inlinePercent = 0;
+        PipeTransport t = new PipeTransport();
+        try (TestClient c = TestClient.connect(f.server, t)) {
+            c.go("racy", false, false);
+            t.crashWrites();
+            ByteBuffer requests = ByteBuffer.allocate(8 * REQUEST_HEADER_BYTES);
+            for (int i = 0; i < 8; i++) {
+                NbdWire.putRequest(requests, 0, CMD_READ, i, i * 4096L, 4096);
+            }
+            c.send(requests.flip());
+            assertThat(c.bytesUntilClosed()).isZero();
+            assertThat(t.failedWriters).isNotEmpty().allSatisfy(n -> assertThat(n).startsWith("nbd-writer-"));
+        }
+        f.expectedInternalErrors = 1;
+        // tearDown: the connection ended and every buffer came back although the writer's write threw
+    }
 }

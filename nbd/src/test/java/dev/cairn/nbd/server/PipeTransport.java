@@ -23,6 +23,7 @@ final class PipeTransport implements NbdTransport {
     /** Write calls that failed because of {@link #failWrites}, by thread name. */
     final Queue<String> failedWriters = new ConcurrentLinkedQueue<>();
     private volatile boolean failWrites;
+    private volatile boolean crashWrites;
 
     PipeTransport() {
         try {
@@ -50,7 +51,16 @@ final class PipeTransport implements NbdTransport {
             failedWriters.add(name);
             throw new IOException("injected write failure");
         }
+        if (crashWrites) {
+            failedWriters.add(name);
+            throw new IllegalStateException("injected bug in the transport");
+        }
         return toClient.sink().write(srcs, offset, length);
+    }
+
+    /** From now on every write throws an unchecked exception (as a bug below the writer would). */
+    void crashWrites() {
+        crashWrites = true;
     }
 
     /** From now on every write throws an IOException (as a reset connection would). */
