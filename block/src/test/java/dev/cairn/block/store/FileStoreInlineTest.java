@@ -202,6 +202,66 @@ class FileStoreInlineTest {
         assertThat(StoreModel.read(submitter, store, 0, 4096)).isEqualTo(second);
     }
 
+    /** Runs {@code io} on a new virtual thread and returns what it returned. */
+    private Done onVirtualThread(java.util.function.Supplier<Done> io) throws InterruptedException {
+        AtomicReference<Done> done = new AtomicReference<>();
+        AtomicReference<Throwable> failed = new AtomicReference<>();
+        Thread v = Thread.ofVirtual().start(() -> {
+            try {
+                done.set(io.get());
+            } catch (Throwable t) {
+                failed.set(t);
+            }
+        });
+        v.join(10_000);
+        assertThat(failed.get()).isNull();
+        assertThat(done.get()).as("the virtual thread finished").isNotNull();
+        return done.get();
+    }
+
+    @Test
+    void whereNowaitWritesAreRefusedSmallWritesFromVirtualThreadsAreWrittenOnThatThread() throws Exception {
+        FileStore store = sparse("v.img", MIB, FileStoreConfig.defaults());
+        // make sure the refusal (or support) is known first: the first write may be the probe
+        assertThat(io(store, BioOp.WRITE, 0, 0, MemorySegment.ofArray(data(0, 4096, 1))).status()).isEqualTo(BioStatus.OK);
+        for (MemorySegment memory : new MemorySegment[] {MemorySegment.ofArray(data(4096, 8192, 2)),
+                Arena.ofAuto().allocate(8192, 4096).copyFrom(MemorySegment.ofArray(data(4096, 8192, 2)))}) {
+            Done d = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 8, memory));
+            assertThat(d.status()).isEqualTo(BioStatus.OK);
+            assertThat(d.thread().isVirtual()).as("completed on the submitting virtual thread, not " + d.thread()).isTrue();
+            assertThat(StoreModel.read(submitter, store, 8, 8192)).isEqualTo(data(4096, 8192, 2));
+        }
+        // FUA and PREFLUSH writes, writes above inlineMaxBytes and writes from platform threads go to the pool
+        for (int flags : new int[] {BioFlags.FUA, BioFlags.PREFLUSH}) {
+            Done d = onVirtualThread(() -> io(store, BioOp.WRITE, flags, 16, MemorySegment.ofArray(data(8192, 4096, 3))));
+            assertThat(d.thread()).as(BioFlags.toString(flags)).matches(FileStoreInlineTest::isPoolThread);
+        }
+        int large = FileStoreConfig.defaults().inlineMaxBytes() * 2;
+        Done big = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 64, MemorySegment.ofArray(data(32768, large, 4))));
+        assertThat(big.thread()).matches(FileStoreInlineTest::isPoolThread);
+        assertThat(io(store, BioOp.WRITE, 0, 24, MemorySegment.ofArray(data(12288, 4096, 5))).thread())
+                .matches(FileStoreInlineTest::isPoolThread);
+        assertThat(StoreModel.read(submitter, store, 64, large)).isEqualTo(data(32768, large, 4));
+        assertThat(StoreModel.read(submitter, store, 24, 4096)).isEqualTo(data(12288, 4096, 5));
+
+        FileStore off = sparse("v-off.img", MIB, FileStoreConfig.defaults().withInlineMaxBytes(0));
+        assertThat(onVirtualThread(() -> io(off, BioOp.WRITE, 0, 0, MemorySegment.ofArray(data(0, 4096, 6)))).thread())
+                .matches(FileStoreInlineTest::isPoolThread);
+    }
+
+    @Test
+    void aConfinedBufferWrittenFromAVirtualThreadStillFailsCleanlyInThePool() throws Exception {
+        FileStore store = sparse("cf.img", MIB, FileStoreConfig.defaults());
+        Done d = onVirtualThread(() -> {
+            try (Arena confined = Arena.ofConfined()) {
+                MemorySegment seg = confined.allocate(4096, 4096);
+                return io(store, BioOp.WRITE, 0, 0, seg);
+            }
+        });
+        assertThat(d.status()).isEqualTo(BioStatus.IOERR);
+        assertThat(StoreModel.read(submitter, store, 0, 4096)).isEqualTo(new byte[4096]);
+    }
+
     /**
      * tmpfs keeps every page cached, so the inline path is taken for every small read, and for every small write
      * where the kernel accepts buffered RWF_NOWAIT writes (6.18 refuses them on tmpfs and ext4; XFS and btrfs
