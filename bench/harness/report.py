@@ -19,12 +19,13 @@ import subprocess
 COLUMNS = ["cairn", "nbdkit", "qemu-nbd", "nbd-server"]
 COLUMN_OF = {"cairn": "cairn", "nbdkit": "nbdkit", "nbdkit-split": "nbdkit", "qemu-nbd": "qemu-nbd",
              "nbd-server": "nbd-server"}
-STACK_ORDER = ["plain-mem", "plain-file", "linear2", "snapshot", "striped", "depth"]
+STACK_ORDER = ["plain-mem", "plain-file", "linear2", "snapshot", "snapshot-n", "striped", "depth"]
 STACK_TITLE = {
     "plain-mem": "plain store, memory (Cairn MemoryStore; nbdkit memory)",
     "plain-file": "plain store, file (Cairn FileStore; nbdkit file; qemu-nbd raw; nbd-server)",
     "linear2": "linear over linear over a file (nbdkit: 2x offset filter; qemu-nbd: raw in raw with offsets)",
     "snapshot": "snapshot, persistent COW, 64 KiB chunks (nbdkit: cow filter; qemu-nbd: qcow2 overlay)",
+    "snapshot-n": "the same with Cairn's COW transient (N: nothing synced, like nbdkit's temporary overlay)",
     "striped": "striped over 4 files, 64 KiB chunks (nbdkit column: split plugin = concatenation, no peer stripes)",
     "depth": "depth of linear layers over a memory store (Cairn only)",
 }
