@@ -244,6 +244,18 @@ class FileStoreInlineTest {
         assertThat(StoreModel.read(submitter, store, 64, large)).isEqualTo(data(32768, large, 4));
         assertThat(StoreModel.read(submitter, store, 24, 4096)).isEqualTo(data(12288, 4096, 5));
 
+        // with another bio of the store in flight, the pool writes (in parallel) instead
+        long inflightBefore = store.inflightForTest();
+        store.holdInflightForTest(+1);
+        try {
+            Done busy = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 32, MemorySegment.ofArray(data(16384, 4096, 7))));
+            assertThat(busy.thread()).as("with another bio in flight").matches(FileStoreInlineTest::isPoolThread);
+        } finally {
+            store.holdInflightForTest(-1);
+        }
+        assertThat(store.inflightForTest()).isEqualTo(inflightBefore);
+        assertThat(StoreModel.read(submitter, store, 32, 4096)).isEqualTo(data(16384, 4096, 7));
+
         FileStore off = sparse("v-off.img", MIB, FileStoreConfig.defaults().withInlineMaxBytes(0));
         assertThat(onVirtualThread(() -> io(off, BioOp.WRITE, 0, 0, MemorySegment.ofArray(data(0, 4096, 6)))).thread())
                 .matches(FileStoreInlineTest::isPoolThread);
