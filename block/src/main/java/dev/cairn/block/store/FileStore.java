@@ -317,26 +317,14 @@ public final class FileStore implements BlockDevice, AutoCloseable {
         int doneBytes = 0;
         if (inlineEligible(bio)) {
             doneBytes = tryInline(bio);
-            if (doneBytes == bio.sizeBytes()) {
-                inlineCompleted.increment();
-                try {
-                    bio.complete(BioStatus.OK);
-                } finally {
-                    finished();
-                }
+            if (completedInline(bio, doneBytes)) {
                 return;
             }
             inlineHandedOver.increment();
         }
         if (doneBytes == 0 && blockingWriteEligible(bio)) {
             doneBytes = blockingWrite(bio);
-            if (doneBytes == bio.sizeBytes()) {
-                inlineCompleted.increment();
-                try {
-                    bio.complete(BioStatus.OK);
-                } finally {
-                    finished();
-                }
+            if (completedInline(bio, doneBytes)) {
                 return;
             }
         }
@@ -418,6 +406,20 @@ public final class FileStore implements BlockDevice, AutoCloseable {
             }
             return writeChannel;
         }
+    }
+
+    /** Completes {@code bio} here when all of it was transferred on this thread; false when the pool must finish it. */
+    private boolean completedInline(Bio bio, int doneBytes) {
+        if (doneBytes != bio.sizeBytes()) {
+            return false;
+        }
+        inlineCompleted.increment();
+        try {
+            bio.complete(BioStatus.OK);
+        } finally {
+            finished();
+        }
+        return true;
     }
 
     /** Bios in flight, for tests. */

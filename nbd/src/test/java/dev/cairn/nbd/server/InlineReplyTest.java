@@ -391,11 +391,7 @@ class InlineReplyTest {
             c.go("racy", false, false);
             t.failWrites();
             // One send (atomic on a pipe): the server closes its end once a reply fails.
-            ByteBuffer requests = ByteBuffer.allocate(8 * REQUEST_HEADER_BYTES);
-            for (int i = 0; i < 8; i++) {
-                NbdWire.putRequest(requests, 0, CMD_READ, i, i * 4096L, 4096);
-            }
-            c.send(requests.flip());
+            sendEightReadsAtOnce(c);
             assertThat(c.bytesUntilClosed()).isZero();
             assertThat(t.failedWriters).isNotEmpty().allSatisfy(n -> assertThat(n).startsWith("nbd-writer-"));
         }
@@ -408,15 +404,20 @@ class InlineReplyTest {
         try (TestClient c = TestClient.connect(f.server, t)) {
             c.go("racy", false, false);
             t.crashWrites();
-            ByteBuffer requests = ByteBuffer.allocate(8 * REQUEST_HEADER_BYTES);
-            for (int i = 0; i < 8; i++) {
-                NbdWire.putRequest(requests, 0, CMD_READ, i, i * 4096L, 4096);
-            }
-            c.send(requests.flip());
+            sendEightReadsAtOnce(c);
             assertThat(c.bytesUntilClosed()).isZero();
             assertThat(t.failedWriters).isNotEmpty().allSatisfy(n -> assertThat(n).startsWith("nbd-writer-"));
         }
         f.expectedInternalErrors = 1;
         // tearDown: the connection ended and every buffer came back although the writer's write threw
+    }
+
+    /** Eight 4 KiB READs in one send (atomic on a pipe), so they are all in flight together. */
+    private static void sendEightReadsAtOnce(TestClient c) {
+        ByteBuffer requests = ByteBuffer.allocate(8 * REQUEST_HEADER_BYTES);
+        for (int i = 0; i < 8; i++) {
+            NbdWire.putRequest(requests, 0, CMD_READ, i, i * 4096L, 4096);
+        }
+        c.send(requests.flip());
     }
 }
