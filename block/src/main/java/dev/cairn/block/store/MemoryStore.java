@@ -124,16 +124,7 @@ public final class MemoryStore implements BlockDevice {
                 int inPage = (int) (pos & (PAGE_BYTES - 1));
                 int spanned = pagesSpanned(inPage, length - done);
                 int id = id(page);
-                int pages = 1;
-                if (id < 0) {
-                    while (pages < spanned && id(page + pages) < 0) {
-                        pages++;
-                    }
-                } else {
-                    while (pages < spanned && NativePagePool.contiguous(id, pages) && id(page + pages) == id + pages) {
-                        pages++;
-                    }
-                }
+                int pages = run(page, id, spanned);
                 int n = (int) Math.min(((long) pages << PAGE_SHIFT) - inPage, length - done);
                 if (id < 0) {
                     bio.fill(done, n, (byte) 0);
@@ -145,6 +136,24 @@ public final class MemoryStore implements BlockDevice {
         } finally {
             pool.exit(token);
         }
+    }
+
+    /**
+     * How many device pages from {@code page} (holding {@code id}, negative for a hole), at most {@code maxPages},
+     * one copy can serve: a run of holes, or of pages that lie one after another in the same slab.
+     */
+    private int run(long page, int id, int maxPages) {
+        int pages = 1;
+        if (id < 0) {
+            while (pages < maxPages && id(page + pages) < 0) {
+                pages++;
+            }
+        } else {
+            while (pages < maxPages && NativePagePool.contiguous(id, pages) && id(page + pages) == id + pages) {
+                pages++;
+            }
+        }
+        return pages;
     }
 
     /** Writes {@code bio}'s data, or zeros when {@code bio} is null, allocating pages that are missing. */
@@ -162,10 +171,7 @@ public final class MemoryStore implements BlockDevice {
                     done += install(bio, done, page, inPage, Math.min(spanned, NativePagePool.SLAB_PAGES), length - done);
                     continue;
                 }
-                int pages = 1;
-                while (pages < spanned && NativePagePool.contiguous(id, pages) && id(page + pages) == id + pages) {
-                    pages++;
-                }
+                int pages = run(page, id, spanned);
                 int n = (int) Math.min(((long) pages << PAGE_SHIFT) - inPage, length - done);
                 put(bio, done, pool.slab(id), NativePagePool.offsetBytes(id) + inPage, n);
                 done += n;
@@ -181,10 +187,7 @@ public final class MemoryStore implements BlockDevice {
      * Returns the bytes of the bio it wrote.
      */
     private int install(Bio bio, int done, long page, int inPage, int maxPages, int remaining) {
-        int pages = 1;
-        while (pages < maxPages && id(page + pages) < 0) {
-            pages++;
-        }
+        int pages = run(page, -1, maxPages);
         int n = (int) Math.min(((long) pages << PAGE_SHIFT) - inPage, remaining);
         int before = page > 0 ? id(page - 1) : -1;
         int hint = before >= 0 && NativePagePool.contiguous(before, 1) ? before + 1 : -1;
