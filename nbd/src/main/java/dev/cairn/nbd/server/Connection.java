@@ -30,21 +30,23 @@ import java.util.List;
  * zero/trim longer than {@link #MAX_BIO_BYTES}) whose end-io is the {@link Request}: it queues the reply,
  * so replies go out in completion order, not request order (the client matches them by cookie).
  *
- * <p><b>Inline replies at queue depth 1.</b> A request that completes on the reader's own thread (an
- * inline store such as {@code MemoryStore}, dm over one, an error found while validating, a BLOCK_STATUS)
- * is not handed to the writer at once: {@link #finish} parks it in {@link #completedOnReader}, and after
- * the request's {@code submit} has returned the reader writes the reply itself when it is the
- * connection's only request in flight ({@link ReplyWriter#tryWriteInline}). Handing it to the writer would
- * cost an unpark of the writer and a park of the reader per request, the whole cost of a qd1 request
- * (docs/benchmarks/harness.md: 4k randread qd1 14.5k to 27.2k IOPS, 54 to 24 µs of server CPU each).
- * The write waits until {@code submit} has returned because the completion runs inside
- * {@code Submitter.submit}, in the device's make_request: blocking on the socket there would hold up
- * whatever the submission still has queued on this thread. With more in flight, or when the client has
- * already sent part of its next request, the writer keeps the reply, so it can batch, and the reader goes
- * back to reading at once. While the reader writes it does not read: like nbd-server, which reads and
- * replies on one thread, this expects a client to read replies while it sends (libnbd, qemu and the
- * kernel's client do); the read-ahead check keeps a client that is in the middle of sending from
- * waiting on a reader that waits on it.
+ * <p><b>Inline replies.</b> A request that completes on the reader's own thread (an inline store such as
+ * {@code MemoryStore}, dm over one, an error found while validating, a BLOCK_STATUS) is not handed to the
+ * writer at once: {@link #finish} parks it in {@link #completedOnReader}, and after the request's
+ * {@code submit} has returned the reader writes the reply itself when the client has nothing more
+ * buffered and the writer is idle ({@link ReplyWriter#tryWriteInline}), at any queue depth. Handing it to
+ * the writer would cost an unpark of the writer and a park of the reader per request: at depth 1 the
+ * whole cost of a request (docs/benchmarks/harness.md: 4k randread qd1 14.5k to 27.2k IOPS, 54 to 24 µs
+ * of server CPU each); under nbdcopy (16 requests in flight per connection, each arriving on its own)
+ * about a tenth of the server's CPU per GiB written. The write waits until {@code submit} has returned because the completion
+ * runs inside {@code Submitter.submit}, in the device's make_request: blocking on the socket there would
+ * hold up whatever the submission still has queued on this thread. When the client has already sent
+ * part of its next request, the writer takes the reply, so it can batch, and the reader goes back to
+ * reading at once. While the reader writes it does not read: like nbd-server, which reads and replies
+ * on one thread, this expects a client to read replies while it sends (libnbd, qemu and the kernel's
+ * client do; a client that does not can stall against the in-flight budget anyway); the read-ahead check
+ * and the reply size bound keep a client that is in the middle of sending from waiting on a reader that
+ * waits on it.
  *
  * <p><b>Bounds.</b> Before reading a payload or allocating a buffer the reader takes a share of the
  * {@link InFlightBudget}; a length above the maximum payload is refused (a WRITE's payload is skipped
@@ -265,21 +267,30 @@ final class Connection implements Runnable {
 
     /**
      * Sends the replies that completed on this thread while the last request was handled: written here
-     * when it is the only request in flight, else queued for the writer. Called outside any bio submission.
+     * when nothing of the next request is buffered and the writer is idle, else queued for the writer.
+     * Called outside any bio submission.
      */
     private void replyCompletedOnReader() {
         if (completedOnReader.isEmpty()) {
             return;
         }
-        // The budget counts a request until its reply is written, so 1 means: nothing queued, nothing
-        // being written, nothing at the device but this one. Buffered bytes mean the client pipelines.
-        if (completedOnReader.size() == 1 && in.buffered() == 0 && budget.requests() == 1
-                && completedOnReader.getFirst().replyDataBytes <= MAX_INLINE_REPLY_BYTES
-                && writer.tryWriteInline(completedOnReader.getFirst())) {
+        // Buffered bytes mean the client pipelines: the reader goes back to parsing and the writer batches.
+        // Otherwise the reader is about to make a system call anyway, and writing the replies itself saves
+        // waking the writer, whatever the queue depth (the writer must be idle: tryWriteInline).
+        if (in.buffered() == 0 && inlineReplyBytes() <= MAX_INLINE_REPLY_BYTES
+                && writer.tryWriteInline(completedOnReader)) {
             completedOnReader.clear();
             return;
         }
         queueCompletedOnReader();
+    }
+
+    private long inlineReplyBytes() {
+        long bytes = 0;
+        for (Request r : completedOnReader) {
+            bytes += r.replyDataBytes;
+        }
+        return bytes;
     }
 
     private void queueCompletedOnReader() {

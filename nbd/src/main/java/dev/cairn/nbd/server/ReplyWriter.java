@@ -5,6 +5,7 @@ import static dev.cairn.nbd.protocol.NbdConstants.*;
 import dev.cairn.nbd.protocol.NbdWire;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
@@ -20,7 +21,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * every in-flight request has completed, so no buffer or budget is lost and no buffer is reused while a
  * device may still touch it.
  *
- * <p>The connection's reader may write one reply itself ({@link #tryWriteInline}, see {@link Connection}):
+ * <p>The connection's reader may write replies itself ({@link #tryWriteInline}, see {@link Connection}):
  * it takes {@link #writeLock}, which the writer also holds for each batch, so the two never interleave
  * bytes on the socket and share the header buffer, the iov array and {@link #broken}. The reader never
  * waits for the lock (it queues the reply instead), and its reply never passes through the queue, so the
@@ -82,25 +83,42 @@ final class ReplyWriter implements Runnable {
     }
 
     /**
-     * Writes {@code r}'s reply on the calling thread (the connection's reader), unless replies are queued
-     * or the writer is busy: then it returns false and the caller queues {@code r}. True means the reply
-     * was written (or dropped on a broken transport) and its buffer and budget released.
+     * Writes the replies of {@code replies} on the calling thread (the connection's reader) as one batch,
+     * unless replies are queued, the writer is busy or they do not fit one batch: then it returns false and
+     * the caller queues them. True means every reply was written (or dropped on a broken transport) and
+     * its buffer and budget released.
      */
-    boolean tryWriteInline(Request r) {
-        if (!queue.isEmpty() || !writeLock.tryLock()) {
+    boolean tryWriteInline(List<Request> replies) {
+        if (!fitsOneBatch(replies) || !queue.isEmpty() || !writeLock.tryLock()) {
             return false;
         }
         try {
             startBatch();
-            batch[0] = r;
-            if (!broken) {
-                encode(r);
+            int n = 0;
+            for (Request r : replies) {
+                batch[n++] = r;
+                if (!broken) {
+                    encode(r);
+                }
             }
-            send(1);
+            send(n);
         } finally {
             writeLock.unlock();
         }
         return true;
+    }
+
+    private boolean fitsOneBatch(List<Request> replies) {
+        if (replies.size() > MAX_BATCH) {
+            return false;
+        }
+        int headerBytes = 0;
+        int iovEntries = 0;
+        for (Request r : replies) {
+            headerBytes += headerBytes(r);
+            iovEntries += iovEntries(r);
+        }
+        return headerBytes <= HEADER_SPACE && iovEntries <= MAX_IOV;
     }
 
     @Override

@@ -17,6 +17,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -69,6 +70,8 @@ class InlineReplyTest {
         final MemoryStore store;
         final ExecutorService executor = Executors.newFixedThreadPool(2);
         volatile int inlinePercent = 50;
+        /** When set, a READ at sector 0 waits for it on another thread (the depth stays above 1 meanwhile). */
+        volatile CountDownLatch holdReadsAtZero;
 
         RacyDevice(String name, int capacityBytes) {
             store = new MemoryStore(name, capacityBytes);
@@ -98,6 +101,18 @@ class InlineReplyTest {
 
         @Override
         public void submitBio(Bio bio) {
+            CountDownLatch hold = holdReadsAtZero;
+            if (hold != null && bio.op() == BioOp.READ && bio.sector() == 0) {
+                executor.execute(() -> {
+                    try {
+                        hold.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    complete(bio);
+                });
+                return;
+            }
             ThreadLocalRandom rnd = ThreadLocalRandom.current();
             if (rnd.nextInt(100) < inlinePercent) {
                 complete(bio);
@@ -337,6 +352,38 @@ class InlineReplyTest {
             // when the DISC right behind it is already in the read-ahead, that one goes to the writer.
             assertThat(t.readerWrites.get() - readerBefore).isGreaterThanOrEqualTo(n - 1);
             assertThat(t.writerWrites.get()).isLessThanOrEqualTo(4); // the last reply, 128 KiB at most
+        }
+    }
+
+    @Test
+    void aReplyThatCompletesOnTheReaderIsTheReadersAtAnyDepthWhenTheWriterIsIdle() throws Exception {
+        device.inlinePercent = 100;
+        CountDownLatch held = new CountDownLatch(1);
+        device.holdReadsAtZero = held;
+        PipeTransport t = new PipeTransport();
+        try (TestClient c = TestClient.connect(f.server, t)) {
+            c.go("racy", false, false);
+            c.request(0, CMD_READ, 1, 0, 4096); // held by the device: depth 2 from here on
+            int readerBefore = t.readerWrites.get();
+            int writerBefore = t.writerWrites.get();
+            c.request(0, CMD_READ, 2, 8192, 4096);
+            ByteBuffer h = c.read(SIMPLE_REPLY_BYTES);
+            assertThat(h.getLong(8)).as("cookie: the second READ is answered while the first waits").isEqualTo(2);
+            byte[] data = new byte[4096];
+            c.read(4096).get(data);
+            assertThat(data).isEqualTo(expected(8192, 4096));
+            assertThat(t.readerWrites.get()).as("reader writes").isGreaterThan(readerBefore);
+            assertThat(t.writerWrites.get()).as("writer writes").isEqualTo(writerBefore);
+            held.countDown();
+            h = c.read(SIMPLE_REPLY_BYTES);
+            assertThat(h.getLong(8)).as("cookie").isEqualTo(1);
+            assertThat(h.getInt(4)).as("error").isZero();
+            c.read(4096).get(data);
+            assertThat(data).isEqualTo(expected(0, 4096));
+            assertThat(t.writerWrites.get()).as("the first READ completed elsewhere: the writer's").isGreaterThan(writerBefore);
+        } finally {
+            device.holdReadsAtZero = null;
+            held.countDown();
         }
     }
 
