@@ -124,7 +124,8 @@ printf 'stack\ttransport\tserver\tpeak_rss_kb\tcpu_ticks\tbytes\tclk_tck\tfio_cp
   echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   # The build folder is named after the commit it was built from (see harness/build.sh).
   echo "cairn=$(basename "$(dirname "$(dirname "$(dirname "$H_JAR")")")" | cut -c1-12) jar=$H_JAR"
-  echo "java=$("$JAVA_HOME/bin/java" -version 2>&1 | head -n1) opts=${H_JAVA_OPTS:-none}"
+  cairn_jvm_flags "${H_JAVA_OPTS:-}"
+  echo "java=$("$JAVA_HOME/bin/java" -version 2>&1 | head -n1) flags=${CAIRN_JVM_FLAGS[*]} opts=${H_JAVA_OPTS:-none}"
   echo "nbdkit=$(nbdkit --version | head -n1) qemu-nbd=$(qemu-nbd --version | head -n1)"
   echo "nbd-server=$(dpkg-query -W -f='${Version}' nbd-server 2>/dev/null) fio=$(fio --version) libnbd=$(nbdcopy --version | head -n1)"
   echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"

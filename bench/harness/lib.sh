@@ -7,6 +7,9 @@
 
 H_ROOT=${H_ROOT:-$(cd -P "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 H_CLK_TCK=$(getconf CLK_TCK)
+# The JVM flags bin/cairn starts Cairn with: the harness measures what users run.
+# shellcheck source=../../bin/lib/jvm.sh
+source "$H_ROOT/bin/lib/jvm.sh"
 
 h_log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 h_die() { h_log "error: $*"; exit 1; }
@@ -181,8 +184,9 @@ h_start_cairn() {
     mkdir -p "$H_JFR_DIR"
     jfr=("-XX:StartFlightRecording=filename=$H_JFR_DIR/$name.jfr,settings=profile,dumponexit=true")
   fi
+  cairn_jvm_flags "${H_JAVA_OPTS:-}"
   # shellcheck disable=SC2086 # H_JAVA_OPTS is a list of flags
-  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED ${H_JAVA_OPTS:-} "${jfr[@]}" \
+  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED "${CAIRN_JVM_FLAGS[@]}" ${H_JAVA_OPTS:-} "${jfr[@]}" \
     -cp "$H_JAR" dev.cairn.bench.harness.StackServeMain --stack "$stack" "${listen[@]}" \
     ${H_CAIRN_ARGS:-} >"$H_RUN/$name.out" 2>"$H_RUN/$name.log" &
   H_PID=$!
