@@ -280,6 +280,11 @@ public final class NbdServer implements AutoCloseable {
         return connections.size();
     }
 
+    /** The open connections, for tests. */
+    List<Connection> connectionsForTest() {
+        return List.copyOf(connections.keySet());
+    }
+
     /**
      * Open connections serving the export named {@code exportName}: those past the handshake, including
      * ones still answering their last requests after the export was removed (they still use its device).

@@ -1,0 +1,180 @@
+package dev.cairn.nbd.server;
+
+import static dev.cairn.nbd.protocol.NbdConstants.*;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cairn.block.Bio;
+import dev.cairn.block.BlockDevice;
+import dev.cairn.block.Extents;
+import dev.cairn.block.QueueLimits;
+import dev.cairn.block.store.MemoryStore;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The request loop moves to a platform thread while a client streams large WRITEs and back to the
+ * connection's virtual thread for other requests (see {@link Connection#transmission}): every request is
+ * answered once with the right data across the moves, the moves happen where the thresholds say, and a
+ * connection that ends or breaks while on the platform thread closes cleanly.
+ */
+class StreamingReaderTest {
+    private static final int SIZE = 16 << 20;
+    private static final int LARGE = Connection.STREAM_WRITE_MIN_BYTES * 2;
+
+    private final ThreadRecordingDevice device = new ThreadRecordingDevice(new MemoryStore("m", SIZE));
+    private final ServerFixture f = new ServerFixture().export(NbdExport.of("m", device));
+    private final byte[] image = new byte[SIZE];
+    private final SplittableRandom rnd = new SplittableRandom(7);
+
+    @AfterEach
+    void tearDown() {
+        f.assertQuiescent();
+        f.close();
+    }
+
+    /** Records, per submitted bio, whether the submitting thread was virtual. */
+    static final class ThreadRecordingDevice implements BlockDevice {
+        final MemoryStore store;
+        final List<Boolean> virtualSubmitters = new ArrayList<>();
+
+        ThreadRecordingDevice(MemoryStore store) {
+            this.store = store;
+        }
+
+        @Override
+        public String name() {
+            return store.name();
+        }
+
+        @Override
+        public long capacitySectors() {
+            return store.capacitySectors();
+        }
+
+        @Override
+        public QueueLimits limits() {
+            return store.limits();
+        }
+
+        @Override
+        public void submitBio(Bio bio) {
+            synchronized (virtualSubmitters) {
+                virtualSubmitters.add(Thread.currentThread().isVirtual());
+            }
+            store.submitBio(bio);
+        }
+
+        @Override
+        public void queryExtents(long sector, long sectors, Extents.Sink sink) {
+            store.queryExtents(sector, sectors, sink);
+        }
+
+        List<Boolean> takeSubmitters() {
+            synchronized (virtualSubmitters) {
+                List<Boolean> copy = List.copyOf(virtualSubmitters);
+                virtualSubmitters.clear();
+                return copy;
+            }
+        }
+    }
+
+    /** {@code n} large WRITEs of random data, {@code depth} in flight; every reply checked. */
+    private void largeWrites(TestClient c, int n, int depth, long cookieBase) {
+        int sent = 0;
+        int answered = 0;
+        while (answered < n) {
+            while (sent < n && sent - answered < depth) {
+                long offset = (long) rnd.nextInt(SIZE / LARGE) * LARGE;
+                byte[] data = new byte[LARGE];
+                rnd.nextBytes(data);
+                System.arraycopy(data, 0, image, (int) offset, LARGE);
+                c.write(0, cookieBase + sent, offset, data);
+                sent++;
+            }
+            TestClient.Simple s = c.readSimple();
+            assertThat(s.error()).as("error of write %d", s.cookie()).isZero();
+            answered++;
+        }
+    }
+
+    private void smallReads(TestClient c, int n, long cookieBase) {
+        for (int i = 0; i < n; i++) {
+            long offset = (long) rnd.nextInt(SIZE / 4096) * 4096;
+            byte[] expected = java.util.Arrays.copyOfRange(image, (int) offset, (int) offset + 4096);
+            assertThat(c.readSimpleData(cookieBase + i, offset, 4096)).isEqualTo(expected);
+        }
+    }
+
+    private Connection onlyConnection() {
+        assertThat(f.server.connectionsForTest()).hasSize(1);
+        return f.server.connectionsForTest().getFirst();
+    }
+
+    @Test
+    void largeWritesMoveTheLoopToAPlatformThreadAndOtherRequestsMoveItBack() {
+        try (TestClient c = TestClient.connect(f.server)) {
+            c.go("m", false, false);
+            Connection conn = onlyConnection();
+            int n = Connection.STREAM_ENTER_REQUESTS * 3;
+            largeWrites(c, n, 4, 0);
+            assertThat(conn.streamingSwitchesForTest()).isEqualTo(1);
+            List<Boolean> submitters = device.takeSubmitters();
+            assertThat(submitters).hasSize(n);
+            // the first STREAM_ENTER_REQUESTS are submitted by the virtual thread, every later one by the platform one
+            assertThat(submitters.subList(0, Connection.STREAM_ENTER_REQUESTS)).containsOnly(true);
+            assertThat(submitters.subList(Connection.STREAM_ENTER_REQUESTS, n)).containsOnly(false);
+
+            int reads = Connection.STREAM_LEAVE_REQUESTS * 2;
+            smallReads(c, reads, 1000);
+            submitters = device.takeSubmitters();
+            assertThat(submitters.subList(0, Connection.STREAM_LEAVE_REQUESTS)).containsOnly(false);
+            assertThat(submitters.subList(Connection.STREAM_LEAVE_REQUESTS, reads)).containsOnly(true);
+
+            // again, with small requests mixed in before the run of large ones: the votes start over
+            smallReads(c, 3, 2000);
+            largeWrites(c, Connection.STREAM_ENTER_REQUESTS - 1, 1, 3000);
+            smallReads(c, 1, 4000);
+            assertThat(conn.streamingSwitchesForTest()).as("seven large writes in a row are not enough").isEqualTo(1);
+            largeWrites(c, Connection.STREAM_ENTER_REQUESTS, 2, 5000);
+            assertThat(conn.streamingSwitchesForTest()).isEqualTo(2);
+            smallReads(c, 64, 6000); // every byte still right, read on both kinds of thread
+            c.disconnect();
+        }
+    }
+
+    @Test
+    void aClientThatLeavesWhileStreamingIsAnsweredAndClosedCleanly() {
+        try (TestClient c = TestClient.connect(f.server)) {
+            c.go("m", false, false);
+            largeWrites(c, Connection.STREAM_ENTER_REQUESTS + 2, 4, 0);
+            assertThat(onlyConnection().streamingSwitchesForTest()).isEqualTo(1);
+            // one more write in flight, then DISC right behind it: the write is still answered
+            byte[] data = new byte[LARGE];
+            rnd.nextBytes(data);
+            c.write(0, 99, 0, data);
+            c.disconnect();
+            TestClient.Simple s = c.readSimple();
+            assertThat(s.cookie()).isEqualTo(99);
+            assertThat(s.error()).isZero();
+            assertThat(c.bytesUntilClosed()).isZero();
+        }
+        // tearDown: connection gone, buffers back, no internal error
+    }
+
+    @Test
+    void aBadRequestWhileStreamingDropsTheConnectionWithoutAnInternalError() {
+        try (TestClient c = TestClient.connect(f.server)) {
+            c.go("m", false, false);
+            largeWrites(c, Connection.STREAM_ENTER_REQUESTS + 2, 4, 0);
+            assertThat(onlyConnection().streamingSwitchesForTest()).isEqualTo(1);
+            ByteBuffer bad = ByteBuffer.allocate(REQUEST_HEADER_BYTES);
+            bad.putInt(0x12345678).putShort((short) 0).putShort((short) CMD_READ).putLong(1).putLong(0).putInt(4096);
+            c.send(bad.flip());
+            assertThat(c.bytesUntilClosed()).isZero();
+        }
+    }
+}
