@@ -6,6 +6,7 @@ import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
+import dev.cairn.block.InlineIo;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Sectors;
 import java.io.IOException;
@@ -138,6 +139,8 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     /** Bios completed inline, and inline attempts handed (in whole or in part) to the pool: for tests. */
     final LongAdder inlineCompleted = new LongAdder();
     final LongAdder inlineHandedOver = new LongAdder();
+    /** Bios done on a submitting thread that allowed it ({@link InlineIo}). */
+    final LongAdder onSubmitter = new LongAdder();
     /** queryExtents calls using the fd right now: close waits for them so the fd number is not reused under them. */
     private final AtomicInteger queries = new AtomicInteger();
     private volatile boolean closed;
@@ -328,6 +331,11 @@ public final class FileStore implements BlockDevice, AutoCloseable {
                 return;
             }
         }
+        if (onSubmitterEligible(bio)) {
+            onSubmitter.increment();
+            run(bio, doneBytes); // the pool's own code, on this thread
+            return;
+        }
         int skipBytes = doneBytes;
         try {
             executor.execute(() -> run(bio, skipBytes));
@@ -389,6 +397,16 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     /** For tests: sets the small-write estimate. */
     void setSmallWriteNanosForTest(long nanos) {
         smallWriteNanos = nanos;
+    }
+
+    /**
+     * A READ or WRITE without FUA/PREFLUSH, any size, from a platform thread that asked for its I/O to be
+     * done on it ({@link InlineIo}): the pool's work, done without the two hand-offs. Flushes, FUA writes,
+     * discards and zeroing still go to the pool (they can take long, and have no streaming client).
+     */
+    private boolean onSubmitterEligible(Bio bio) {
+        return (bio.op() == BioOp.READ || bio.op() == BioOp.WRITE)
+                && (bio.flags() & (BioFlags.FUA | BioFlags.PREFLUSH)) == 0 && InlineIo.allowedHere();
     }
 
     /** The bytes written from the start of the bio; the rest (after an error or a short write) goes to the pool. */

@@ -6,6 +6,7 @@ import dev.cairn.block.Bio;
 import dev.cairn.block.BioFlags;
 import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
+import dev.cairn.block.InlineIo;
 import dev.cairn.block.IoCompletion;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
@@ -287,6 +288,42 @@ class FileStoreInlineTest {
         FileStore off = sparse("v-off.img", MIB, FileStoreConfig.defaults().withInlineMaxBytes(0));
         assertThat(onVirtualThread(() -> io(off, BioOp.WRITE, BioFlags.IDLE, 0, MemorySegment.ofArray(data(0, 4096, 6)))).thread())
                 .matches(FileStoreInlineTest::isPoolThread);
+    }
+
+    @Test
+    void aPlatformThreadInsideInlineIoDoesItsReadsAndWritesOfAnySizeItself() throws Exception {
+        FileStore store = sparse("ii.img", 4 * MIB, FileStoreConfig.defaults());
+        int large = FileStoreConfig.defaults().inlineMaxBytes() * 4; // above every other inline path
+        byte[] content = data(0, large, 9);
+        Thread me = Thread.currentThread();
+        Done w = InlineIo.call(() -> io(store, BioOp.WRITE, 0, 0, MemorySegment.ofArray(content)));
+        assertThat(w.status()).isEqualTo(BioStatus.OK);
+        assertThat(w.thread()).as("write inside InlineIo.call").isSameAs(me);
+        byte[] back = new byte[large];
+        dropCache(store, 0, large); // not cached: RWF_NOWAIT would refuse, so this is the blocking read
+        Done r = InlineIo.call(() -> io(store, BioOp.READ, 0, 0, MemorySegment.ofArray(back)));
+        assertThat(r.thread()).as("read inside InlineIo.call").isSameAs(me);
+        assertThat(back).isEqualTo(content);
+        assertThat(store.onSubmitter.sum()).isEqualTo(2);
+
+        // FUA, PREFLUSH and FLUSH still go to the pool; so does everything outside call, and from virtual threads
+        for (int flags : new int[] {BioFlags.FUA, BioFlags.PREFLUSH}) {
+            Done d = InlineIo.call(() -> io(store, BioOp.WRITE, flags, 0, MemorySegment.ofArray(content)));
+            assertThat(d.thread()).as(BioFlags.toString(flags)).matches(FileStoreInlineTest::isPoolThread);
+        }
+        assertThat(InlineIo.call(() -> io(store, BioOp.FLUSH, 0, 0)).thread()).matches(FileStoreInlineTest::isPoolThread);
+        assertThat(io(store, BioOp.WRITE, 0, 0, MemorySegment.ofArray(content)).thread())
+                .matches(FileStoreInlineTest::isPoolThread);
+        Done fromVirtual = onVirtualThread(() -> {
+            try {
+                return InlineIo.call(() -> io(store, BioOp.WRITE, 0, 0, MemorySegment.ofArray(content)));
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        });
+        assertThat(fromVirtual.thread()).as("a virtual thread never blocks in the store").matches(FileStoreInlineTest::isPoolThread);
+        assertThat(store.onSubmitter.sum()).isEqualTo(2);
+        assertThat(StoreModel.read(submitter, store, 0, large)).isEqualTo(content);
     }
 
     @Test

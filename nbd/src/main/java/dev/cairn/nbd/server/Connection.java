@@ -8,6 +8,7 @@ import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
+import dev.cairn.block.InlineIo;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Sectors;
 import dev.cairn.block.Submitter;
@@ -262,6 +263,9 @@ final class Connection implements Runnable {
      * each piece costs a park and a poller wake-up: under nbdcopy writes (256 KiB payloads) the server
      * spent 44 ticks of CPU per GiB on a virtual reader and 28 on a platform reader, which blocks in
      * {@code read(2)} and is woken by the kernel directly (1.8 against 2.5 GiB/s; docs/benchmarks/harness.md).
+     * On that thread the loop runs inside {@link InlineIo#call}, so a file store writes the payload right
+     * there, like nbdkit's threads do, instead of handing each bio to its pool and the reply back (the
+     * CPU of those hand-offs exceeded that of the writes: nbdcopy into a file export).
      * So after {@link #STREAM_ENTER_REQUESTS} large WRITEs in a row the loop moves to a platform thread,
      * and after {@link #STREAM_LEAVE_REQUESTS} other requests in a row it moves back. A move happens only
      * between two requests (nothing of the reader's is half done: the read-ahead window and every reply
@@ -287,7 +291,8 @@ final class Connection implements Runnable {
         Throwable[] failed = {null};
         Thread t = Thread.ofPlatform().daemon().name("nbd-conn-" + id + "-stream").unstarted(() -> {
             try {
-                moveOn[0] = requestLoop();
+                // Stores may do their blocking I/O right here (FileStore does): no hand-off to a worker and back.
+                moveOn[0] = InlineIo.call(this::requestLoop);
             } catch (Throwable e) {
                 failed[0] = e;
             }
