@@ -15,15 +15,8 @@ public final class BioFlags {
     public static final int NOUNMAP = 1 << 3;
     /** For WRITE_ZEROES: fail with NOTSUPP at once unless zeroing is faster than writing (NBD FAST_ZERO). */
     public static final int FAST_ZERO = 1 << 4;
-    /**
-     * The issuer expects no more I/O from it soon after this bio (Linux {@code REQ_IDLE}): it sent this one
-     * alone, nothing else of its is in flight or queued. A store may then do a blocking transfer on the
-     * submitting thread instead of handing it to its workers, since no other request of that issuer waits
-     * behind it (scheduling hint only; dm clones keep it).
-     */
-    public static final int IDLE = 1 << 5;
 
-    private static final int ALL = FUA | PREFLUSH | SYNC | NOUNMAP | FAST_ZERO | IDLE;
+    private static final int ALL = FUA | PREFLUSH | SYNC | NOUNMAP | FAST_ZERO;
 
     private BioFlags() {}
 
@@ -52,7 +45,6 @@ public final class BioFlags {
         append(sb, flags, SYNC, "SYNC");
         append(sb, flags, NOUNMAP, "NOUNMAP");
         append(sb, flags, FAST_ZERO, "FAST_ZERO");
-        append(sb, flags, IDLE, "IDLE");
         return sb.toString();
     }
 

@@ -351,15 +351,10 @@ public final class FileStore implements BlockDevice, AutoCloseable {
      * {@code RWF_NOWAIT} writes: it is written right here through a {@link FileChannel}, whose positional
      * write the JDK brackets for virtual threads (the carrier is compensated while the call blocks), so a
      * write held up by dirty-page throttling does not take a carrier thread from everyone else. Only when
-     * it is the store's only bio in flight, and then either the issuer marked it {@link BioFlags#IDLE}
-     * (queue depth 1: nothing could run beside it, and the inline write saves two thread hand-offs) or
-     * small writes to this file are cheap ({@link #smallWriteNanos} below {@link #CHEAP_WRITE_NANOS}).
-     * The store's own count alone is not enough: an issuer whose bios all complete here submits them one
-     * by one, so each finds the store idle, and one thread then does every write of a deep queue. That is
-     * the best use of two cores while a page-cache write costs a few microseconds (less than a hand-off
-     * to the pool and back), and the worst when the file system makes each one cost tens (ext4 on a file
-     * just written sequentially, in large folios: 4k randwrite qd32 over four striped files 20k IOPS on
-     * one thread against 26k from the pool; docs/benchmarks/harness.md).
+     * this bio is the store's only one in flight: at queue depth 1 that saves two thread hand-offs per
+     * write, while with more in flight the pool's threads write in parallel (a thread that writes inline
+     * writes one bio at a time, and under writeback throttling that serialises the connection: measured
+     * 32-37k against 46k IOPS for 4k randwrite qd32 over striped files in the full harness run).
      */
     private boolean blockingWriteEligible(Bio bio) {
         int lengthBytes = bio.sizeBytes();
@@ -367,36 +362,7 @@ public final class FileStore implements BlockDevice, AutoCloseable {
                 && (bio.flags() & (BioFlags.FUA | BioFlags.PREFLUSH)) == 0 && lengthBytes > 0
                 && lengthBytes <= inlineMaxBytes && (lengthBytes & (Sectors.SECTOR_SIZE - 1)) == 0
                 && bio.endSector() <= capacitySectors && bio.hasData() && Thread.currentThread().isVirtual()
-                && inflight.get() == 1 && ((bio.flags() & BioFlags.IDLE) != 0 || smallWriteNanos < CHEAP_WRITE_NANOS);
-    }
-
-    /**
-     * A small buffered write that takes less than this on average (a page-cache copy) is cheaper on the
-     * submitting thread than handed to the pool even with more bios queued behind it: a hand-off to a pool
-     * thread and back costs about 15 µs of CPU on the machines measured (docs/benchmarks/harness.md).
-     */
-    static final long CHEAP_WRITE_NANOS = 10_000;
-
-    /**
-     * Moving average (1/8 weight for each new sample) of the time one small buffered write (at most
-     * {@code inlineMaxBytes}, no FUA) took in the system call, on any thread. A racy hint: written
-     * without synchronisation by whichever thread measured last.
-     */
-    private volatile long smallWriteNanos;
-
-    private void sampleSmallWrite(long nanos) {
-        long avg = smallWriteNanos;
-        smallWriteNanos = avg + ((nanos - avg) >> 3);
-    }
-
-    /** For tests: the current small-write estimate. */
-    long smallWriteNanosForTest() {
-        return smallWriteNanos;
-    }
-
-    /** For tests: sets the small-write estimate. */
-    void setSmallWriteNanosForTest(long nanos) {
-        smallWriteNanos = nanos;
+                && inflight.get() == 1;
     }
 
     /**
@@ -425,7 +391,6 @@ public final class FileStore implements BlockDevice, AutoCloseable {
             if (foreign[0]) {
                 return 0;
             }
-            long startNanos = System.nanoTime();
             bio.forEachSegment((segment, segmentOffsetBytes, lengthBytes, bioOffsetBytes) -> {
                 if (done[0] != bioOffsetBytes) {
                     return; // an earlier piece was short: the pool does the rest
@@ -438,7 +403,6 @@ public final class FileStore implements BlockDevice, AutoCloseable {
                 }
                 done[0] += b.position();
             });
-            sampleSmallWrite(System.nanoTime() - startNanos);
         } catch (IOException | RuntimeException e) {
             // the pool thread writes the rest again and reports what goes wrong (ENOSPC, EIO, confined memory)
         }
@@ -681,12 +645,7 @@ public final class FileStore implements BlockDevice, AutoCloseable {
             switch (op) {
                 case READ -> e = transferBio(bio, s, false, false, skipBytes);
                 case WRITE -> {
-                    boolean small = !fua && lengthBytes <= inlineMaxBytes && !config.direct();
-                    long startNanos = small ? System.nanoTime() : 0;
                     e = transferBio(bio, s, true, fua && !dsyncRefused, skipBytes);
-                    if (small && e == 0) {
-                        sampleSmallWrite(System.nanoTime() - startNanos);
-                    }
                     fua &= dsyncRefused; // written with RWF_DSYNC unless that was (or just got) refused
                 }
                 case DISCARD -> e = zero(s, offsetBytes, lengthBytes, true, false);

@@ -240,35 +240,20 @@ class FileStoreInlineTest {
         for (MemorySegment memory : new MemorySegment[] {MemorySegment.ofArray(data(4096, 8192, 2)),
                 Arena.ofAuto().allocate(8192, 4096).copyFrom(MemorySegment.ofArray(data(4096, 8192, 2)))}) {
             awaitIdle(store);
-            store.setSmallWriteNanosForTest(FileStore.CHEAP_WRITE_NANOS * 100); // IDLE alone decides
-            Done d = onVirtualThread(() -> io(store, BioOp.WRITE, BioFlags.IDLE, 8, memory));
+            Done d = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 8, memory));
             assertThat(d.status()).isEqualTo(BioStatus.OK);
             assertThat(d.thread().isVirtual()).as("completed on the submitting virtual thread, not " + d.thread()).isTrue();
             assertThat(StoreModel.read(submitter, store, 8, 8192)).isEqualTo(data(4096, 8192, 2));
         }
-        // Without IDLE (more of the issuer's I/O may follow), the cost of recent small writes decides: cheap
-        // ones are written on the submitting thread, costly ones go to the pool, where they run in parallel
-        awaitIdle(store);
-        store.setSmallWriteNanosForTest(FileStore.CHEAP_WRITE_NANOS / 10);
-        Done cheap = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 8, MemorySegment.ofArray(data(4096, 8192, 2))));
-        assertThat(cheap.thread().isVirtual()).as("cheap writes, no IDLE: inline, not on " + cheap.thread()).isTrue();
-        assertThat(store.smallWriteNanosForTest()).as("the inline write was measured").isNotEqualTo(FileStore.CHEAP_WRITE_NANOS / 10);
-        awaitIdle(store);
-        store.setSmallWriteNanosForTest(FileStore.CHEAP_WRITE_NANOS * 10_000); // 100 ms
-        Done costly = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 8, MemorySegment.ofArray(data(4096, 8192, 2))));
-        assertThat(costly.thread()).as("costly writes, no IDLE").matches(FileStoreInlineTest::isPoolThread);
-        assertThat(store.smallWriteNanosForTest()).as("the pool's write was measured").isLessThan(FileStore.CHEAP_WRITE_NANOS * 10_000);
-
         // FUA and PREFLUSH writes, writes above inlineMaxBytes and writes from platform threads go to the pool
-        store.setSmallWriteNanosForTest(0);
-        for (int flags : new int[] {BioFlags.FUA | BioFlags.IDLE, BioFlags.PREFLUSH | BioFlags.IDLE}) {
+        for (int flags : new int[] {BioFlags.FUA, BioFlags.PREFLUSH}) {
             Done d = onVirtualThread(() -> io(store, BioOp.WRITE, flags, 16, MemorySegment.ofArray(data(8192, 4096, 3))));
             assertThat(d.thread()).as(BioFlags.toString(flags)).matches(FileStoreInlineTest::isPoolThread);
         }
         int large = FileStoreConfig.defaults().inlineMaxBytes() * 2;
-        Done big = onVirtualThread(() -> io(store, BioOp.WRITE, BioFlags.IDLE, 64, MemorySegment.ofArray(data(32768, large, 4))));
+        Done big = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 64, MemorySegment.ofArray(data(32768, large, 4))));
         assertThat(big.thread()).matches(FileStoreInlineTest::isPoolThread);
-        assertThat(io(store, BioOp.WRITE, BioFlags.IDLE, 24, MemorySegment.ofArray(data(12288, 4096, 5))).thread())
+        assertThat(io(store, BioOp.WRITE, 0, 24, MemorySegment.ofArray(data(12288, 4096, 5))).thread())
                 .matches(FileStoreInlineTest::isPoolThread);
         assertThat(StoreModel.read(submitter, store, 64, large)).isEqualTo(data(32768, large, 4));
         assertThat(StoreModel.read(submitter, store, 24, 4096)).isEqualTo(data(12288, 4096, 5));
@@ -278,7 +263,7 @@ class FileStoreInlineTest {
         // own bookkeeping, so only the extra one held here is certain)
         store.holdInflightForTest(+1);
         try {
-            Done busy = onVirtualThread(() -> io(store, BioOp.WRITE, BioFlags.IDLE, 32, MemorySegment.ofArray(data(16384, 4096, 7))));
+            Done busy = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 32, MemorySegment.ofArray(data(16384, 4096, 7))));
             assertThat(busy.thread()).as("with another bio in flight").matches(FileStoreInlineTest::isPoolThread);
         } finally {
             store.holdInflightForTest(-1);
@@ -286,7 +271,7 @@ class FileStoreInlineTest {
         assertThat(StoreModel.read(submitter, store, 32, 4096)).isEqualTo(data(16384, 4096, 7));
 
         FileStore off = sparse("v-off.img", MIB, FileStoreConfig.defaults().withInlineMaxBytes(0));
-        assertThat(onVirtualThread(() -> io(off, BioOp.WRITE, BioFlags.IDLE, 0, MemorySegment.ofArray(data(0, 4096, 6)))).thread())
+        assertThat(onVirtualThread(() -> io(off, BioOp.WRITE, 0, 0, MemorySegment.ofArray(data(0, 4096, 6)))).thread())
                 .matches(FileStoreInlineTest::isPoolThread);
     }
 

@@ -529,19 +529,11 @@ final class Connection implements Runnable {
             budget.release(length);
             throw e;
         }
-        int bioFlags = fuaFlags(r) | idleFlag();
+        int bioFlags = fuaFlags(r);
         Bio bio = Bio.alloc().setDevice(export.device()).setOp(BioOp.WRITE)
                 .setSector(r.offsetBytes >>> Sectors.SECTOR_SHIFT).setData(r.buffer.segment(r.lengthBytes))
                 .setFlags(bioFlags).setEndIo(r);
         submit(r, bio);
-    }
-
-    /**
-     * {@link BioFlags#IDLE} when this request is the connection's only one in flight and nothing of the
-     * next one has arrived: the client waits for this reply before it sends more (queue depth 1).
-     */
-    private int idleFlag() {
-        return budget.requests() == 1 && in.buffered() == 0 ? BioFlags.IDLE : 0;
     }
 
     /** Bio flags for a client's FUA; on a cached device without native FUA, a flush after the write instead. */

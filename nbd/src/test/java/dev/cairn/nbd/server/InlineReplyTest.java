@@ -4,7 +4,6 @@ import static dev.cairn.nbd.protocol.NbdConstants.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cairn.block.Bio;
-import dev.cairn.block.BioFlags;
 import dev.cairn.block.BioOp;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
@@ -73,8 +72,6 @@ class InlineReplyTest {
         volatile int inlinePercent = 50;
         /** When set, a READ at sector 0 waits for it on another thread (the depth stays above 1 meanwhile). */
         volatile CountDownLatch holdReadsAtZero;
-        /** The flags of every WRITE bio, in submission order. */
-        final java.util.Queue<Integer> writeFlags = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
         RacyDevice(String name, int capacityBytes) {
             store = new MemoryStore(name, capacityBytes);
@@ -104,9 +101,6 @@ class InlineReplyTest {
 
         @Override
         public void submitBio(Bio bio) {
-            if (bio.op() == BioOp.WRITE) {
-                writeFlags.add(bio.flags());
-            }
             CountDownLatch hold = holdReadsAtZero;
             if (hold != null && bio.op() == BioOp.READ && bio.sector() == 0) {
                 executor.execute(() -> {
@@ -387,46 +381,6 @@ class InlineReplyTest {
             c.read(4096).get(data);
             assertThat(data).isEqualTo(expected(0, 4096));
             assertThat(t.writerWrites.get()).as("the first READ completed elsewhere: the writer's").isGreaterThan(writerBefore);
-        } finally {
-            device.holdReadsAtZero = null;
-            held.countDown();
-        }
-    }
-
-    @Test
-    void aWriteIsMarkedIdleOnlyWhenItIsTheConnectionsOnlyRequestAndNothingFollowsIt() throws Exception {
-        device.inlinePercent = 100;
-        CountDownLatch held = new CountDownLatch(1);
-        try (TestClient c = TestClient.connect(f.server, new PipeTransport())) { // a send is atomic on a pipe
-            c.go("racy", false, false);
-            byte[] content = expected(4096, 4096);
-            c.write(0, 1, 4096, content); // depth 1
-            assertThat(c.read(SIMPLE_REPLY_BYTES).getInt(4)).isZero();
-            assertThat(device.writeFlags.poll()).as("flags at depth 1").isEqualTo(BioFlags.IDLE);
-
-            // two writes in one send: the second is already buffered when the first is submitted
-            ByteBuffer two = ByteBuffer.allocate(2 * (REQUEST_HEADER_BYTES + 4096));
-            for (int i = 0; i < 2; i++) {
-                NbdWire.putRequest(two, 0, CMD_WRITE, 10 + i, 4096, 4096);
-                two.put(content);
-            }
-            c.send(two.flip());
-            for (int i = 0; i < 2; i++) {
-                assertThat(c.read(SIMPLE_REPLY_BYTES).getInt(4)).isZero();
-            }
-            assertThat(device.writeFlags.poll()).as("flags of a write with the next one buffered").isZero();
-            device.writeFlags.clear();
-
-            // a write while a read is held by the device: depth 2
-            device.holdReadsAtZero = held;
-            c.request(0, CMD_READ, 20, 0, 4096);
-            c.write(0, 21, 4096, content);
-            ByteBuffer h = c.read(SIMPLE_REPLY_BYTES);
-            assertThat(h.getLong(8)).as("cookie").isEqualTo(21);
-            assertThat(device.writeFlags.poll()).as("flags at depth 2").isZero();
-            held.countDown();
-            assertThat(c.read(SIMPLE_REPLY_BYTES).getLong(8)).isEqualTo(20);
-            c.read(4096);
         } finally {
             device.holdReadsAtZero = null;
             held.countDown();
