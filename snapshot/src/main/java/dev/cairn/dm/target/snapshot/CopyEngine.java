@@ -17,8 +17,10 @@ import java.util.HashSet;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 /**
  * Copies ranges between block devices in the background (Linux {@code dm-kcopyd}): one worker
@@ -296,14 +298,28 @@ public final class CopyEngine implements AutoCloseable {
         if (copy) {
             job.ref();
         }
-        bio.setEndIo(b -> {
-            BioStatus s = b.status();
+        AtomicBoolean ended = new AtomicBoolean();
+        Consumer<BioStatus> pieceDone = s -> {
+            if (!ended.compareAndSet(false, true)) {
+                return;
+            }
             if (copy) {
                 job.unref();
             }
             signal(read ? () -> readDone(job, s) : () -> writeDone(job, s));
-        });
-        submitter.submit(bio);
+        };
+        bio.setEndIo(b -> pieceDone.accept(b.status()));
+        try {
+            submitter.submit(bio);
+        } catch (RuntimeException | Error e) {
+            // A driver bug: submit must complete a bio, never throw. Unless its end-io already ran, complete
+            // the bio with an error as the device should have: the job still ends, its callback runs, and
+            // its buffer and the bio go back to their pools (else the next jobs would wait for them forever).
+            LOG.log(System.Logger.Level.ERROR, "copy engine " + name + ": submit threw for " + bio, e);
+            if (!ended.get()) {
+                bio.complete(BioStatus.IOERR);
+            }
+        }
     }
 
     private MemorySegment piece(Job job) {

@@ -143,6 +143,46 @@ class CopyEngineTest {
         }
     }
 
+    @Test
+    void aDeviceWhoseSubmitThrowsFailsThePieceAndTheBufferStillComesBack() throws Exception {
+        MemoryStore mem = new MemoryStore("m", 1 << 20);
+        BlockDevice throwing = new BlockDevice() {
+            @Override
+            public String name() {
+                return "throwing";
+            }
+
+            @Override
+            public long capacitySectors() {
+                return mem.capacitySectors();
+            }
+
+            @Override
+            public QueueLimits limits() {
+                return mem.limits();
+            }
+
+            @Override
+            public void submitBio(Bio bio) {
+                throw new IllegalStateException("driver bug: submitBio threw");
+            }
+        };
+        try (CopyEngine engine = new CopyEngine(submitter, "t", 1)) {
+            ConcurrentLinkedQueue<String> results = new ConcurrentLinkedQueue<>();
+            CountDownLatch done = new CountDownLatch(3);
+            CopyEngine.Callback cb = (r, w) -> {
+                results.add(r + "/" + w);
+                done.countDown();
+            };
+            engine.copy(new CopyEngine.Region(throwing, 0, 8), new CopyEngine.Region(mem, 8, 8), cb); // read throws
+            engine.copy(new CopyEngine.Region(mem, 0, 8), new CopyEngine.Region(throwing, 8, 8), cb); // write throws
+            engine.copy(new CopyEngine.Region(mem, 0, 8), new CopyEngine.Region(mem, 16, 8), cb); // still works after
+            assertThat(done.await(10, TimeUnit.SECONDS)).as("every job called back").isTrue();
+            assertThat(results).containsExactly("true/false", "false/true", "false/false");
+            assertAllBuffersBack(engine);
+        }
+    }
+
     /** A device that holds every bio until released, counting how many it holds at once. */
     static final class HoldingDevice implements BlockDevice {
         final MemoryStore lower = new MemoryStore("held", 1 << 20);
