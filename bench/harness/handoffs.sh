@@ -42,13 +42,8 @@ while (($#)); do
   esac
 done
 : "${out:=/tmp/cairn-handoffs-$(date +%H%M%S)}"
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-H_RUN=$out
-H_PIDS=$out/pids.tsv
-: >"$H_PIDS"
-trap 'h_cleanup; rm -f "$out/src.img"' EXIT
-trap 'exit 130' INT TERM
+h_init_run "$out"
+out=$RUN_DIR
 h_need_tools nbdkit nbdcopy fio jq
 # shellcheck source=../../bin/lib/jdk.sh
 source "$root/bin/lib/jdk.sh"

@@ -3,11 +3,6 @@ package dev.cairn.nbd.server;
 import static dev.cairn.nbd.protocol.NbdConstants.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cairn.block.Bio;
-import dev.cairn.block.BlockDevice;
-import dev.cairn.block.Extents;
-import dev.cairn.block.QueueLimits;
-import dev.cairn.block.store.MemoryStore;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,7 +20,7 @@ class StreamingReaderTest {
     private static final int SIZE = 16 << 20;
     private static final int LARGE = Connection.STREAM_WRITE_MIN_BYTES * 2;
 
-    private final ThreadRecordingDevice device = new ThreadRecordingDevice(new MemoryStore("m", SIZE));
+    private final TestDevice device = new TestDevice("m", SIZE);
     private final ServerFixture f = new ServerFixture().export(NbdExport.of("m", device));
     private final byte[] image = new byte[SIZE];
     private final SplittableRandom rnd = new SplittableRandom(7);
@@ -36,49 +31,22 @@ class StreamingReaderTest {
         f.close();
     }
 
-    /** Records, per submitted bio, whether the submitting thread was virtual. */
-    static final class ThreadRecordingDevice implements BlockDevice {
-        final MemoryStore store;
-        final List<Boolean> virtualSubmitters = new ArrayList<>();
+    /** Whether the submitting thread was virtual, per submitted bio. */
+    private final List<Boolean> virtualSubmitters = new ArrayList<>();
 
-        ThreadRecordingDevice(MemoryStore store) {
-            this.store = store;
-        }
-
-        @Override
-        public String name() {
-            return store.name();
-        }
-
-        @Override
-        public long capacitySectors() {
-            return store.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return store.limits();
-        }
-
-        @Override
-        public void submitBio(Bio bio) {
+    {
+        device.onSubmit = b -> {
             synchronized (virtualSubmitters) {
                 virtualSubmitters.add(Thread.currentThread().isVirtual());
             }
-            store.submitBio(bio);
-        }
+        };
+    }
 
-        @Override
-        public void queryExtents(long sector, long sectors, Extents.Sink sink) {
-            store.queryExtents(sector, sectors, sink);
-        }
-
-        List<Boolean> takeSubmitters() {
-            synchronized (virtualSubmitters) {
-                List<Boolean> copy = List.copyOf(virtualSubmitters);
-                virtualSubmitters.clear();
-                return copy;
-            }
+    private List<Boolean> takeSubmitters() {
+        synchronized (virtualSubmitters) {
+            List<Boolean> copy = List.copyOf(virtualSubmitters);
+            virtualSubmitters.clear();
+            return copy;
         }
     }
 
@@ -122,7 +90,7 @@ class StreamingReaderTest {
             int n = Connection.STREAM_ENTER_REQUESTS * 3;
             largeWrites(c, n, 4, 0);
             assertThat(conn.streamingSwitchesForTest()).isEqualTo(1);
-            List<Boolean> submitters = device.takeSubmitters();
+            List<Boolean> submitters = takeSubmitters();
             assertThat(submitters).hasSize(n);
             // the first STREAM_ENTER_REQUESTS are submitted by the virtual thread, every later one by the platform one
             assertThat(submitters.subList(0, Connection.STREAM_ENTER_REQUESTS)).containsOnly(true);
@@ -130,7 +98,7 @@ class StreamingReaderTest {
 
             int reads = Connection.STREAM_LEAVE_REQUESTS * 2;
             smallReads(c, reads, 1000);
-            submitters = device.takeSubmitters();
+            submitters = takeSubmitters();
             assertThat(submitters.subList(0, Connection.STREAM_LEAVE_REQUESTS)).containsOnly(false);
             assertThat(submitters.subList(Connection.STREAM_LEAVE_REQUESTS, reads)).containsOnly(true);
 

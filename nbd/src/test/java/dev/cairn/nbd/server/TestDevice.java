@@ -37,6 +37,8 @@ final class TestDevice implements BlockDevice {
     private volatile Predicate<Bio> failIf = b -> false;
     private volatile BioStatus failWith = BioStatus.IOERR;
     private volatile boolean throwOnExtents;
+    /** Runs first for every submitted bio, on the submitting thread. */
+    volatile java.util.function.Consumer<Bio> onSubmit = b -> {};
 
     TestDevice(String name, long capacityBytes, QueueLimits limits) {
         this.store = new MemoryStore(name, capacityBytes);
@@ -95,6 +97,7 @@ final class TestDevice implements BlockDevice {
 
     @Override
     public void submitBio(Bio bio) {
+        onSubmit.accept(bio);
         switch (bio.op()) {
             case READ -> reads.incrementAndGet();
             case WRITE -> writes.incrementAndGet();
