@@ -59,14 +59,14 @@ h_stop_pid() {
 }
 
 # A run directory for a harness script: creates $1, sets H_RUN and H_PIDS, and ends every tracked process
-# (and removes the 1 GiB source image) on exit. Prints nothing; sets RUN_DIR to the absolute path.
+# (and removes the images made there, 1 GiB each) on exit. Prints nothing; sets RUN_DIR to the absolute path.
 h_init_run() {
   mkdir -p "$1"
   RUN_DIR=$(cd "$1" && pwd)
   H_RUN=$RUN_DIR
   H_PIDS=$RUN_DIR/pids.tsv
   : >"$H_PIDS"
-  trap 'h_cleanup; rm -f "$RUN_DIR/src.img"' EXIT
+  trap 'h_cleanup; rm -f "$RUN_DIR"/*.img' EXIT
   trap 'exit 130' INT TERM
 }
 

@@ -48,13 +48,8 @@ size_bytes=$((${s%[KMG]} * m))
 sectors=$((size_bytes / 512))
 
 : "${out:=/tmp/cairn-profile-$stack-$workload-$(date +%H%M%S)}"
-mkdir -p "$out"
-out=$(cd "$out" && pwd)
-H_RUN=$out
-H_PIDS=$out/pids.tsv
-: >"$H_PIDS"
-trap 'h_cleanup; rm -f "$out"/*.img' EXIT
-trap 'exit 130' INT TERM
+h_init_run "$out"
+out=$RUN_DIR
 
 h_need_tools nbdcopy nbdinfo fio jq
 # shellcheck source=../../bin/lib/jdk.sh
