@@ -40,11 +40,11 @@ import java.util.List;
  * the writer would cost an unpark of the writer and a park of the reader per request: at depth 1 the
  * whole cost of a request (docs/benchmarks/harness.md: 4k randread qd1 14.5k to 27.2k IOPS, 54 to 24 µs
  * of server CPU each); under nbdcopy (16 requests in flight per connection, each arriving on its own)
- * about a tenth of the server's CPU per GiB written. The write waits until {@code submit} has returned because the completion
- * runs inside {@code Submitter.submit}, in the device's make_request: blocking on the socket there would
- * hold up whatever the submission still has queued on this thread. When the client has already sent
- * part of its next request, the writer takes the reply, so it can batch, and the reader goes back to
- * reading at once. While the reader writes it does not read: like nbd-server, which reads and replies
+ * about a tenth of the server's CPU per GiB written. The write waits until {@code submit} has returned
+ * because the completion runs inside {@code Submitter.submit}, in the device's make_request: blocking on
+ * the socket there would hold up whatever the submission still has queued on this thread. When the
+ * client has already sent part of its next request, the writer takes the reply, so it can batch, and
+ * the reader goes back to reading at once. While the reader writes it does not read: like nbd-server, which reads and replies
  * on one thread, this expects a client to read replies while it sends (libnbd, qemu and the kernel's
  * client do; a client that does not can stall against the in-flight budget anyway); the read-ahead check
  * and the reply size bound keep a client that is in the middle of sending from waiting on a reader that
@@ -62,9 +62,10 @@ import java.util.List;
  * reader; the writer sends the replies of everything in flight, then the socket closes.
  *
  * <p>Thread safety: the reader state, {@link #completedOnReader} included, is confined to the thread that
- * runs the request loop ({@link #readerThread}: one at a time, handed over by thread start and join); {@link #bioDone} runs on completing threads and touches only the request
- * and the writer's queue, or, on the reader's own thread, {@link #completedOnReader}. A reply is queued or
- * written once: {@link Request#claim} picks the one caller that may, and the reader hands each entry of
+ * runs the request loop ({@link #readerThread}: one at a time, handed over by thread start and join);
+ * {@link #bioDone} runs on completing threads and touches only the request and the writer's queue, or,
+ * on the reader's own thread, {@link #completedOnReader}. A reply is queued or written once:
+ * {@link Request#claim} picks the one caller that may, and the reader hands each entry of
  * {@link #completedOnReader} either to {@link ReplyWriter#tryWriteInline} or to the queue, never both.
  */
 final class Connection implements Runnable {
@@ -130,7 +131,7 @@ final class Connection implements Runnable {
     }
 
     /** The unstarted thread that runs this connection; the server starts it. */
-    Thread readerThread() {
+    Thread connectionThread() {
         return connectionThread;
     }
 
@@ -176,15 +177,11 @@ final class Connection implements Runnable {
             readerDone = true;
             if (writer != null) {
                 writer.wake();
-                joinWriter();
+                joinUninterruptibly(writerThread);
             }
             transport.close();
             server.connectionClosed(this);
         }
-    }
-
-    private void joinWriter() {
-        joinUninterruptibly(writerThread);
     }
 
     private static void joinUninterruptibly(Thread t) {

@@ -238,7 +238,7 @@ public final class NbdServer implements AutoCloseable {
             return;
         }
         Connection c = new Connection(this, transport, connectionIds.incrementAndGet());
-        Thread t = c.readerThread();
+        Thread t = c.connectionThread();
         connections.put(c, t);
         t.start();
     }

@@ -17,10 +17,8 @@ import java.util.HashSet;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.Consumer;
 
 /**
  * Copies ranges between block devices in the background (Linux {@code dm-kcopyd}): one worker
@@ -298,17 +296,15 @@ public final class CopyEngine implements AutoCloseable {
         if (copy) {
             job.ref();
         }
-        AtomicBoolean ended = new AtomicBoolean();
-        Consumer<BioStatus> pieceDone = s -> {
-            if (!ended.compareAndSet(false, true)) {
-                return;
-            }
+        job.pieceEnded = false; // one piece of a job is in flight at a time
+        bio.setEndIo(b -> {
+            BioStatus s = b.status();
+            job.pieceEnded = true;
             if (copy) {
                 job.unref();
             }
             signal(read ? () -> readDone(job, s) : () -> writeDone(job, s));
-        };
-        bio.setEndIo(b -> pieceDone.accept(b.status()));
+        });
         try {
             submitter.submit(bio);
         } catch (RuntimeException | Error e) {
@@ -316,7 +312,7 @@ public final class CopyEngine implements AutoCloseable {
             // the bio with an error as the device should have: the job still ends, its callback runs, and
             // its buffer and the bio go back to their pools (else the next jobs would wait for them forever).
             LOG.log(System.Logger.Level.ERROR, "copy engine " + name + ": submit threw for " + bio, e);
-            if (!ended.get()) {
+            if (!job.pieceEnded) {
                 bio.complete(BioStatus.IOERR);
             }
         }
@@ -411,6 +407,8 @@ public final class CopyEngine implements AutoCloseable {
         int pieceSectors;
         boolean readError;
         boolean writeError;
+        /** The end-io of the piece in flight ran (read by the worker when its submit threw). */
+        volatile boolean pieceEnded;
 
         Job(Region from, Region to, Callback callback) {
             this.from = from;
