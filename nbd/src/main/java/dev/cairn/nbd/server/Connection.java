@@ -142,13 +142,14 @@ final class Connection implements Runnable {
     @Override
     public void run() {
         try {
-            Handshake.Result agreed = new Handshake(server, transport, in).run();
+            // The export is set before the handshake's last reply (Handshake.run), so a client that acts on
+            // that reply finds this connection counted, and before the check below: a removeExport racing
+            // with us either sees this connection on the export (and stops it) or has removed the export
+            // before we look (NbdServer.connectionCount).
+            Handshake.Result agreed = new Handshake(server, transport, in, e -> export = e).run();
             if (agreed == null) {
                 return;
             }
-            // Set before the check: a removeExport racing with us either sees this connection on the
-            // export (and stops it) or has removed the export before we look (NbdServer.connectionCount).
-            export = agreed.export();
             if (stopRequested || !server.isExported(export)) {
                 return;
             }

@@ -11,6 +11,7 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * The fixed newstyle handshake of one connection, up to the start of transmission.
@@ -43,19 +44,26 @@ final class Handshake {
     private final NbdServer server;
     private final NbdTransport transport;
     private final WireReader in;
+    /** Told the export a client is about to get, before the reply that lets it start: see {@link #run}. */
+    private final Consumer<NbdExport> chosen;
     private boolean noZeroes;
     private boolean structured;
     /** Export name the meta context selection was made for, or null when none is selected. */
     private String metaExport;
     private boolean baseAllocation;
 
-    Handshake(NbdServer server, NbdTransport transport, WireReader in) {
+    Handshake(NbdServer server, NbdTransport transport, WireReader in, Consumer<NbdExport> chosen) {
         this.server = server;
         this.transport = transport;
         this.in = in;
+        this.chosen = chosen;
     }
 
-    /** Runs the handshake; null when the connection is to be closed (ABORT, error, bad client). */
+    /**
+     * Runs the handshake; null when the connection is to be closed (ABORT, error, bad client). The export is
+     * handed to {@code chosen} before the reply that ends the handshake is sent, so by the time a client
+     * can act on that reply (ask to remove the export, say) the connection already counts as its user.
+     */
     Result run() throws IOException {
         ByteBuffer hello = ByteBuffer.allocate(18);
         hello.putLong(INIT_PASSWD).putLong(IHAVEOPT).putShort((short) (FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES)).flip();
@@ -148,6 +156,7 @@ final class Handshake {
         ByteBuffer b = ByteBuffer.allocate(10 + (noZeroes ? 0 : EXPORT_NAME_ZERO_PAD));
         b.putLong(export.sizeBytes()).putShort((short) export.transmissionFlags(structured));
         b.position(b.limit()).flip();
+        chosen.accept(export);
         send(b);
         return new Result(export, structured, baseAllocation && name.equals(metaExport));
     }
@@ -216,10 +225,12 @@ final class Handshake {
         BlockSizeConstraints sizes = export.blockSizes(server.maxPayloadBytes());
         reply(option, REP_INFO, ByteBuffer.allocate(14).putShort((short) INFO_BLOCK_SIZE).putInt(sizes.minimumBytes())
                 .putInt(sizes.preferredBytes()).putInt(sizes.maximumBytes()).flip());
-        ack(option);
         if (option == OPT_INFO) {
+            ack(option);
             return null;
         }
+        chosen.accept(export);
+        ack(option);
         // A selection made for another export does not carry over (spec: contexts are per export name).
         return new Result(export, structured, baseAllocation && name.equals(metaExport));
     }

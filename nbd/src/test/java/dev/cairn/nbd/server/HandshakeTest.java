@@ -193,6 +193,43 @@ class HandshakeTest {
     }
 
     @Test
+    void aClientCountsAsTheExportsUserAsSoonAsItHasTheLastHandshakeReply() {
+        // A client that just got its reply may at once ask (through the daemon) to remove the export, which
+        // is refused while connectionCount says someone uses it: no window in which it says 0.
+        // The server pauses after each write: were the connection counted only after its last handshake
+        // write, the client would look inside that pause every time.
+        Runnable pause = () -> {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        for (int i = 0; i < 3; i++) {
+            PipeTransport t = new PipeTransport();
+            t.afterWrite = pause;
+            try (TestClient c = TestClient.connect(f.server, t)) {
+                c.hello(FLAG_C_FIXED_NEWSTYLE | FLAG_C_NO_ZEROES);
+                c.sendOption(OPT_EXPORT_NAME, utf8("disk"));
+                c.read(10);
+                assertThat(f.server.connectionCount("disk")).as("EXPORT_NAME, round %d", i).isEqualTo(1);
+                c.disconnect();
+                assertThat(c.closedByServer()).isTrue();
+            }
+            f.assertQuiescent();
+            PipeTransport g = new PipeTransport();
+            g.afterWrite = pause;
+            try (TestClient c = TestClient.connect(f.server, g)) {
+                c.go("disk", false, false);
+                assertThat(f.server.connectionCount("disk")).as("GO, round %d", i).isEqualTo(1);
+                c.disconnect();
+                assertThat(c.closedByServer()).isTrue();
+            }
+            f.assertQuiescent();
+        }
+    }
+
+    @Test
     void exportNameForAnUnknownExportCanOnlyDisconnect() {
         try (TestClient c = TestClient.connect(f.server)) {
             c.hello();

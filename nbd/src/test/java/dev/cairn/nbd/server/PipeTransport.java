@@ -55,8 +55,16 @@ final class PipeTransport implements NbdTransport {
             failedWriters.add(name);
             throw new IllegalStateException("injected bug in the transport");
         }
-        return toClient.sink().write(srcs, offset, length);
+        long n = toClient.sink().write(srcs, offset, length);
+        Runnable after = afterWrite;
+        if (after != null) {
+            after.run();
+        }
+        return n;
     }
+
+    /** Runs after every successful write, on the writing thread: widens races for tests. */
+    volatile Runnable afterWrite;
 
     /** From now on every write throws an unchecked exception (as a bug below the writer would). */
     void crashWrites() {
