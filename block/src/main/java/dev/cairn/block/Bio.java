@@ -77,6 +77,7 @@ public final class Bio {
     private BioEndIo endIo;
     private Object privateData;
     private Bio parent;
+    private SpliceSink spliceSink;
 
     Bio(BioSet pool) {
         this.pool = pool;
@@ -307,6 +308,21 @@ public final class Bio {
         }
     }
 
+    /**
+     * Lets a READ be answered by reference to a file's page cache instead of a copy (see {@link SpliceSink});
+     * null (the default) asks for the data in this bio's memory. Not copied by {@link #clone}: a stacking
+     * layer passes it down only where its clone reads the same bytes (a remap). Copied by {@link #split}.
+     */
+    public Bio setSpliceSink(SpliceSink sink) {
+        this.spliceSink = sink;
+        return this;
+    }
+
+    /** The sink set by {@link #setSpliceSink}, or null. */
+    public SpliceSink spliceSink() {
+        return spliceSink;
+    }
+
     // ---------------------------------------------------------------- iterator moves
 
     /** Drops the first {@code bytes} of the bio: the start sector and the data window move forward. */
@@ -341,7 +357,7 @@ public final class Bio {
 
     /**
      * A copy of this bio's description that shares its data (Linux {@code bio_alloc_clone}): same device,
-     * operation, flags, range and data window; no end-io, no private data, not chained. Blocks when
+     * operation, flags, range and data window; no end-io, no private data, no splice sink, not chained. Blocks when
      * {@code set} is empty (a blocking primitive); {@code set == null} gives an unpooled clone.
      * The clone borrows the original's data vector, so it must complete before the original does
      * (chain it, or complete the original from the clone's end-io, as stacking drivers do).
@@ -369,6 +385,7 @@ public final class Bio {
             throw new IllegalArgumentException("sectors: " + sectors + " (expected: in (0, " + sectors() + "))");
         }
         Bio front = clone(set);
+        front.spliceSink = spliceSink; // the same layer, the same data: only the window moves
         front.sizeBytes = sectors << Sectors.SECTOR_SHIFT;
         advance(sectors << Sectors.SECTOR_SHIFT);
         front.chain(this);
@@ -490,6 +507,7 @@ public final class Bio {
         endIo = null;
         privateData = null;
         parent = null;
+        spliceSink = null;
         next = null;
         status = BioStatus.OK;
         remaining = 1;

@@ -10,6 +10,7 @@ import dev.cairn.block.Extents;
 import dev.cairn.block.IoCompletion;
 import dev.cairn.block.IoMutex;
 import dev.cairn.block.QueueLimits;
+import dev.cairn.block.SpliceSink;
 import dev.cairn.block.Submitter;
 import java.util.ArrayDeque;
 import java.util.List;
@@ -217,9 +218,11 @@ public final class MappedDevice implements BlockDevice {
             if (legs == 0) {
                 io.setError(BioStatus.NOTSUPP);
             }
+            SpliceSink splice = tt.passesSpliceReads && op == BioOp.READ ? bio.spliceSink() : null;
             for (int leg = 0; leg < legs; leg++) {
                 Bio c = bio.clone(cloneSet);
                 c.trim(done, len);
+                c.setSpliceSink(splice);
                 int a = mapClone(io, tt, leg, c, !fanned);
                 if (!fanned && a > 0) {
                     accepted = a;

@@ -16,6 +16,7 @@ final class TableTarget {
     final long maxIoSectors;
     final int numFlushBios;
     final int numDiscardBios;
+    final boolean passesSpliceReads;
 
     TableTarget(String typeName, TargetContext context, Target target) {
         this.typeName = typeName;
@@ -27,6 +28,7 @@ final class TableTarget {
         this.maxIoSectors = target.maxIoSectors();
         this.numFlushBios = target.numFlushBios();
         this.numDiscardBios = target.numDiscardBios();
+        this.passesSpliceReads = target.passesSpliceReads();
     }
 
     String typeName() {

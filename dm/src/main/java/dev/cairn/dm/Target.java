@@ -59,6 +59,18 @@ public interface Target {
         return 1;
     }
 
+    /**
+     * True when this target's READ clones reach a lower device with their data untouched and nothing of the
+     * target's own in their place: a pure remap ({@code linear}, {@code striped}). Then dm core passes the
+     * original bio's {@link dev.cairn.block.SpliceSink} to the clones, and a file store below may answer by
+     * reference to its page cache, the data being read only when the consumer sends it. A target that
+     * changes read data ({@code flakey}'s corruption), substitutes it (a snapshot's exceptions) or must know
+     * the data is fixed at completion keeps the default, false. Read once at load.
+     */
+    default boolean passesSpliceReads() {
+        return false;
+    }
+
     /** The INFO status parameters (what {@code dmsetup status} prints after the target name). */
     default String statusInfo() {
         return "";

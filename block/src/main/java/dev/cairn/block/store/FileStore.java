@@ -9,6 +9,7 @@ import dev.cairn.block.Extents;
 import dev.cairn.block.InlineIo;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Sectors;
+import dev.cairn.block.SpliceSink;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;
@@ -70,6 +71,15 @@ import java.util.concurrent.atomic.LongAdder;
  * heap memory, never holds off the garbage collector while a read waits for the disk. Short transfers are
  * resumed where they stopped; {@code EINTR} and {@code EAGAIN} are retried.
  *
+ * <p><b>Splice reads.</b> A READ whose submitter accepts references ({@link SpliceSink}, the NBD server for
+ * large reads) and whose whole range is in the page cache ({@code cachestat(2)}, Linux 6.5) is not read at
+ * all: the store records "these bytes are at this position of the file" in the sink and completes the bio on
+ * the submitting thread. The consumer sends them with {@code sendfile(2)} through a second descriptor of the
+ * same open file ({@code /proc/self/fd/N}), so neither the store nor the server copies them. Each piece
+ * counts as a bio in flight until the sink releases it, so {@link #close} waits for it. Not with
+ * {@code direct}, and not for uncached ranges (those go to the pool, which reads in parallel); where
+ * {@code cachestat} or the reopen is refused, reads are always copied.
+ *
  * <p><b>Durability.</b> The store has a volatile cache (the page cache, or the disk's own with {@code direct}):
  * FLUSH and PREFLUSH are {@code fdatasync} (which persists the allocation metadata reads depend on, but not
  * timestamps). FUA writes use {@code pwritev2(RWF_DSYNC)} (the kernel syncs just that range); where that is
@@ -107,6 +117,7 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     /** How many copies of the zero buffer one fallback write sends (16 MiB per call). */
     private static final int ZERO_IOVECS = 16;
     private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG;
+    private static final long PAGE_BYTES = Posix.pageSizeBytes();
     /** iovecs of an inline attempt's scratch; a bio in more native pieces goes through its bounce buffer. */
     static final int INLINE_IOVECS = 64;
     /**
@@ -149,6 +160,14 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     private volatile boolean dsyncRefused = !Posix.hasPwritev2();
     private volatile boolean nowaitReadRefused = !Posix.hasPreadv2();
     private volatile boolean nowaitWriteRefused = !Posix.hasPwritev2();
+    /** Pieces of READs answered by reference ({@link SpliceSink}): for tests. */
+    final LongAdder spliced = new LongAdder();
+    /** Releases one referenced piece (the count of I/O in flight it held). */
+    private final Runnable unpin = this::finished;
+    /** cachestat or the reopen for splice reads failed for good: reads are always copied. */
+    private volatile boolean spliceRefused;
+    /** Opened on the first referenced read; closed by {@link #close} after every piece was released. */
+    private volatile FileChannel spliceChannel;
     /** Opened on the first blocking inline write; closed by {@link #close} after every bio finished. */
     private volatile FileChannel writeChannel;
     /** Guarded by this: opening {@link #writeChannel} failed once; not tried again. */
@@ -318,6 +337,21 @@ public final class FileStore implements BlockDevice, AutoCloseable {
             return;
         }
         int doneBytes = 0;
+        if (spliceEligible(bio)) {
+            doneBytes = splice(bio);
+            if (doneBytes == bio.sizeBytes()) {
+                try {
+                    bio.complete(BioStatus.OK);
+                } finally {
+                    finished(); // the bio's own count; each piece holds one of its own until released
+                }
+                return;
+            }
+            if (doneBytes > 0) {
+                executeRest(bio, doneBytes); // a piece of the bio in memory the sink does not cover
+                return;
+            }
+        }
         if (inlineEligible(bio)) {
             doneBytes = tryInline(bio);
             if (completedInline(bio, doneBytes)) {
@@ -336,13 +370,115 @@ public final class FileStore implements BlockDevice, AutoCloseable {
             run(bio, doneBytes); // the pool's own code, on this thread
             return;
         }
-        int skipBytes = doneBytes;
+        executeRest(bio, doneBytes);
+    }
+
+    /** Hands the bio, from byte {@code skipBytes} on, to the pool. */
+    private void executeRest(Bio bio, int skipBytes) {
         try {
             executor.execute(() -> run(bio, skipBytes));
         } catch (RejectedExecutionException e) {
             // only a private pool shuts down, and only after every bio completed: not expected
             finished();
             bio.complete(BioStatus.ABORTED);
+        }
+    }
+
+    // ---------------------------------------------------------------- splice reads
+
+    /** A READ whose submitter accepts references ({@link SpliceSink}), valid, on a buffered store. */
+    private boolean spliceEligible(Bio bio) {
+        int lengthBytes = bio.sizeBytes();
+        return bio.spliceSink() != null && bio.op() == BioOp.READ && !spliceRefused && !config.direct()
+                && lengthBytes > 0 && (lengthBytes & (Sectors.SECTOR_SIZE - 1)) == 0
+                && bio.endSector() <= capacitySectors && bio.hasData();
+    }
+
+    /**
+     * Answers the READ by reference when all of its range is in the page cache ({@code cachestat}): each piece
+     * of the bio's memory is offered to its sink as "these bytes of the file" and pins this store until the
+     * sink releases it. Returns the bytes referenced from the start of the bio: all, a prefix (the sink
+     * refused a later piece; the pool reads the rest) or none (not all cached, or the sink refused: the bio
+     * takes the usual path). A read of uncached data stays with the pool, which reads in parallel and
+     * fills the cache, rather than becoming a disk read on the consumer's sending thread.
+     */
+    private int splice(Bio bio) {
+        long fileOffsetBytes = Sectors.toBytes(bio.sector());
+        if (!allCached(fileOffsetBytes, bio.sizeBytes())) {
+            return 0;
+        }
+        FileChannel ch = spliceChannel();
+        if (ch == null) {
+            return 0;
+        }
+        SpliceSink sink = bio.spliceSink();
+        long[] done = {0};
+        try {
+            bio.forEachSegment((segment, segmentOffsetBytes, lengthBytes, bioOffsetBytes) -> {
+                if (done[0] != bioOffsetBytes) {
+                    return; // an earlier piece was refused: the pool reads from there on
+                }
+                inflight.incrementAndGet(); // before the offer: the sink may release it at once
+                if (sink.offer(segment, segmentOffsetBytes, lengthBytes, ch, fileOffsetBytes + bioOffsetBytes, unpin)) {
+                    done[0] += lengthBytes;
+                    spliced.increment();
+                } else {
+                    finished();
+                }
+            });
+        } catch (IOException e) {
+            throw new AssertionError("the visitor throws none", e);
+        }
+        return (int) done[0];
+    }
+
+    /** True when every page of the range is in the page cache now; false too when that cannot be told. */
+    private boolean allCached(long offsetBytes, int lengthBytes) {
+        long firstPage = offsetBytes / PAGE_BYTES;
+        long lastPage = (offsetBytes + lengthBytes - 1) / PAGE_BYTES;
+        long rc;
+        int e;
+        long cached;
+        try (Arena a = Arena.ofConfined()) { // the bio is in flight: close waits, the fd stays open
+            MemorySegment errno = Posix.newErrnoState(a);
+            MemorySegment range = a.allocate(Posix.CACHESTAT_RANGE_BYTES, 8);
+            MemorySegment stat = a.allocate(Posix.CACHESTAT_BYTES, 8);
+            range.set(WORD, 0, offsetBytes);
+            range.set(WORD, 8, lengthBytes);
+            rc = Posix.cachestat(errno, fd, range, stat);
+            e = Posix.errno(errno);
+            cached = stat.get(WORD, 0);
+        }
+        if (rc < 0) {
+            if (e == Posix.ENOSYS || e == Posix.EOPNOTSUPP || e == Posix.EINVAL || e == Posix.EBADF) {
+                spliceRefused = true;
+                LOG.log(System.Logger.Level.DEBUG, () -> name + ": cachestat refused (" + Posix.errnoName(e)
+                        + "); reads are copied, never referenced");
+            }
+            return false;
+        }
+        return cached >= lastPage - firstPage + 1;
+    }
+
+    /** The file again, as a channel for the consumers of referenced reads ({@code sendfile}); null if it cannot be. */
+    private FileChannel spliceChannel() {
+        FileChannel ch = spliceChannel;
+        if (ch != null && ch.isOpen()) {
+            return ch;
+        }
+        synchronized (this) {
+            // A FileChannel closes when a thread is interrupted in one of its calls (a consumer's
+            // transferTo): open another, so one interrupted sender does not end splice reads for good.
+            if ((spliceChannel == null || !spliceChannel.isOpen()) && !closed && !spliceRefused) {
+                try {
+                    // the open file itself, not the path: the same inode even if the path was renamed or replaced
+                    spliceChannel = FileChannel.open(Path.of("/proc/self/fd/" + fd), StandardOpenOption.READ);
+                } catch (IOException | RuntimeException e) {
+                    spliceRefused = true;
+                    LOG.log(System.Logger.Level.DEBUG, () -> name + ": cannot reopen for splice reads: " + e);
+                }
+            }
+            return spliceChannel;
         }
     }
 
@@ -438,6 +574,11 @@ public final class FileStore implements BlockDevice, AutoCloseable {
             finished();
         }
         return true;
+    }
+
+    /** Pieces of READs answered so far by reference to the page cache ({@link SpliceSink}): a statistic. */
+    public long splicedPieces() {
+        return spliced.sum();
     }
 
     /** Bios in flight, for tests. */
@@ -961,8 +1102,9 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     // ---------------------------------------------------------------- close
 
     /**
-     * Stops accepting bios, waits for every queued and running one of this store to complete (other stores on
-     * the shared pool go on undisturbed), then closes the file and, with {@code ioThreads > 0}, stops the private
+     * Stops accepting bios, waits for every queued and running one of this store to complete and every piece
+     * of a referenced read ({@link SpliceSink}) to be released (other stores on the shared pool go on
+     * undisturbed), then closes the file and, with {@code ioThreads > 0}, stops the private
      * pool. Idempotent. Does not flush: the caller sends a FLUSH first if it wants the data durable. Must not be
      * called from an end-io callback of a file store's bio: for this store's own that would wait for itself; for
      * another store's it holds a shared pool thread that this store's queued bios may need.
@@ -1000,16 +1142,19 @@ public final class FileStore implements BlockDevice, AutoCloseable {
         while (queries.get() > 0) {
             Thread.onSpinWait(); // a query runs a few lseek calls: microseconds
         }
-        FileChannel ch;
+        FileChannel[] channels;
         synchronized (this) {
-            ch = writeChannel;
+            channels = new FileChannel[] {writeChannel, spliceChannel};
             writeChannel = null;
+            spliceChannel = null;
         }
-        if (ch != null) {
-            try {
-                ch.close();
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.WARNING, () -> name + ": closing the write channel failed: " + e);
+        for (FileChannel ch : channels) {
+            if (ch != null) {
+                try {
+                    ch.close();
+                } catch (IOException e) {
+                    LOG.log(System.Logger.Level.WARNING, () -> name + ": closing a channel of the file failed: " + e);
+                }
             }
         }
         try (Arena a = Arena.ofConfined()) {

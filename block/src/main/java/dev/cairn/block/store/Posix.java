@@ -91,6 +91,19 @@ final class Posix {
     private static final Optional<MethodHandle> FADVISE = optional("posix_fadvise",
             FunctionDescriptor.of(INT, INT, LONG, LONG, INT));
 
+    /**
+     * {@code syscall(2)} with four arguments, for {@code cachestat} (Linux 6.5, no C library wrapper yet).
+     * Number 451 on every architecture: it came after the tables were unified.
+     */
+    private static final Optional<MethodHandle> SYSCALL4 = optional("syscall",
+            FunctionDescriptor.of(LONG, LONG, INT, PTR, PTR, INT), ERRNO, Linker.Option.firstVariadicArg(1));
+    static final long SYS_CACHESTAT = 451;
+    /** {@code struct cachestat_range}: two u64, offset and length. */
+    static final long CACHESTAT_RANGE_BYTES = 16;
+    /** {@code struct cachestat}: five u64; the first is {@code nr_cache}, pages in the page cache. */
+    static final long CACHESTAT_BYTES = 40;
+    private static final MethodHandle GETPAGESIZE = required("getpagesize", FunctionDescriptor.of(INT));
+
     private Posix() {}
 
     private static MethodHandle required(String name, FunctionDescriptor fd, Linker.Option... options) {
@@ -202,6 +215,30 @@ final class Posix {
         }
         try {
             return (int) FADVISE.orElseThrow().invokeExact(fd, offsetBytes, lengthBytes, advice);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code cachestat(fd, range, cstat, 0)}: 0, or -1 with errno ({@code ENOSYS} before Linux 6.5 or when the
+     * C library has no {@code syscall}). {@code range} holds offset and length; {@code cstat} receives the counts.
+     */
+    static long cachestat(MemorySegment errno, int fd, MemorySegment range, MemorySegment cstat) {
+        if (SYSCALL4.isEmpty()) {
+            ERRNO_HANDLE.set(errno, 0L, ENOSYS);
+            return -1;
+        }
+        try {
+            return (long) SYSCALL4.orElseThrow().invokeExact(errno, SYS_CACHESTAT, fd, range, cstat, 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    static int pageSizeBytes() {
+        try {
+            return (int) GETPAGESIZE.invokeExact();
         } catch (Throwable t) {
             throw rethrow(t);
         }

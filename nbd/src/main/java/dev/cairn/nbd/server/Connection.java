@@ -11,6 +11,7 @@ import dev.cairn.block.Extents;
 import dev.cairn.block.InlineIo;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Sectors;
+import dev.cairn.block.SpliceSink;
 import dev.cairn.block.Submitter;
 import java.io.EOFException;
 import java.io.IOException;
@@ -77,6 +78,12 @@ final class Connection implements Runnable {
      * the client negotiated {@code base:allocation}: see {@link #read}.
      */
     static final int SPARSE_READ_MIN_BYTES = 64 * 1024;
+    /**
+     * READs of at least this size let a file store leave the data in its page cache; the reply is then sent
+     * from there with sendfile ({@link SpliceSink}). A smaller reply is cheaper as part of one gathering
+     * write with its neighbours than as a system call of its own.
+     */
+    static final int SPLICE_READ_MIN_BYTES = 64 * 1024;
     /** At most this many chunks per structured read; the rest is sent as data. */
     static final int MAX_READ_EXTENTS = 64;
     /** At most this many extents per BLOCK_STATUS reply (the spec allows 2^20; the client asks again). */
@@ -133,6 +140,10 @@ final class Connection implements Runnable {
     /** The unstarted thread that runs this connection; the server starts it. */
     Thread connectionThread() {
         return connectionThread;
+    }
+
+    NbdTransport transportForTest() {
+        return transport;
     }
 
     int streamingSwitchesForTest() {
@@ -502,8 +513,13 @@ final class Connection implements Runnable {
         }
         r.buffer = pool.acquire(r.lengthBytes);
         r.replyDataBytes = r.lengthBytes;
+        MemorySegment data = r.buffer.segment(r.lengthBytes);
         Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.READ).setSector(r.offsetBytes >>> Sectors.SECTOR_SHIFT)
-                .setData(r.buffer.segment(r.lengthBytes)).setEndIo(r);
+                .setData(data).setEndIo(r);
+        if (r.lengthBytes >= SPLICE_READ_MIN_BYTES && transport.splices()) {
+            r.splice = new SpliceSink(data);
+            bio.setSpliceSink(r.splice);
+        }
         submit(r, bio);
     }
 

@@ -1,8 +1,10 @@
 package dev.cairn.nbd.server;
 
 import java.io.Closeable;
+import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 
 /**
  * The byte stream of one connection: a TCP or Unix socket, or an in-memory channel in tests. Reads and
@@ -19,6 +21,38 @@ interface NbdTransport extends Closeable {
 
     /** Gathering write of {@code srcs[offset, offset + length)}; may write only part. */
     long write(ByteBuffer[] srcs, int offset, int length) throws IOException;
+
+    /**
+     * True when {@link #sendFile} moves file data without copying it through this process (a socket): only
+     * then does a large READ let file stores answer by reference.
+     */
+    default boolean splices() {
+        return false;
+    }
+
+    /**
+     * Writes {@code lengthBytes} of {@code file} from {@code positionBytes} on, all of them (the data of a
+     * referenced read, see {@link dev.cairn.block.SpliceSink}). The default copies through memory; a socket
+     * uses {@code sendfile(2)}. Fails when the file ends early: the reply's header promised these bytes.
+     */
+    default void sendFile(FileChannel file, long positionBytes, long lengthBytes) throws IOException {
+        ByteBuffer[] one = {ByteBuffer.allocate((int) Math.min(lengthBytes, 64 * 1024))};
+        long pos = positionBytes;
+        long end = positionBytes + lengthBytes;
+        while (pos < end) {
+            ByteBuffer b = one[0].clear().limit((int) Math.min(one[0].capacity(), end - pos));
+            while (b.hasRemaining()) {
+                if (file.read(b, pos + b.position()) < 0) {
+                    throw new EOFException("file ended at " + (pos + b.position()) + " (expected: " + end + " bytes)");
+                }
+            }
+            b.flip();
+            while (b.hasRemaining()) {
+                write(one, 0, 1);
+            }
+            pos += b.limit();
+        }
+    }
 
     /** Makes a blocked or later {@link #read} see end of stream; replies can still be written. */
     void shutdownInput();

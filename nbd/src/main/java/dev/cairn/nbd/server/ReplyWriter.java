@@ -2,9 +2,11 @@ package dev.cairn.nbd.server;
 
 import static dev.cairn.nbd.protocol.NbdConstants.*;
 
+import dev.cairn.block.SpliceSink;
 import dev.cairn.nbd.protocol.NbdWire;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
@@ -14,8 +16,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * The thread that writes replies of a connection. Completions (on any thread) queue their request
  * and return at once, so a slow client never stalls a device's completion thread; the writer drains the
  * queue in batches, packs every header of a batch into one direct buffer and sends headers and data
- * buffers with a single gathering write. After a batch is on the wire it gives the requests' budget back
- * and returns their buffers to the pool.
+ * buffers with a single gathering write. A READ that a file store answered by reference
+ * ({@link SpliceSink}) has file ranges in place of (some of) its data: the batch is then written as
+ * gathering writes between {@link NbdTransport#sendFile} calls, in order. After a batch is on the wire it
+ * gives the requests' budget back, releases their splice sinks and returns their buffers to the pool.
  *
  * <p>If the client goes away, the writer keeps draining (without writing) until the reader has stopped and
  * every in-flight request has completed, so no buffer or budget is lost and no buffer is reused while a
@@ -52,6 +56,10 @@ final class ReplyWriter implements Runnable {
 
     private final ByteBuffer headers = ByteBuffer.allocateDirect(HEADER_SPACE); // @GuardedBy("writeLock")
     private final ByteBuffer[] iov = new ByteBuffer[MAX_IOV]; // @GuardedBy("writeLock")
+    /** Where {@code iov[i]} is null, entry i is a range of a file, sent with {@link NbdTransport#sendFile}. */
+    private final FileChannel[] fileOf = new FileChannel[MAX_IOV]; // @GuardedBy("writeLock")
+    private final long[] filePositionOf = new long[MAX_IOV]; // @GuardedBy("writeLock")
+    private final long[] fileLengthOf = new long[MAX_IOV]; // @GuardedBy("writeLock")
     private final Request[] batch = new Request[MAX_BATCH]; // @GuardedBy("writeLock")
     private int iovCount; // @GuardedBy("writeLock")
     private int runStart; // @GuardedBy("writeLock")
@@ -178,8 +186,17 @@ final class ReplyWriter implements Runnable {
                 try {
                     int from = 0;
                     while (from < iovCount) {
-                        transport.write(iov, from, iovCount - from);
-                        while (from < iovCount && !iov[from].hasRemaining()) {
+                        if (iov[from] == null) {
+                            transport.sendFile(fileOf[from], filePositionOf[from], fileLengthOf[from]);
+                            from++;
+                            continue;
+                        }
+                        int to = from + 1;
+                        while (to < iovCount && iov[to] != null) {
+                            to++;
+                        }
+                        transport.write(iov, from, to - from);
+                        while (from < to && !iov[from].hasRemaining()) {
                             from++;
                         }
                     }
@@ -201,11 +218,16 @@ final class ReplyWriter implements Runnable {
             }
             for (int i = 0; i < iovCount; i++) {
                 iov[i] = null;
+                fileOf[i] = null;
             }
         }
     }
 
     private void release(Request r) {
+        if (r.splice != null) {
+            r.splice.release(); // after the file ranges were sent, or dropped: the stores may close
+            r.splice = null;
+        }
         if (r.buffer != null && !r.dropBuffer) {
             pool.release(r.buffer);
         }
@@ -228,7 +250,8 @@ final class ReplyWriter implements Runnable {
     }
 
     private int iovEntries(Request r) {
-        return r.extents == null ? 2 : 2 * r.extentCount;
+        // a file range splits a data run in two: one entry for the range, one for the memory after it
+        return (r.extents == null ? 2 : 2 * r.extentCount) + (r.splice == null ? 0 : 2 * r.splice.count());
     }
 
     private static String message(Request r) {
@@ -249,11 +272,11 @@ final class ReplyWriter implements Runnable {
             case CMD_READ -> {
                 if (!structured) {
                     NbdWire.putSimpleReply(headers, 0, r.cookie);
-                    addData(r.buffer.bytes(r.replyDataBytes));
+                    addReadData(r, 0, r.replyDataBytes);
                 } else if (r.extents == null) {
                     NbdWire.putChunkHeader(headers, REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, r.cookie, 8 + r.lengthBytes);
                     headers.putLong(r.offsetBytes);
-                    addData(r.buffer.bytes(r.lengthBytes));
+                    addReadData(r, 0, r.lengthBytes);
                 } else {
                     encodeSparseRead(r);
                 }
@@ -279,10 +302,54 @@ final class ReplyWriter implements Runnable {
             } else {
                 NbdWire.putChunkHeader(headers, flags, REPLY_TYPE_OFFSET_DATA, r.cookie, 8 + e);
                 headers.putLong(r.offsetBytes + at);
-                addData(r.buffer.bytes.slice(at, e));
+                addReadData(r, at, e);
                 at += e;
             }
         }
+    }
+
+    /**
+     * The read data {@code [from, from + lengthBytes)}: from the buffer, except for the ranges a file store
+     * referenced ({@link Request#splice}), which are sent from the file.
+     */
+    private void addReadData(Request r, int from, int lengthBytes) {
+        SpliceSink sink = r.splice;
+        int pieces = sink == null ? 0 : sink.count();
+        if (pieces == 0) {
+            addData(from == 0 && lengthBytes == r.lengthBytes ? r.buffer.bytes(lengthBytes)
+                    : r.buffer.bytes.slice(from, lengthBytes));
+            return;
+        }
+        long at = from;
+        long end = from + (long) lengthBytes;
+        for (int i = 0; i < pieces && at < end; i++) {
+            SpliceSink.Piece p = sink.piece(i);
+            long pieceEnd = p.offsetBytes() + p.lengthBytes();
+            if (pieceEnd <= at) {
+                continue;
+            }
+            if (p.offsetBytes() >= end) {
+                break;
+            }
+            if (p.offsetBytes() > at) {
+                addData(r.buffer.bytes.slice((int) at, (int) (p.offsetBytes() - at)));
+                at = p.offsetBytes();
+            }
+            long take = Math.min(end, pieceEnd) - at;
+            addFile(p.channel(), p.positionBytes() + (at - p.offsetBytes()), take);
+            at += take;
+        }
+        if (at < end) {
+            addData(r.buffer.bytes.slice((int) at, (int) (end - at)));
+        }
+    }
+
+    private void addFile(FileChannel file, long positionBytes, long lengthBytes) {
+        closeRun();
+        fileOf[iovCount] = file;
+        filePositionOf[iovCount] = positionBytes;
+        fileLengthOf[iovCount] = lengthBytes;
+        iov[iovCount++] = null;
     }
 
     private void addData(ByteBuffer data) {

@@ -2,6 +2,7 @@ package dev.cairn.nbd.server;
 
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioEndIo;
+import dev.cairn.block.SpliceSink;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -28,6 +29,12 @@ final class Request implements BioEndIo {
     BufferPool.Buffer buffer;
     /** Bytes of {@link #buffer} the reply carries (READ length or BLOCK_STATUS payload length). */
     int replyDataBytes;
+    /**
+     * READ: the ranges of the data a file store left in its file instead of copying them into
+     * {@link #buffer} (sent from there with sendfile); null when the read was not offered that. Released
+     * with the buffer.
+     */
+    SpliceSink splice;
     /** Structured READ layout: lengths in bytes, negative for a hole chunk; null for one data chunk. */
     int[] extents;
     int extentCount;

@@ -1,8 +1,10 @@
 package dev.cairn.nbd.server;
 
+import java.io.EOFException;
 import java.io.IOException;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.channels.SocketChannel;
 
 /**
@@ -17,9 +19,15 @@ import java.nio.channels.SocketChannel;
  */
 final class SocketTransport implements NbdTransport {
     static final int SOCKET_BUFFER_BYTES = 4 << 20;
+    /** What {@link #sendFile} sends through memory to wait for room in the socket. */
+    static final int WAIT_PIECE_BYTES = 16 * 1024;
 
     private final SocketChannel channel;
     private final String peer;
+    /** The memory for {@link #sendCopied}; used by one writer at a time (writes never overlap). */
+    private ByteBuffer waitPiece;
+    /** Bytes {@link #sendFile} sent through memory because the socket was full; for tests and diagnostics. */
+    private volatile long copiedBytes;
 
     SocketTransport(SocketChannel channel) throws IOException {
         this.channel = channel;
@@ -48,6 +56,55 @@ final class SocketTransport implements NbdTransport {
     @Override
     public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
         return channel.write(srcs, offset, length);
+    }
+
+    @Override
+    public boolean splices() {
+        return true;
+    }
+
+    /**
+     * {@code sendfile(2)} through {@link FileChannel#transferTo}: the kernel hands the file's page-cache pages
+     * to the socket, no copy in this process. When the socket's buffer is full the JDK does not wait: under
+     * virtual threads the descriptor is non-blocking, {@code sendfile} fails with {@code EAGAIN} and
+     * {@code transferTo} returns 0 (JDK 25). Then the next {@value #WAIT_PIECE_BYTES} bytes go the ordinary
+     * way, a read into memory and a blocking write, which parks until the socket has room; a socket reports
+     * room only once a good part of its buffer is free, so {@code sendfile} goes on with a large piece after.
+     */
+    @Override
+    public void sendFile(FileChannel file, long positionBytes, long lengthBytes) throws IOException {
+        long pos = positionBytes;
+        long end = positionBytes + lengthBytes;
+        while (pos < end) {
+            long n = file.transferTo(pos, end - pos, channel);
+            if (n <= 0) {
+                n = sendCopied(file, pos, (int) Math.min(WAIT_PIECE_BYTES, end - pos));
+                copiedBytes = copiedBytes + n; // one writer at a time
+            }
+            pos += n;
+        }
+    }
+
+    long copiedBytes() {
+        return copiedBytes;
+    }
+
+    private int sendCopied(FileChannel file, long positionBytes, int lengthBytes) throws IOException {
+        if (waitPiece == null) {
+            waitPiece = ByteBuffer.allocateDirect(WAIT_PIECE_BYTES);
+        }
+        ByteBuffer b = waitPiece.clear().limit(lengthBytes);
+        while (b.hasRemaining()) {
+            if (file.read(b, positionBytes + b.position()) < 0) {
+                throw new EOFException("file ended at " + (positionBytes + b.position()) + " (expected: "
+                        + (positionBytes + lengthBytes) + " bytes)");
+            }
+        }
+        b.flip();
+        while (b.hasRemaining()) {
+            channel.write(b);
+        }
+        return lengthBytes;
     }
 
     @Override

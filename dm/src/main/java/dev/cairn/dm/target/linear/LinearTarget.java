@@ -33,6 +33,12 @@ final class LinearTarget implements Target {
         return MapResult.REMAPPED;
     }
 
+    /** A pure remap: a file store below may answer large reads by reference (see {@link Target#passesSpliceReads}). */
+    @Override
+    public boolean passesSpliceReads() {
+        return true;
+    }
+
     @Override
     public String statusTable() {
         return config.toTable();

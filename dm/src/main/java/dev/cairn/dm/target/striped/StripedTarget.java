@@ -133,6 +133,12 @@ final class StripedTarget implements Target {
         return EndIoResult.done(status);
     }
 
+    /** A pure remap: a file store below may answer large reads by reference (see {@link Target#passesSpliceReads}). */
+    @Override
+    public boolean passesSpliceReads() {
+        return true;
+    }
+
     @Override
     public long maxIoSectors() {
         return chunk;
