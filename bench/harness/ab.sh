@@ -5,14 +5,15 @@
 #
 #   bench/harness/ab.sh [--stack FILE] [--nbdkit 'PLUGIN ARGS...'] [--workloads LIST] [--rounds N]
 #                       [--runtime S] [--transport unix|tcp] [--jar JAR] [--out DIR]
-#                       [--variant 'NAME|JAR|JVM FLAGS']...
+#                       [--variant 'NAME|JAR|JVM FLAGS[|SERVER ARGS]']...
 #
 #   --stack      StackServeMain stack file (its first export is served); default: a 1 GiB memory store
 #   --nbdkit     the nbdkit plugin and arguments that serve the same thing (default 'memory 1G'), e.g.
 #                'file /tmp/x.img' or '--filter=noextents split a.img b.img c.img d.img'
 #   --workloads  comma list of compare.sh workloads (default copy-read,copy-write,rr4k-q1,rw4k-q32,sw1m-q8)
 #   --variant    one more Cairn server (JAR empty: the default jar), e.g. 'g1||-XX:+UseG1GC' or
-#                'patched|/tmp/copy/bench/target/benchmarks.jar|'
+#                'patched|/tmp/copy/bench/target/benchmarks.jar|'; SERVER ARGS go to StackServeMain, e.g.
+#                'io16|||--io-threads 16'
 #
 # Prints one line per workload and round: each server's value (IOPS, MiB/s or GiB/s) and its CPU ticks
 # (utime+stime, 1/100 s) during that run. The subject order rotates each round, as in compare.sh.
@@ -68,8 +69,8 @@ declare -A pid_of=() uri_of=()
 servers=()
 default_jar=$H_JAR default_opts=$H_JAVA_OPTS
 for v in "cairn||$default_opts" "${variants[@]}"; do
-  IFS='|' read -r vname vjar vopts <<<"$v"
-  H_JAR=${vjar:-$default_jar} H_JAVA_OPTS=$vopts
+  IFS='|' read -r vname vjar vopts vargs <<<"$v"
+  H_JAR=${vjar:-$default_jar} H_JAVA_OPTS=$vopts H_CAIRN_ARGS=$vargs
   h_start_cairn "$vname" "$transport" "$stack" || h_die "$vname: $H_WHY"
   pid_of[$vname]=$H_PID uri_of[$vname]=$H_URI
   servers+=("$vname")

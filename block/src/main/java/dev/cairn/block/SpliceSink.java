@@ -1,21 +1,28 @@
 package dev.cairn.block;
 
+import java.io.EOFException;
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.util.Arrays;
 import java.util.Objects;
 
 /**
  * Lets a READ leave its data where it already is. A bio that carries a sink ({@link Bio#setSpliceSink})
- * may be answered by a store whose data lies in a file's page cache with a <em>reference</em>: "bytes
- * {@code [offset, offset + length)} of the read are at {@code position} in this file", instead of a copy
- * into the bio's memory. Whoever reads the bio's data afterwards takes those bytes from the file, which
- * for a socket means {@code sendfile(2)}: the kernel hands the page-cache pages to the socket, so the
- * server copies nothing (Linux's own analog is a splice read, as NFS and web servers do with
- * {@code sendfile}; the block layer itself has none). A range nobody referenced was copied into the bio's
- * memory as usual, so a reader must merge the two: {@link #piece} in offset order, memory between them.
+ * may be answered by a store with a <em>reference</em> instead of a copy into the bio's memory:
+ * <ul>
+ *   <li>{@link FileRange}: "bytes {@code [offset, offset + length)} of the read are at {@code position} in
+ *       this file" (a file store whose data is in the page cache). A socket consumer sends them with
+ *       {@code sendfile(2)}: the kernel hands the page-cache pages to the socket, and the server copies
+ *       nothing (as NFS servers and web servers do; the block layer itself has no such read).</li>
+ *   <li>{@link MemoryRange}: "those bytes are in this memory" (a memory store's own pages). The consumer
+ *       writes them to the socket from there, one copy (into the kernel) instead of two.</li>
+ * </ul>
+ * A range nobody referenced was copied into the bio's memory as usual, so a reader must merge the two:
+ * {@link #piece} in offset order, the bio's memory between them.
  *
- * <p><b>What the data is.</b> A referenced range holds the file's content when it is <em>read</em>
+ * <p><b>What the data is.</b> A referenced range holds its source's content when it is <em>read</em>
  * (sent), not when the bio completed. For an NBD reply that is the same for the client, which cannot see
  * the data before the reply, and a write that races a read may be seen by it or not either way; but a
  * layer whose read data must not change after completion must not pass the sink down. So only layers
@@ -24,18 +31,41 @@ import java.util.Objects;
  * forwards the bio itself (not a clone) and transforms or substitutes its data (decryption, a snapshot's
  * exception store) must clear it with {@code setSpliceSink(null)} first.
  *
- * <p><b>Pinning.</b> A store that records a piece keeps its file open for it: it counts the piece as I/O in
- * flight until {@link #release} (its close waits for that). The consumer releases the sink exactly when it
- * is done with the data, sent or not; after that the sink takes no more pieces, so a late clone of a failed
- * request copies instead of pinning a store forever.
+ * <p><b>Pinning.</b> A store that records a piece keeps its source valid for it until the piece's release
+ * runs: a file store counts it as I/O in flight (its close waits for that), a memory store does not reuse
+ * the pages for other data. The consumer releases the sink exactly when it is done with the data, sent or
+ * not; after that the sink takes no more pieces, so a late clone of a failed request copies instead of
+ * pinning a store forever.
  *
- * <p>Thread safety: {@link #offer} may be called from many completing threads at once (a striped read's
- * clones); the other methods are for the consumer after the bio completed (its completion is the
- * happens-before edge) and must not race {@link #offer} except {@link #release}, which may.
+ * <p><b>Bounds.</b> A sink takes at most {@value #MAX_PIECES} pieces; later offers are refused and those
+ * ranges are copied. So the consumer's work per reply (one gathering-write entry or {@code sendfile} call
+ * per piece) and what one request can pin stay bounded however the read was split below.
+ *
+ * <p>Thread safety: {@link #offer} and {@link #offerMemory} may be called from many completing threads at
+ * once (a striped read's clones); the other methods are for the consumer after the bio completed (its
+ * completion is the happens-before edge) and must not race the offers except {@link #release}, which may.
  */
 public final class SpliceSink {
-    /** One referenced range of the read. */
-    public record Piece(long offsetBytes, long lengthBytes, FileChannel channel, long positionBytes, Runnable release) {}
+    /** The most pieces one sink takes; later offers are refused (the store copies). */
+    public static final int MAX_PIECES = 64;
+
+    /** One referenced range of the read: bytes {@code [offsetBytes, + lengthBytes)} of the bio's memory. */
+    public sealed interface Piece permits FileRange, MemoryRange {
+        long offsetBytes();
+
+        long lengthBytes();
+
+        /** Unpins the source; run exactly once, by {@link #release()}. */
+        Runnable release();
+    }
+
+    /** The bytes are at {@code positionBytes} of {@code channel}. */
+    public record FileRange(long offsetBytes, long lengthBytes, FileChannel channel, long positionBytes, Runnable release)
+            implements Piece {}
+
+    /** The bytes are {@code memory} (native, {@code lengthBytes} long), a store's own memory. */
+    public record MemoryRange(long offsetBytes, long lengthBytes, MemorySegment memory, Runnable release)
+            implements Piece {}
 
     private final long baseAddress;
     private final long baseBytes;
@@ -54,36 +84,59 @@ public final class SpliceSink {
     }
 
     /**
-     * For a store: offers the reference "bytes {@code [segmentOffsetBytes, + lengthBytes)} of {@code segment}
-     * (part of the bio's data) are at {@code positionBytes} in {@code channel}". True when the sink took it:
-     * the store must then leave that memory alone, keep the channel open until {@code release} runs (exactly
-     * once, on whatever thread releases the sink), and may complete that part of the bio. False (memory
-     * outside this sink's base, or the sink already released): the store copies as usual.
+     * For a file store: offers the reference "bytes {@code [segmentOffsetBytes, + lengthBytes)} of
+     * {@code segment} (part of the bio's data) are at {@code positionBytes} in {@code channel}". True when the
+     * sink took it: the store must then leave that memory alone, keep the channel open until {@code release}
+     * runs (exactly once, on whatever thread releases the sink), and may complete that part of the bio. False
+     * (memory outside this sink's base, the sink full or already released): the store copies as usual.
      */
     public boolean offer(MemorySegment segment, long segmentOffsetBytes, long lengthBytes, FileChannel channel,
             long positionBytes, Runnable release) {
         Objects.requireNonNull(channel, "channel");
         Objects.requireNonNull(release, "release");
-        if (!segment.isNative() || lengthBytes <= 0 || positionBytes < 0) {
+        if (positionBytes < 0) {
             return false;
+        }
+        long offset = offsetInBase(segment, segmentOffsetBytes, lengthBytes);
+        return offset >= 0 && add(new FileRange(offset, lengthBytes, channel, positionBytes, release));
+    }
+
+    /**
+     * For a memory store: offers the reference "bytes {@code [segmentOffsetBytes, + source.byteSize())} of
+     * {@code segment} (part of the bio's data) are {@code source}". True when the sink took it: the store must
+     * then leave that part of the bio's memory alone and keep {@code source} valid (not reused for other data,
+     * not freed) until {@code release} runs, exactly once. False: the store copies as usual.
+     */
+    public boolean offerMemory(MemorySegment segment, long segmentOffsetBytes, MemorySegment source, Runnable release) {
+        Objects.requireNonNull(release, "release");
+        if (!source.isNative()) {
+            return false;
+        }
+        long offset = offsetInBase(segment, segmentOffsetBytes, source.byteSize());
+        return offset >= 0 && add(new MemoryRange(offset, source.byteSize(), source, release));
+    }
+
+    /** Where {@code [segmentOffsetBytes, + lengthBytes)} of {@code segment} lies in the base, or -1 if not in it. */
+    private long offsetInBase(MemorySegment segment, long segmentOffsetBytes, long lengthBytes) {
+        if (!segment.isNative() || lengthBytes <= 0 || segmentOffsetBytes < 0
+                || segmentOffsetBytes + lengthBytes > segment.byteSize()) {
+            return -1;
         }
         long offset = segment.address() + segmentOffsetBytes - baseAddress;
-        if (segmentOffsetBytes < 0 || segmentOffsetBytes + lengthBytes > segment.byteSize()
-                || offset < 0 || offset + lengthBytes > baseBytes) {
+        return offset < 0 || offset + lengthBytes > baseBytes ? -1 : offset;
+    }
+
+    private synchronized boolean add(Piece piece) {
+        if (released || count == MAX_PIECES) {
             return false;
         }
-        synchronized (this) {
-            if (released) {
-                return false;
-            }
-            if (count == pieces.length) {
-                pieces = Arrays.copyOf(pieces, count * 2);
-            }
-            if (count > 0 && pieces[count - 1].offsetBytes() > offset) {
-                sorted = false;
-            }
-            pieces[count++] = new Piece(offset, lengthBytes, channel, positionBytes, release);
+        if (count == pieces.length) {
+            pieces = Arrays.copyOf(pieces, Math.min(count * 2, MAX_PIECES));
         }
+        if (count > 0 && pieces[count - 1].offsetBytes() > piece.offsetBytes()) {
+            sorted = false;
+        }
+        pieces[count++] = piece;
         return true;
     }
 
@@ -100,6 +153,31 @@ public final class SpliceSink {
             sorted = true;
         }
         return pieces[i];
+    }
+
+    /**
+     * Copies every referenced range into {@code base} (the memory this sink was made for), so that it holds
+     * what a read by copy would have returned: for a consumer that cannot send references, and for checks.
+     * The sink stays as it was (release it as usual).
+     */
+    public void copyInto(MemorySegment base) throws IOException {
+        if (base.address() != baseAddress || base.byteSize() != baseBytes) {
+            throw new IllegalArgumentException("base: not the memory this sink was made for");
+        }
+        for (int i = 0; i < count(); i++) {
+            switch (piece(i)) {
+                case FileRange f -> {
+                    ByteBuffer dst = base.asSlice(f.offsetBytes(), f.lengthBytes()).asByteBuffer();
+                    while (dst.hasRemaining()) {
+                        if (f.channel().read(dst, f.positionBytes() + dst.position()) < 0) {
+                            throw new EOFException("file ended at " + (f.positionBytes() + dst.position())
+                                    + " (expected: " + (f.positionBytes() + f.lengthBytes()) + " bytes)");
+                        }
+                    }
+                }
+                case MemoryRange m -> MemorySegment.copy(m.memory(), 0, base, m.offsetBytes(), m.lengthBytes());
+            }
+        }
     }
 
     /** Unpins every piece's store and refuses later offers. Idempotent. */

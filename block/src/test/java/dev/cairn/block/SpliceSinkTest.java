@@ -48,10 +48,9 @@ class SpliceSinkTest {
         assertThat(sink.offer(base.asSlice(512 * 1024), 0, 65536, file, 9000, released::incrementAndGet)).isTrue();
         assertThat(sink.offer(base, 4096, 8192, file, 100, released::incrementAndGet)).isTrue();
         assertThat(sink.count()).isEqualTo(2);
-        assertThat(sink.piece(0)).extracting(SpliceSink.Piece::offsetBytes, SpliceSink.Piece::lengthBytes,
-                SpliceSink.Piece::positionBytes).containsExactly(4096L, 8192L, 100L);
+        assertThat(sink.piece(0)).isEqualTo(new SpliceSink.FileRange(4096, 8192, file, 100, sink.piece(0).release()));
         assertThat(sink.piece(1).offsetBytes()).isEqualTo(512 * 1024);
-        assertThat(sink.piece(1).channel()).isSameAs(file);
+        assertThat(((SpliceSink.FileRange) sink.piece(1)).channel()).isSameAs(file);
         sink.release();
         sink.release();
         assertThat(released.get()).as("each piece released once, however often the sink is").isEqualTo(2);
@@ -103,10 +102,60 @@ class SpliceSinkTest {
         assertThat(sink.count()).isEqualTo(pieces);
         for (int i = 0; i < pieces; i++) {
             assertThat(sink.piece(i).offsetBytes()).isEqualTo(i * 4096L);
-            assertThat(sink.piece(i).positionBytes()).isEqualTo(i);
+            assertThat(((SpliceSink.FileRange) sink.piece(i)).positionBytes()).isEqualTo(i);
         }
         sink.release();
         assertThat(released.get()).isEqualTo(pieces);
+    }
+
+    @Test
+    void memoryPiecesAndFilePiecesMixAndCopyIntoTheBaseGivesWhatACopyWouldHave() throws IOException {
+        Files.write(dir.resolve("f"), filled(4096, (byte) 0x5f));
+        MemorySegment base = arena.allocate(5 * 4096);
+        MemorySegment page = arena.allocate(4096).fill((byte) 0x3c);
+        SpliceSink sink = new SpliceSink(base);
+        AtomicInteger released = new AtomicInteger();
+        base.asSlice(0, 4096).fill((byte) 1); // copied by the store: memory the sink does not cover
+        assertThat(sink.offerMemory(base, 4096, page.asSlice(0, 2048), released::incrementAndGet)).isTrue();
+        assertThat(sink.offer(base, 3 * 4096, 4096, file, 0, released::incrementAndGet)).isTrue();
+        assertThat(sink.offerMemory(base, 6144, MemorySegment.ofArray(new byte[16]), () -> { }))
+                .as("heap memory as a source").isFalse();
+        assertThat(sink.offerMemory(base, 5 * 4096 - 100, page, () -> { })).as("past the base").isFalse();
+        assertThat(sink.piece(0)).isInstanceOf(SpliceSink.MemoryRange.class);
+        assertThat(sink.piece(1)).isInstanceOf(SpliceSink.FileRange.class);
+
+        sink.copyInto(base);
+        byte[] got = base.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        assertThat(java.util.Arrays.copyOfRange(got, 0, 4096)).containsOnly(1);
+        assertThat(java.util.Arrays.copyOfRange(got, 4096, 6144)).containsOnly(0x3c);
+        assertThat(java.util.Arrays.copyOfRange(got, 6144, 3 * 4096)).containsOnly(0);
+        assertThat(java.util.Arrays.copyOfRange(got, 3 * 4096, 4 * 4096)).containsOnly(0x5f);
+        assertThatThrownBy(() -> sink.copyInto(base.asSlice(0, 4096))).isInstanceOf(IllegalArgumentException.class);
+        sink.release();
+        assertThat(released.get()).isEqualTo(2);
+    }
+
+    @Test
+    void aSinkTakesAtMostMaxPiecesSoOneReplyStaysBounded() {
+        MemorySegment base = arena.allocate((SpliceSink.MAX_PIECES + 8) * 512L);
+        SpliceSink sink = new SpliceSink(base);
+        AtomicInteger released = new AtomicInteger();
+        int taken = 0;
+        for (int i = 0; i < SpliceSink.MAX_PIECES + 8; i++) {
+            if (sink.offer(base, i * 512L, 512, file, i * 512L, released::incrementAndGet)) {
+                taken++;
+            }
+        }
+        assertThat(taken).isEqualTo(SpliceSink.MAX_PIECES);
+        assertThat(sink.count()).isEqualTo(SpliceSink.MAX_PIECES);
+        sink.release();
+        assertThat(released.get()).as("refused offers are never released").isEqualTo(SpliceSink.MAX_PIECES);
+    }
+
+    private static byte[] filled(int length, byte value) {
+        byte[] b = new byte[length];
+        java.util.Arrays.fill(b, value);
+        return b;
     }
 
     @Test

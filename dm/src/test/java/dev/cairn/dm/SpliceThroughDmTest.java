@@ -15,7 +15,6 @@ import dev.cairn.testkit.StackBuilder;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.HashSet;
@@ -53,19 +52,18 @@ class SpliceThroughDmTest {
         return new Read(sink, buffer);
     }
 
-    /** The data the read returned: its memory, overlaid with the referenced file ranges. */
+    /** The data the read returned: its memory, overlaid with the referenced ranges. */
     private static MemorySegment assemble(Read r) throws IOException {
         MemorySegment out = MemorySegment.ofArray(new byte[(int) r.buffer().byteSize()]);
         out.copyFrom(r.buffer());
-        for (int i = 0; i < r.sink().count(); i++) {
-            SpliceSink.Piece p = r.sink().piece(i);
-            ByteBuffer b = ByteBuffer.allocate((int) p.lengthBytes());
-            while (b.hasRemaining()) {
-                assertThat(p.channel().read(b, p.positionBytes() + b.position())).isPositive();
-            }
-            MemorySegment.copy(MemorySegment.ofArray(b.array()), 0, out, p.offsetBytes(), p.lengthBytes());
-        }
-        return out;
+        r.sink().copyInto(r.buffer());
+        MemorySegment assembled = MemorySegment.ofArray(r.buffer().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+        r.buffer().copyFrom(out);
+        return assembled;
+    }
+
+    private static SpliceSink.FileRange fileRange(Read r, int i) {
+        return (SpliceSink.FileRange) r.sink().piece(i);
     }
 
     @Test
@@ -80,7 +78,7 @@ class SpliceThroughDmTest {
             Io.writeOk(stack.submitter(), outer, 100, Pattern.segment(100 * 512L, MIB, 1));
             Read lr = read(stack, outer, 100, MIB, arena);
             assertThat(lr.sink().count()).isEqualTo(1);
-            assertThat(lr.sink().piece(0).positionBytes()).isEqualTo((100 + 1024 + 2048) * 512L);
+            assertThat(fileRange(lr, 0).positionBytes()).isEqualTo((100 + 1024 + 2048) * 512L);
             assertThat(lr.buffer().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).containsOnly(0);
             Pattern.check(assemble(lr), 100 * 512L, 1);
             lr.sink().release();
@@ -94,7 +92,7 @@ class SpliceThroughDmTest {
             assertThat(sr.sink().count()).isEqualTo(16);
             Set<FileChannel> channels = new HashSet<>();
             for (int i = 0; i < 16; i++) {
-                SpliceSink.Piece p = sr.sink().piece(i);
+                SpliceSink.FileRange p = fileRange(sr, i);
                 long chunk = 4 + i; // sector 512 is chunk 4
                 assertThat(p.offsetBytes()).isEqualTo(i * 65536L);
                 assertThat(p.positionBytes()).as("piece %d", i).isEqualTo((chunk / 4) * 65536);
@@ -107,6 +105,42 @@ class SpliceThroughDmTest {
             dm.remove("striped", false);
             dm.remove("outer", false);
             dm.remove("inner", false); // closes the file stores: they wait for unreleased pieces
+        }
+    }
+
+    @Test
+    void aReadSplitIntoMoreClonesThanASinkTakesIsReferencedInPartAndCopiedForTheRest() throws Exception {
+        Path[] legs = {file("s0.img"), file("s1.img")};
+        try (StackBuilder stack = StackBuilder.create(SubmitPolicy.FLUSH_ON_BLOCK);
+                DeviceRegistry dm = new DeviceRegistry(stack.submitter());
+                Arena arena = Arena.ofShared()) {
+            // 4 KiB chunks: a 1 MiB read is 256 clones, four times what one sink takes
+            MappedDevice striped = dm.create("fine", "0 16384 striped 2 8 file:" + legs[0] + " 0 file:" + legs[1] + " 0");
+            Io.writeOk(stack.submitter(), striped, 0, Pattern.segment(0, MIB, 4));
+            Read r = read(stack, striped, 0, MIB, arena);
+            assertThat(r.sink().count()).isEqualTo(SpliceSink.MAX_PIECES);
+            Pattern.check(assemble(r), 0, 4);
+            r.sink().release();
+            dm.remove("fine", false); // closes the stores: every referenced piece was released
+        }
+    }
+
+    @Test
+    void memoryStoresBelowLinearAnswerWithTheirOwnPages() throws Exception {
+        try (StackBuilder stack = StackBuilder.create(SubmitPolicy.FLUSH_ON_BLOCK);
+                DeviceRegistry dm = new DeviceRegistry(stack.submitter());
+                Arena arena = Arena.ofShared()) {
+            MappedDevice lin = dm.create("onmem", "0 8192 linear mem:8M 2048");
+            Io.writeOk(stack.submitter(), lin, 0, Pattern.segment(0, MIB / 2, 5));
+            Read r = read(stack, lin, 0, MIB, arena);
+            assertThat(r.sink().count()).isPositive();
+            assertThat(r.sink().piece(0)).isInstanceOf(SpliceSink.MemoryRange.class);
+            MemorySegment got = assemble(r);
+            Pattern.check(got.asSlice(0, MIB / 2), 0, 5);
+            assertThat(got.asSlice(MIB / 2).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).as("never written")
+                    .containsOnly(0);
+            r.sink().release();
+            dm.remove("onmem", false);
         }
     }
 

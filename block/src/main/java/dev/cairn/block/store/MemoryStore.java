@@ -8,10 +8,13 @@ import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Sectors;
+import dev.cairn.block.SpliceSink;
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A sparse in-memory block device: 4 KiB pages allocated on first write, dropped again by DISCARD
@@ -24,6 +27,11 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * {@link NativePagePool} (0: a hole). The data is off the Java heap (a heap copy made G1 grow to about
  * twice what was stored, and scanned it), and the pool hands out the pages of one write in runs that are
  * contiguous in memory, so a bio is copied with one call per run rather than one per page.
+ *
+ * <p>Reads by reference: a READ that carries a {@link SpliceSink} (the NBD server's large reads) gets the
+ * store's pages themselves, pinned in the {@link NativePagePool} until the sink is released, instead of a
+ * copy; the server writes the reply from them. A write to those pages before the reply is sent shows in it,
+ * as for any write that races a read; a discard does not (the pinned page keeps its data and is not reused).
  *
  * <p>Durability: the data lives as long as the object; there is no volatile cache, so FLUSH and FUA
  * are satisfied at once. The native memory is given back when the store becomes unreachable (there is
@@ -48,6 +56,8 @@ public final class MemoryStore implements BlockDevice {
     private final AtomicReferenceArray<AtomicIntegerArray> directory;
     private final AtomicLong pagesAllocated = new AtomicLong();
     private final NativePagePool pool = new NativePagePool();
+    /** Runs of pages handed to READs by reference ({@link SpliceSink}): a statistic. */
+    private final LongAdder spliced = new LongAdder();
 
     public MemoryStore(String name, long capacityBytes) {
         if (capacityBytes <= 0 || capacityBytes % PAGE_BYTES != 0) {
@@ -86,6 +96,16 @@ public final class MemoryStore implements BlockDevice {
         return pool.reservedBytes();
     }
 
+    /** Runs of pages handed to READs by reference ({@link SpliceSink}) so far: a statistic. */
+    public long splicedPieces() {
+        return spliced.sum();
+    }
+
+    /** Retired pages that a read by reference still pins (not reusable yet), for tests. */
+    int pinnedRetiredPagesForTest() {
+        return pool.pinnedRetiredPages();
+    }
+
     @Override
     public void submitBio(Bio bio) {
         long offset = Sectors.toBytes(bio.sector());
@@ -115,6 +135,11 @@ public final class MemoryStore implements BlockDevice {
     }
 
     private void read(Bio bio, long offset, int length) {
+        SpliceSink sink = bio.spliceSink();
+        if (sink != null) {
+            readByReference(bio, sink, offset);
+            return;
+        }
         int token = pool.enter();
         try {
             int done = 0;
@@ -133,6 +158,48 @@ public final class MemoryStore implements BlockDevice {
                 }
                 done += n;
             }
+        } finally {
+            pool.exit(token);
+        }
+    }
+
+    /**
+     * A READ whose submitter accepts references ({@link SpliceSink}): each run of written pages is pinned and
+     * offered to the sink as memory instead of being copied into the bio (the NBD server then writes the reply
+     * from the pages themselves, one copy fewer); holes are zero-filled in the bio's memory, and a run the
+     * sink refuses (heap memory, the sink full) is copied.
+     */
+    private void readByReference(Bio bio, SpliceSink sink, long offset) {
+        int token = pool.enter();
+        try {
+            bio.forEachSegment((segment, segmentOffsetBytes, lengthBytes, bioOffsetBytes) -> {
+                long done = 0;
+                while (done < lengthBytes) {
+                    long pos = offset + bioOffsetBytes + done;
+                    long page = pos >>> PAGE_SHIFT;
+                    int inPage = (int) (pos & (PAGE_BYTES - 1));
+                    int spanned = pagesSpanned(inPage, (int) (lengthBytes - done));
+                    int id = id(page);
+                    int pages = run(page, id, spanned);
+                    long n = Math.min(((long) pages << PAGE_SHIFT) - inPage, lengthBytes - done);
+                    long at = segmentOffsetBytes + done;
+                    if (id < 0) {
+                        segment.asSlice(at, n).fill((byte) 0);
+                    } else {
+                        MemorySegment source = pool.slab(id).asSlice(NativePagePool.offsetBytes(id) + inPage, n);
+                        Runnable unpin = pool.pin(id, pages);
+                        if (sink.offerMemory(segment, at, source, unpin)) {
+                            spliced.increment();
+                        } else {
+                            unpin.run();
+                            MemorySegment.copy(source, 0, segment, at, n);
+                        }
+                    }
+                    done += n;
+                }
+            });
+        } catch (IOException e) {
+            throw new AssertionError("the visitor throws none", e);
         } finally {
             pool.exit(token);
         }

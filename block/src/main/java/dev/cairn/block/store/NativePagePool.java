@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -52,6 +53,15 @@ import java.util.concurrent.locks.ReentrantLock;
  * </ul>
  * A page allocated but never published (a lost install race) was never visible and is freed at once.
  *
+ * <p><b>Pins.</b> A read that hands page memory out beyond its {@link #exit} (an NBD reply sent straight from
+ * the pages, {@link dev.cairn.block.SpliceSink}) pins those pages first ({@link #pin}, inside its
+ * enter/exit): a per-page count, one atomic increment per page. A retired page whose grace period is over
+ * but which is still pinned waits in a list of its own and is freed by a later advance once its count is
+ * zero. No new pin can appear on it then (pins are taken only by bios that looked the page up, and those
+ * have all exited), so a zero stays zero. Pins bound what a slow consumer holds back to the pages of its
+ * own replies in flight, which its connection's budget bounds; a page that is pinned but not retired costs
+ * nothing.
+ *
  * <p><b>Returning memory.</b> A slab whose pages are all free is closed (its arena, {@link Arena#ofShared},
  * gives the memory back to the system) as long as another slab's worth of free pages remains, so a store
  * that is filled and then discarded shrinks, and one that alternates around a slab boundary does not map and
@@ -61,8 +71,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Slab memory is outside the Java heap and (as measured on JDK 25) not limited by {@code -Xmx} or
  * {@code -XX:MaxDirectMemorySize}: what bounds it is the store's capacity, plus free pages up to the peak.
  *
- * <p>Thread safety: {@link #enter}, {@link #exit}, {@link #slab} and {@link #offsetBytes} take no lock and
- * may be called from any thread; everything else takes {@link #lock} (held for bitmap work only, no I/O and
+ * <p>Thread safety: {@link #enter}, {@link #exit}, {@link #slab}, {@link #offsetBytes}, {@link #pin} and
+ * the action it returns take no lock and may be called from any thread; everything else takes {@link #lock} (held for bitmap work only, no I/O and
  * no waits, which is why it is a plain lock and not an {@code IoMutex}).
  */
 final class NativePagePool {
@@ -108,6 +118,13 @@ final class NativePagePool {
     private int cursor;
     /** Guarded by lock: pages retired during an epoch of each parity. */
     private final IntList[] limbo = {new IntList(), new IntList()};
+    /**
+     * Pin counts, one per page, by slab index. A slab's array is stored before the slab itself is published
+     * (see {@link #slabs}), so a reader that got an id from the directory finds it.
+     */
+    private volatile AtomicIntegerArray[] pins = new AtomicIntegerArray[8];
+    /** Guarded by lock: retired pages past their grace period that a pin still holds. */
+    private final IntList pinnedRetired = new IntList();
 
     NativePagePool() {
         CLEANER.register(this, arenas);
@@ -134,6 +151,31 @@ final class NativePagePool {
     /** The memory of the slab holding page {@code id}; valid while the caller is between enter and exit. */
     MemorySegment slab(int id) {
         return slabs[id >>> SLAB_SHIFT];
+    }
+
+    /**
+     * Pins pages {@code [id, id + pages)} (consecutive ids in one slab) for a reader that uses their memory
+     * after its {@link #exit}: if they are retired meanwhile, they are not reused until the returned action
+     * has run. Call between {@link #enter} and {@link #exit}, after the lookup that gave {@code id}; run the
+     * action exactly once, on any thread.
+     */
+    Runnable pin(int id, int pages) {
+        AtomicIntegerArray counts = pins[id >>> SLAB_SHIFT];
+        int first = id & (SLAB_PAGES - 1);
+        for (int i = 0; i < pages; i++) {
+            counts.getAndIncrement(first + i);
+        }
+        return new Pin(this, counts, first, pages);
+    }
+
+    /** Pages retired and past their grace period that are still pinned, for tests. */
+    int pinnedRetiredPages() {
+        lock.lock();
+        try {
+            return pinnedRetired.size;
+        } finally {
+            lock.unlock();
+        }
     }
 
     static long offsetBytes(int id) {
@@ -223,10 +265,29 @@ final class NativePagePool {
         epoch = next;
         IntList reusable = limbo[next & 1]; // retired during epoch next - 2: two quiescent checks since
         for (int i = 0; i < reusable.size; i++) {
-            release(reusable.values[i]);
+            int id = reusable.values[i];
+            if (pinned(id)) {
+                pinnedRetired.add(id);
+            } else {
+                release(id);
+            }
         }
         reusable.clear();
+        int kept = 0;
+        for (int i = 0; i < pinnedRetired.size; i++) {
+            int id = pinnedRetired.values[i];
+            if (pinned(id)) {
+                pinnedRetired.values[kept++] = id;
+            } else {
+                release(id);
+            }
+        }
+        pinnedRetired.size = kept;
         return true;
+    }
+
+    private boolean pinned(int id) {
+        return pins[id >>> SLAB_SHIFT].get(id & (SLAB_PAGES - 1)) != 0;
     }
 
     private void release(int id) {
@@ -293,10 +354,14 @@ final class NativePagePool {
             throw new OutOfMemoryError("memory store: " + MAX_SLABS + " slabs of " + SLAB_BYTES
                     + " bytes (expected: fewer, page ids are ints)");
         }
+        AtomicIntegerArray[] pinCounts = pins;
         if (slab >= current.length) {
             int length = (int) Math.min(MAX_SLABS, (long) current.length * 2);
             current = Arrays.copyOf(current, length);
             slabFree = Arrays.copyOf(slabFree, length);
+        }
+        if (slab >= pinCounts.length) {
+            pinCounts = Arrays.copyOf(pinCounts, current.length);
         }
         Arena arena = Arena.ofShared();
         MemorySegment memory;
@@ -307,6 +372,8 @@ final class NativePagePool {
             throw e;
         }
         arenas.set(slab, arena);
+        pinCounts[slab] = new AtomicIntegerArray(SLAB_PAGES);
+        pins = pinCounts; // before the slab: a reader that can see its ids can see its pin counts
         current[slab] = memory;
         slabs = current; // happens-before: ids from this slab are published (by the store) after this write
         slabLimit = Math.max(slabLimit, slab + 1);
@@ -352,6 +419,21 @@ final class NativePagePool {
                 }
             }
             arenas.clear();
+        }
+    }
+
+    /**
+     * Unpins a run of pages of one slab; the action {@link #pin} returns. It refers to the pool so that the
+     * pool, whose cleaner would close the slabs, stays reachable while someone still holds pinned memory.
+     */
+    private record Pin(NativePagePool pool, AtomicIntegerArray counts, int first, int pages) implements Runnable {
+        @Override
+        public void run() {
+            for (int i = 0; i < pages; i++) {
+                int left = counts.decrementAndGet(first + i);
+                assert left >= 0 : "page unpinned more often than pinned";
+            }
+            Reference.reachabilityFence(pool);
         }
     }
 

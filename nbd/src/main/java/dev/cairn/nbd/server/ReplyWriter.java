@@ -16,9 +16,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * The thread that writes replies of a connection. Completions (on any thread) queue their request
  * and return at once, so a slow client never stalls a device's completion thread; the writer drains the
  * queue in batches, packs every header of a batch into one direct buffer and sends headers and data
- * buffers with a single gathering write. A READ that a file store answered by reference
- * ({@link SpliceSink}) has file ranges in place of (some of) its data: the batch is then written as
- * gathering writes between {@link NbdTransport#sendFile} calls, in order. After a batch is on the wire it
+ * buffers with a single gathering write. A READ that a store answered by reference ({@link SpliceSink})
+ * has, in place of (some of) its data, a memory store's pages, which go into the gathering write as they
+ * are, or ranges of a file: the batch is then written as gathering writes between
+ * {@link NbdTransport#sendFile} calls, in order. After a batch is on the wire it
  * gives the requests' budget back, releases their splice sinks and returns their buffers to the pool.
  *
  * <p>If the client goes away, the writer keeps draining (without writing) until the reader has stopped and
@@ -249,9 +250,27 @@ final class ReplyWriter implements Runnable {
         return SIMPLE_REPLY_BYTES;
     }
 
+    /**
+     * Upper bound of the iov entries {@link #encode} uses for {@code r}: a header run and a data entry per
+     * chunk; with referenced pieces, a chunk's data is its pieces with memory around them (2k + 1 entries
+     * for k pieces), and a chunk boundary may cut a piece in two, so the chunks see at most pieces + chunks
+     * of them. At most {@link #maxIovEntries}, which fits one batch.
+     */
+    static int iovEntries(int chunks, int pieces) {
+        return pieces == 0 ? 2 * chunks : 4 * chunks + 2 * pieces;
+    }
+
+    /** The most iov entries one reply can take: a reply always fits a batch of its own. */
+    static int maxIovEntries() {
+        return iovEntries(Connection.MAX_READ_EXTENTS, SpliceSink.MAX_PIECES);
+    }
+
+    static int maxIov() {
+        return MAX_IOV;
+    }
+
     private int iovEntries(Request r) {
-        // a file range splits a data run in two: one entry for the range, one for the memory after it
-        return (r.extents == null ? 2 : 2 * r.extentCount) + (r.splice == null ? 0 : 2 * r.splice.count());
+        return iovEntries(r.extents == null ? 1 : r.extentCount, r.splice == null ? 0 : r.splice.count());
     }
 
     private static String message(Request r) {
@@ -336,7 +355,11 @@ final class ReplyWriter implements Runnable {
                 at = p.offsetBytes();
             }
             long take = Math.min(end, pieceEnd) - at;
-            addFile(p.channel(), p.positionBytes() + (at - p.offsetBytes()), take);
+            long into = at - p.offsetBytes();
+            switch (p) {
+                case SpliceSink.FileRange f -> addFile(f.channel(), f.positionBytes() + into, take);
+                case SpliceSink.MemoryRange m -> addData(m.memory().asSlice(into, take).asByteBuffer());
+            }
             at += take;
         }
         if (at < end) {
