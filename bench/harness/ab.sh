@@ -82,6 +82,7 @@ servers+=(nbdkit)
 for s in "${servers[@]}"; do
   nbdcopy "$H_SRC" "${uri_of[$s]}"
   h_workload "${uri_of[$s]}" mix4k-q32 $size 2 "$out/warm.json" >/dev/null
+  h_workload "${uri_of[$s]}" copy-read $size 0 "$out/warm.json" >/dev/null # fresh socket memory: see harness.md, Noise
 done
 
 IFS=, read -r -a wl <<<"$workloads"
