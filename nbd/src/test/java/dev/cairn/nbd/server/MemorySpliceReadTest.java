@@ -3,11 +3,14 @@ package dev.cairn.nbd.server;
 import static dev.cairn.nbd.protocol.NbdConstants.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cairn.block.Bio;
+import dev.cairn.block.BioOp;
+import dev.cairn.block.BlockDevice;
+import dev.cairn.block.QueueLimits;
 import dev.cairn.block.SpliceSink;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -26,7 +29,6 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(120)
 class MemorySpliceReadTest {
     private static final int SIZE = 32 << 20;
-    private static final int KIB = 1024;
     private static final int MIB = 1 << 20;
 
     @TempDir
@@ -76,30 +78,7 @@ class MemorySpliceReadTest {
 
     @Test
     void simpleAndStructuredReadsAreWrittenFromTheStoresPagesWithTheSameBytes() {
-        long before = store.splicedPieces();
-        try (TestClient simple = TestClient.connectUnix(socket)) {
-            simple.go("mem", false, false);
-            for (int i = 0; i < 40; i++) {
-                int length = (64 * KIB) << rnd.nextInt(5); // 64 KiB .. 1 MiB
-                long offset = (long) rnd.nextInt((SIZE - length) / 4096) * 4096;
-                assertThat(simple.readSimpleData(i, offset, length)).as("read %d at %d+%d", i, offset, length)
-                        .isEqualTo(expected(offset, length));
-            }
-            simple.disconnect();
-        }
-        long afterSimple = store.splicedPieces();
-        assertThat(afterSimple - before).as("reads answered by reference").isPositive();
-
-        try (TestClient structured = TestClient.connectUnix(socket)) {
-            structured.go("mem", true, false);
-            long[] offsets = {3 * MIB + 512 * KIB, 4 * MIB, 6 * MIB - 64 * KIB, SIZE / 2 - 256 * KIB, 0};
-            for (int i = 0; i < offsets.length; i++) {
-                assertThat(structured.readStructuredData(0, 100 + i, offsets[i], MIB)).as("structured read at %d", offsets[i])
-                        .isEqualTo(expected(offsets[i], MIB));
-            }
-            structured.disconnect();
-        }
-        assertThat(store.splicedPieces()).isGreaterThan(afterSimple);
+        SpliceReadChecks.simpleThenStructuredReads(socket, "mem", image, rnd, store::splicedPieces);
     }
 
     @Test
@@ -127,19 +106,64 @@ class MemorySpliceReadTest {
                     assertThat(other.readSimple().error()).isZero();
                 }
             }
-            for (int i = 0; i < inFlight; i++) {
-                TestClient.Simple s = slow.readSimple();
-                assertThat(s.error()).isZero();
-                ByteBuffer data = slow.read(MIB);
-                byte[] got = new byte[MIB];
-                data.get(got);
-                int at = (int) offsets[(int) s.cookie()];
-                assertThat(got).as("reply %d", s.cookie()).isEqualTo(Arrays.copyOfRange(snapshot, at, at + MIB));
-            }
+            SpliceReadChecks.readRepliesSlowly(slow, inFlight, MIB, cookie -> offsets[cookie], snapshot, 0);
             slow.disconnect();
             other.disconnect();
         }
         assertThat(store.splicedPieces()).isPositive();
+    }
+
+    /**
+     * Splits every READ into 4 KiB clones that keep the read's sink, as a striped device with 4 KiB chunks
+     * does: a 32 MiB read offers 8192 pieces.
+     */
+    private record Shredder(MemoryStore lower, Submitter submitter) implements BlockDevice {
+        @Override
+        public String name() {
+            return "shredder";
+        }
+
+        @Override
+        public long capacitySectors() {
+            return lower.capacitySectors();
+        }
+
+        @Override
+        public QueueLimits limits() {
+            return lower.limits();
+        }
+
+        @Override
+        public void submitBio(Bio bio) {
+            int step = bio.op() == BioOp.READ ? 8 : Math.max(1, bio.sectors());
+            for (int s = 0; s < Math.max(1, bio.sectors()); s += step) {
+                Bio c = bio.clone(null).setDevice(lower);
+                if (bio.sectors() > 0) {
+                    c.trim(s, Math.min(step, bio.sectors() - s));
+                }
+                c.setSpliceSink(bio.spliceSink()).chain(bio);
+                submitter.submit(c);
+            }
+            bio.complete();
+        }
+    }
+
+    @Test
+    void aReadSplitIntoThousandsOfPiecesIsReferencedUpToTheCapAndCopiedForTheRest() throws Exception {
+        server.addExport(NbdExport.of("shredded", new Shredder(store, submitter)));
+        int length = 32 * MIB; // the largest read the server accepts: 8192 clones of 4 KiB
+        try (TestClient c = TestClient.connectUnix(socket)) {
+            c.go("shredded", false, false);
+            long before = store.splicedPieces();
+            assertThat(c.readSimpleData(1, 0, length)).isEqualTo(expected(0, length));
+            assertThat(store.splicedPieces() - before).as("one sink's worth").isEqualTo(SpliceSink.MAX_PIECES);
+            // and again, with replies queued behind each other for the writer
+            for (int i = 0; i < 3; i++) {
+                c.request(0, CMD_READ, 10 + i, 0, length);
+            }
+            SpliceReadChecks.readRepliesSlowly(c, 3, length, cookie -> 0, image, 0);
+            c.disconnect();
+        }
     }
 
     @Test

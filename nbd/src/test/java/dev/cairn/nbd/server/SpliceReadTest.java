@@ -8,7 +8,6 @@ import dev.cairn.block.Submitter;
 import dev.cairn.block.store.FileStore;
 import dev.cairn.block.store.FileStoreConfig;
 import java.io.RandomAccessFile;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -86,32 +85,7 @@ class SpliceReadTest {
 
     @Test
     void simpleAndStructuredReadsAreSentFromThePageCacheWithTheSameBytes() {
-        long before = store.splicedPieces();
-        try (TestClient simple = TestClient.connectUnix(socket)) {
-            simple.go("disk", false, false);
-            for (int i = 0; i < 40; i++) {
-                int length = (64 * KIB) << rnd.nextInt(5); // 64 KiB .. 1 MiB
-                long offset = (long) rnd.nextInt((SIZE - length) / 4096) * 4096;
-                assertThat(simple.readSimpleData(i, offset, length)).as("read %d at %d+%d", i, offset, length)
-                        .isEqualTo(expected(offset, length));
-            }
-            simple.disconnect();
-        }
-        long afterSimple = store.splicedPieces();
-        assertThat(afterSimple - before).as("reads answered by reference").isPositive();
-
-        // structured, no base:allocation: the server reports holes itself, data chunks come from the file
-        try (TestClient structured = TestClient.connectUnix(socket)) {
-            structured.go("disk", true, false);
-            long[] offsets = {(3 << 20) + 512 * KIB, 4 << 20, (6 << 20) - 64 * KIB, (SIZE / 2) - 256 * KIB, 0};
-            for (int i = 0; i < offsets.length; i++) {
-                int length = 1 << 20;
-                assertThat(structured.readStructuredData(0, 100 + i, offsets[i], length)).as("structured read at %d", offsets[i])
-                        .isEqualTo(expected(offsets[i], length));
-            }
-            structured.disconnect();
-        }
-        assertThat(store.splicedPieces()).isGreaterThan(afterSimple);
+        SpliceReadChecks.simpleThenStructuredReads(socket, "disk", image, rnd, store::splicedPieces);
     }
 
     @Test
@@ -154,15 +128,7 @@ class SpliceReadTest {
                 c.request(0, CMD_READ, i, offsets[i], length);
             }
             Thread.sleep(300); // let the server fill the socket and find it full
-            for (int i = 0; i < inFlight; i++) {
-                TestClient.Simple s = c.readSimple();
-                assertThat(s.error()).isZero();
-                ByteBuffer data = c.read(length);
-                byte[] got = new byte[length];
-                data.get(got);
-                assertThat(got).as("reply %d", s.cookie()).isEqualTo(expected(offsets[(int) s.cookie()], length));
-                Thread.sleep(5);
-            }
+            SpliceReadChecks.readRepliesSlowly(c, inFlight, length, cookie -> offsets[cookie], image, 5);
             Connection conn = server.connectionsForTest().getFirst();
             assertThat(((SocketTransport) conn.transportForTest()).copiedBytes())
                     .as("bytes sent through memory while waiting for room").isPositive();
