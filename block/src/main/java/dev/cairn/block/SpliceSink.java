@@ -69,18 +69,33 @@ public final class SpliceSink {
 
     private final long baseAddress;
     private final long baseBytes;
+    private final boolean fileRanges;
     private Piece[] pieces = new Piece[2]; // @GuardedBy("this")
     private int count; // @GuardedBy("this")
     private boolean sorted = true; // @GuardedBy("this")
     private boolean released; // @GuardedBy("this")
 
-    /** A sink for a read into {@code base} (native memory: the bio's data must be slices of it). */
+    /** A sink for a read into {@code base} (native memory: the bio's data must be slices of it) that takes both kinds of piece. */
     public SpliceSink(MemorySegment base) {
+        this(base, true);
+    }
+
+    /**
+     * A sink for a read into {@code base}; with {@code fileRanges} false it takes memory pieces only (a
+     * consumer for which sending from a file is no cheaper than a copy: a TCP socket, see docs/nbd.md).
+     */
+    public SpliceSink(MemorySegment base, boolean fileRanges) {
         if (!base.isNative()) {
             throw new IllegalArgumentException("base: heap memory (expected: native memory)");
         }
         this.baseAddress = base.address();
         this.baseBytes = base.byteSize();
+        this.fileRanges = fileRanges;
+    }
+
+    /** Whether {@link #offer} (file ranges) can take anything: a file store asks before it looks at its page cache. */
+    public boolean acceptsFileRanges() {
+        return fileRanges;
     }
 
     /**
@@ -88,13 +103,14 @@ public final class SpliceSink {
      * {@code segment} (part of the bio's data) are at {@code positionBytes} in {@code channel}". True when the
      * sink took it: the store must then leave that memory alone, keep the channel open until {@code release}
      * runs (exactly once, on whatever thread releases the sink), and may complete that part of the bio. False
-     * (memory outside this sink's base, the sink full or already released): the store copies as usual.
+     * (memory outside this sink's base, a sink for memory pieces only, the sink full or already released): the
+     * store copies as usual.
      */
     public boolean offer(MemorySegment segment, long segmentOffsetBytes, long lengthBytes, FileChannel channel,
             long positionBytes, Runnable release) {
         Objects.requireNonNull(channel, "channel");
         Objects.requireNonNull(release, "release");
-        if (positionBytes < 0) {
+        if (!fileRanges || positionBytes < 0) {
             return false;
         }
         long offset = offsetInBase(segment, segmentOffsetBytes, lengthBytes);

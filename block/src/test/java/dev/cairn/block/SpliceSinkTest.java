@@ -152,6 +152,18 @@ class SpliceSinkTest {
         assertThat(released.get()).as("refused offers are never released").isEqualTo(SpliceSink.MAX_PIECES);
     }
 
+    @Test
+    void aSinkForMemoryPiecesOnlyRefusesFileRanges() {
+        MemorySegment base = arena.allocate(8192);
+        SpliceSink sink = new SpliceSink(base, false);
+        assertThat(sink.acceptsFileRanges()).isFalse();
+        assertThat(sink.offer(base, 0, 4096, file, 0, () -> { })).isFalse();
+        assertThat(sink.offerMemory(base, 4096, arena.allocate(4096), () -> { })).isTrue();
+        assertThat(sink.count()).isEqualTo(1);
+        assertThat(new SpliceSink(base).acceptsFileRanges()).isTrue();
+        sink.release();
+    }
+
     private static byte[] filled(int length, byte value) {
         byte[] b = new byte[length];
         java.util.Arrays.fill(b, value);

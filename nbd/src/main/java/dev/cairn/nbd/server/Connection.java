@@ -517,7 +517,7 @@ final class Connection implements Runnable {
         Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.READ).setSector(r.offsetBytes >>> Sectors.SECTOR_SHIFT)
                 .setData(data).setEndIo(r);
         if (r.lengthBytes >= SPLICE_READ_MIN_BYTES && transport.splices()) {
-            r.splice = new SpliceSink(data);
+            r.splice = new SpliceSink(data, transport.sendsFileRanges());
             bio.setSpliceSink(r.splice);
         }
         submit(r, bio);

@@ -31,6 +31,14 @@ interface NbdTransport extends Closeable {
     }
 
     /**
+     * True when {@link #sendFile} is cheaper than sending the same bytes from memory, so that file stores
+     * should answer large READs with file ranges; false lets only memory stores answer by reference.
+     */
+    default boolean sendsFileRanges() {
+        return false;
+    }
+
+    /**
      * Writes {@code lengthBytes} of {@code file} from {@code positionBytes} on, all of them (the data of a
      * referenced read, see {@link dev.cairn.block.SpliceSink}). The default copies through memory; a socket
      * uses {@code sendfile(2)}. Fails when the file ends early: the reply's header promised these bytes.

@@ -45,7 +45,7 @@ class MemorySpliceReadTest {
     void start() throws Exception {
         store = new MemoryStore("mem", SIZE);
         socket = dir.resolve("nbd.sock");
-        server = NbdServer.builder().submitter(submitter).unix(socket).build();
+        server = NbdServer.builder().submitter(submitter).unix(socket).tcp("127.0.0.1", 0).build();
         server.addExport(NbdExport.of("mem", store));
         server.start();
         // data in the first half, with a hole at [4 MiB, 6 MiB); the second half never written
@@ -79,6 +79,20 @@ class MemorySpliceReadTest {
     @Test
     void simpleAndStructuredReadsAreWrittenFromTheStoresPagesWithTheSameBytes() {
         SpliceReadChecks.simpleThenStructuredReads(socket, "mem", image, rnd, store::splicedPieces);
+    }
+
+    @Test
+    void overTcpTooLargeReadsAreWrittenFromTheStoresPages() {
+        long before = store.splicedPieces();
+        try (TestClient c = TestClient.connectTcp(server.tcpPort())) {
+            c.go("mem", false, false);
+            for (int i = 0; i < 10; i++) {
+                long offset = (long) rnd.nextInt((SIZE - MIB) / 4096) * 4096;
+                assertThat(c.readSimpleData(i, offset, MIB)).isEqualTo(expected(offset, MIB));
+            }
+            c.disconnect();
+        }
+        assertThat(store.splicedPieces()).isGreaterThan(before);
     }
 
     @Test

@@ -66,7 +66,7 @@ class SpliceReadTest {
         java.nio.file.Files.readAllBytes(file);
         store = FileStore.open(file, FileStoreConfig.defaults());
         socket = dir.resolve("nbd.sock");
-        server = NbdServer.builder().submitter(submitter).unix(socket).build();
+        server = NbdServer.builder().submitter(submitter).unix(socket).tcp("127.0.0.1", 0).build();
         server.addExport(NbdExport.of("disk", store));
         server.start();
     }
@@ -86,6 +86,21 @@ class SpliceReadTest {
     @Test
     void simpleAndStructuredReadsAreSentFromThePageCacheWithTheSameBytes() {
         SpliceReadChecks.simpleThenStructuredReads(socket, "disk", image, rnd, store::splicedPieces);
+    }
+
+    @Test
+    void overTcpFileDataIsCopiedNotSentFromTheFile() {
+        long before = store.splicedPieces();
+        try (TestClient c = TestClient.connectTcp(server.tcpPort())) {
+            c.go("disk", false, false);
+            for (int i = 0; i < 10; i++) {
+                int length = 1 << 20;
+                long offset = (long) rnd.nextInt((SIZE - length) / 4096) * 4096;
+                assertThat(c.readSimpleData(i, offset, length)).isEqualTo(expected(offset, length));
+            }
+            c.disconnect();
+        }
+        assertThat(store.splicedPieces()).as("sendfile to loopback TCP measured slower than a copy").isEqualTo(before);
     }
 
     @Test

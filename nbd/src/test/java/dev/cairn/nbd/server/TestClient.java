@@ -61,6 +61,16 @@ final class TestClient implements AutoCloseable {
         }
     }
 
+    /** Connects to a TCP port on the loopback address. */
+    static TestClient connectTcp(int port) {
+        try {
+            SocketChannel ch = SocketChannel.open(new java.net.InetSocketAddress("127.0.0.1", port));
+            return new TestClient(ch, new BlockingWriter(ch), ch);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** Writes to a channel that the reader side switched to non-blocking mode. */
     private record BlockingWriter(SocketChannel ch) implements WritableByteChannel {
         @Override
