@@ -78,15 +78,6 @@ class FileStoreSpliceTest {
         return IoCompletion.submitAndWait(submitter, bio);
     }
 
-    /** What the referenced pieces plus the memory say the read returned (the buffer is left as it was). */
-    private static byte[] assemble(SpliceSink sink, MemorySegment buffer) throws IOException {
-        byte[] before = buffer.toArray(ValueLayout.JAVA_BYTE);
-        sink.copyInto(buffer);
-        byte[] out = buffer.toArray(ValueLayout.JAVA_BYTE);
-        buffer.copyFrom(MemorySegment.ofArray(before));
-        return out;
-    }
-
     /** A pool thread counts its bio out just after the end-io ran: wait for that, briefly. */
     private static void awaitNoInflight(FileStore store) throws InterruptedException {
         for (int i = 0; i < 500 && store.inflightForTest() != 0; i++) {
@@ -114,7 +105,7 @@ class FileStoreSpliceTest {
                 SpliceSink.FileRange::lengthBytes, SpliceSink.FileRange::positionBytes)
                 .containsExactly(0L, 256L * KIB, (long) MIB);
         assertThat(buffer.toArray(ValueLayout.JAVA_BYTE)).as("nothing was copied").containsOnly(0);
-        assertThat(assemble(sink, buffer)).isEqualTo(expected);
+        assertThat(StoreModel.assembled(sink, buffer)).isEqualTo(expected);
         assertThat(store.spliced.sum()).isEqualTo(1);
         assertThat(store.inflightForTest()).as("the piece counts as I/O in flight").isEqualTo(1);
 
@@ -129,7 +120,7 @@ class FileStoreSpliceTest {
         });
         closer.join(300);
         assertThat(closer.isAlive()).as("close returned while a piece was pinned").isTrue();
-        assertThat(assemble(sink, buffer)).as("still readable while pinned").isEqualTo(expected);
+        assertThat(StoreModel.assembled(sink, buffer)).as("still readable while pinned").isEqualTo(expected);
         sink.release();
         closer.join(10_000);
         assertThat(closer.isAlive()).isFalse();
@@ -183,7 +174,7 @@ class FileStoreSpliceTest {
         assertThat(read(store, 0, sink, inBase, outside)).isEqualTo(BioStatus.OK);
         assertThat(sink.count()).isEqualTo(1);
         assertThat(sink.piece(0).lengthBytes()).isEqualTo(128 * KIB);
-        assertThat(assemble(sink, inBase)).isEqualTo(Arrays.copyOfRange(expected, 0, 128 * KIB));
+        assertThat(StoreModel.assembled(sink, inBase)).isEqualTo(Arrays.copyOfRange(expected, 0, 128 * KIB));
         assertThat(outside.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(Arrays.copyOfRange(expected, 128 * KIB, 192 * KIB));
         sink.release();
         awaitNoInflight(store);
@@ -214,7 +205,7 @@ class FileStoreSpliceTest {
         assertThat(read(store, 0, secondSink, second)).isEqualTo(BioStatus.OK);
         assertThat(secondSink.count()).isEqualTo(1);
         assertThat(((SpliceSink.FileRange) secondSink.piece(0)).channel().isOpen()).isTrue();
-        assertThat(assemble(secondSink, second)).isEqualTo(expected);
+        assertThat(StoreModel.assembled(secondSink, second)).isEqualTo(expected);
         secondSink.release();
     }
 
@@ -229,7 +220,7 @@ class FileStoreSpliceTest {
         assertThat(read(store, 0, sink, buffer)).isEqualTo(BioStatus.OK);
         byte[] newer = data(0, 64 * KIB, 5);
         write(store, 0, newer);
-        assertThat(assemble(sink, buffer)).isEqualTo(newer);
+        assertThat(StoreModel.assembled(sink, buffer)).isEqualTo(newer);
         sink.release();
     }
 }

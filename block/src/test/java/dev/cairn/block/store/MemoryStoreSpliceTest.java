@@ -81,14 +81,6 @@ class MemoryStoreSpliceTest {
         return sink;
     }
 
-    private static byte[] assembled(SpliceSink sink, MemorySegment buffer) throws IOException {
-        byte[] before = buffer.toArray(ValueLayout.JAVA_BYTE);
-        sink.copyInto(buffer);
-        byte[] out = buffer.toArray(ValueLayout.JAVA_BYTE);
-        buffer.copyFrom(MemorySegment.ofArray(before));
-        return out;
-    }
-
     private static byte[] expectedPages(long firstPage, int pages, int version) {
         MemorySegment m = MemorySegment.ofArray(new byte[pages * PAGE]);
         for (int p = 0; p < pages; p++) {
@@ -118,7 +110,7 @@ class MemoryStoreSpliceTest {
         assertThat(Arrays.copyOfRange(mem, 0, 256 * KIB)).as("referenced: not copied").containsOnly(0xee);
         assertThat(Arrays.copyOfRange(mem, 256 * KIB, 512 * KIB)).as("a hole: zeroed").containsOnly(0);
 
-        byte[] got = assembled(sink, buffer);
+        byte[] got = StoreModel.assembled(sink, buffer);
         assertThat(Arrays.copyOfRange(got, 0, 256 * KIB)).isEqualTo(expectedPages(0, 64, 1));
         assertThat(Arrays.copyOfRange(got, 512 * KIB, 576 * KIB)).isEqualTo(expectedPages(128, 16, 2));
         assertThat(Arrays.copyOfRange(got, 576 * KIB, 1 << 20)).containsOnly(0);
@@ -148,7 +140,7 @@ class MemoryStoreSpliceTest {
             discard(store, 256, 512);
         }
         writePages(store, 1024, 1024, 9);
-        assertThat(assembled(sink, buffer)).as("the reply's data is still the read's").isEqualTo(expectedPages(0, 16, 7));
+        assertThat(StoreModel.assembled(sink, buffer)).as("the reply's data is still the read's").isEqualTo(expectedPages(0, 16, 7));
 
         sink.release();
         sweep(store, 3000);
@@ -195,7 +187,7 @@ class MemoryStoreSpliceTest {
                     SpliceSink sink = readByReference(store, first * PAGE, window);
                     Thread.onSpinWait();
                     Thread.yield(); // the "send" comes later, while the writers go on
-                    MemorySegment got = MemorySegment.ofArray(assembled(sink, window));
+                    MemorySegment got = MemorySegment.ofArray(StoreModel.assembled(sink, window));
                     sink.release();
                     for (int p = 0; p < n; p++) {
                         for (int w = 0; w < PAGE / 8; w += 64) {

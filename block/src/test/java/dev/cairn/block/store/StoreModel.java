@@ -10,9 +10,12 @@ import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
 import dev.cairn.block.IoCompletion;
 import dev.cairn.block.Sectors;
+import dev.cairn.block.SpliceSink;
 import dev.cairn.block.Submitter;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -72,6 +75,18 @@ final class StoreModel {
     static BioStatus range(Submitter submitter, BlockDevice device, BioOp op, int flags, long sector, int sectors) {
         Bio bio = Bio.alloc().setDevice(device).setOp(op).setFlags(flags).setSector(sector).setSizeBytes(sectors * 512);
         return IoCompletion.submitAndWait(submitter, bio);
+    }
+
+    /**
+     * What a read by reference returned: {@code buffer} (the sink's base) overlaid with the sink's pieces.
+     * The buffer itself is left as it was.
+     */
+    static byte[] assembled(SpliceSink sink, MemorySegment buffer) throws IOException {
+        byte[] before = buffer.toArray(ValueLayout.JAVA_BYTE);
+        sink.copyInto(buffer);
+        byte[] out = buffer.toArray(ValueLayout.JAVA_BYTE);
+        buffer.copyFrom(MemorySegment.ofArray(before));
+        return out;
     }
 
     static BioStatus flush(Submitter submitter, BlockDevice device) {
