@@ -75,7 +75,7 @@ public final class SpliceSink {
     private boolean sorted = true; // @GuardedBy("this")
     private boolean released; // @GuardedBy("this")
 
-    /** A sink for a read into {@code base} (native memory: the bio's data must be slices of it) that takes both kinds of piece. */
+    /** A sink for a read into {@code base} (native memory: the bio's data must be slices of it), for both kinds of piece. */
     public SpliceSink(MemorySegment base) {
         this(base, true);
     }

@@ -72,8 +72,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@code -XX:MaxDirectMemorySize}: what bounds it is the store's capacity, plus free pages up to the peak.
  *
  * <p>Thread safety: {@link #enter}, {@link #exit}, {@link #slab}, {@link #offsetBytes}, {@link #pin} and
- * the action it returns take no lock and may be called from any thread; everything else takes {@link #lock} (held for bitmap work only, no I/O and
- * no waits, which is why it is a plain lock and not an {@code IoMutex}).
+ * the action it returns take no lock and may be called from any thread; everything else takes {@link #lock}
+ * (held for bitmap work only, no I/O and no waits, which is why it is a plain lock and not an
+ * {@code IoMutex}).
  */
 final class NativePagePool {
     static final int PAGE_SHIFT = 12;
