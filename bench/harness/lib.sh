@@ -187,6 +187,21 @@ h_endpoint() {
   fi
 }
 
+# h_check_rw URI SIZE: writes a pattern at three places of a freshly started server's device and reads
+# each back (qemu-io), so that a server which puts data in the wrong place is not measured. The places
+# avoid the first quarter (the snapshot rows measure first writes there) and cross the quarter boundaries
+# of a 4-file concatenation or striping. Returns 1 with H_WHY set when a pattern does not read back.
+h_check_rw() {
+  local uri=$1 size=$2 off out len=65536
+  for off in $((size / 8 * 3)) $((size / 8 * 5)) $((size - len)); do
+    if ! out=$(qemu-io -f raw -c "write -P 0xc5 $off $len" -c "read -P 0xc5 $off $len" "$uri" 2>&1) ||
+        grep -q 'Pattern verification failed\|error\|failed' <<<"$out"; then
+      H_WHY="failed the read-after-write check at offset $off: $(grep -m1 'failed\|error' <<<"$out" || echo "qemu-io failed")"
+      return 1
+    fi
+  done
+}
+
 # Cairn: h_start_cairn NAME TRANSPORT STACKFILE [EXPORT]. Extra JVM flags: $H_JAVA_OPTS (array-safe string).
 h_start_cairn() {
   local name=$1 transport=$2 stack=$3 export=${4:-} listen=() jfr=()
@@ -250,9 +265,10 @@ h_start_qemu() {
   h_wait_ready "$H_URI" "$H_PID"
 }
 
-# nbd-server: h_start_nbdserver NAME TRANSPORT FILE (export "disk"; flush, fua and trim on)
+# nbd-server: h_start_nbdserver NAME TRANSPORT FILE [multifile] (export "disk"; flush, fua and trim on).
+# With multifile the export is the concatenation of FILE.0, FILE.1, ... (nbd-server's multifile option).
 h_start_nbdserver() {
-  local name=$1 transport=$2 file=$3 conf
+  local name=$1 transport=$2 file=$3 multifile=${4:-} conf
   h_endpoint "$name" "$transport" disk
   conf=$H_RUN/$name.conf
   {
@@ -267,6 +283,7 @@ h_start_nbdserver() {
     fi
     echo "[disk]"
     echo "exportname = $file"
+    [[ $multifile == multifile ]] && echo "multifile = true"
     echo "flush = true"
     echo "fua = true"
     echo "trim = true"

@@ -26,7 +26,8 @@ STACK_TITLE = {
     "linear2": "linear over linear over a file (nbdkit: 2x offset filter; qemu-nbd: raw in raw with offsets)",
     "snapshot": "snapshot, persistent COW, 64 KiB chunks (nbdkit: cow filter; qemu-nbd: qcow2 overlay)",
     "snapshot-n": "the same with Cairn's COW transient (N: nothing synced, like nbdkit's temporary overlay)",
-    "striped": "striped over 4 files, 64 KiB chunks (nbdkit column: split plugin = concatenation, no peer stripes)",
+    "striped": "striped over 4 files, 64 KiB chunks (no peer stripes; peers concatenate the same 4 files: "
+               "qemu-nbd over a flat-extent VMDK, nbd-server multifile, nbdkit's split plugin)",
     "depth": "depth of linear layers over a memory store (Cairn only)",
 }
 WORKLOAD_ORDER = ["copy-read", "copy-write", "rr4k-q1", "rr4k-q32", "rw4k-q1", "rw4k-q32", "mix4k-q1",

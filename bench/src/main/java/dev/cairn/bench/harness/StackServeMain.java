@@ -39,6 +39,7 @@ import java.util.concurrent.CountDownLatch;
  * <pre>
  * java -cp bench/target/benchmarks.jar dev.cairn.bench.harness.StackServeMain
  *      --stack FILE [--unix PATH] [--tcp HOST:PORT] [--watchdog-ms N] [--policy P] [--io-threads N]
+ *      [--inline-max-bytes SIZE]
  * </pre>
  *
  * <p>The stack file, one directive per line ({@code #} starts a comment):
@@ -71,7 +72,7 @@ public final class StackServeMain {
         Path stackFile = null;
         long watchdogMillis = 5000;
         SubmitPolicy policy = SubmitPolicy.FLUSH_ON_BLOCK;
-        int ioThreads = FileStoreConfig.defaults().ioThreads();
+        FileStoreConfig fileConfig = FileStoreConfig.defaults();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -80,7 +81,9 @@ public final class StackServeMain {
                 case "--stack" -> stackFile = Path.of(value(args, ++i, a));
                 case "--watchdog-ms" -> watchdogMillis = Long.parseLong(value(args, ++i, a));
                 case "--policy" -> policy = SubmitPolicy.valueOf(value(args, ++i, a).toUpperCase(Locale.ROOT));
-                case "--io-threads" -> ioThreads = Integer.parseInt(value(args, ++i, a));
+                case "--io-threads" -> fileConfig = fileConfig.withIoThreads(Integer.parseInt(value(args, ++i, a)));
+                case "--inline-max-bytes" ->
+                        fileConfig = fileConfig.withInlineMaxBytes((int) Sizes.parseBytes(a, value(args, ++i, a)));
                 default -> usage("unknown argument: " + a);
             }
         }
@@ -105,7 +108,7 @@ public final class StackServeMain {
         List<String[]> exported;
         List<BlockDevice> devices = new ArrayList<>();
         try {
-            exported = build(Files.readAllLines(stackFile), registry, leaves, leafDevices, ioThreads);
+            exported = build(Files.readAllLines(stackFile), registry, leaves, leafDevices, fileConfig);
             for (String[] e : exported) {
                 BlockDevice d = registry.find(e[0]).isPresent() ? registry.device(e[0]) : leafDevices.get(e[0]);
                 if (d == null) {
@@ -157,7 +160,7 @@ public final class StackServeMain {
 
     /** Creates leaves and devices; returns {device or leaf name, export name} per export line, in order. */
     static List<String[]> build(List<String> lines, DeviceRegistry registry, List<AutoCloseable> leaves,
-            Map<String, BlockDevice> leafDevices, int ioThreads) throws DmException, IOException {
+            Map<String, BlockDevice> leafDevices, FileStoreConfig fileConfig) throws DmException, IOException {
         Map<String, StringBuilder> tables = new LinkedHashMap<>();
         String current = null;
         List<String[]> exports = new ArrayList<>();
@@ -196,7 +199,7 @@ public final class StackServeMain {
                     need(w, 3, lineNo);
                     boolean direct = w.length > 3 && w[3].equals("direct");
                     FileStore store = FileStore.open(Path.of(w[2]),
-                            FileStoreConfig.defaults().withDirect(direct).withIoThreads(ioThreads));
+                            fileConfig.withDirect(direct));
                     leaves.add(store);
                     registry.addLeaf(w[1], store);
                     leafDevices.put(w[1], store);
@@ -270,7 +273,8 @@ public final class StackServeMain {
     private static void usage(String why) {
         System.err.println("StackServeMain: " + why);
         System.err.println("usage: StackServeMain --stack FILE [--unix PATH] [--tcp HOST:PORT] [--watchdog-ms N]"
-                + " [--policy LEGACY|FLUSH_ON_BLOCK|DEPTH_FIRST] [--io-threads N]");
+                + " [--policy LEGACY|FLUSH_ON_BLOCK|DEPTH_FIRST] [--io-threads N]"
+                + " [--inline-max-bytes SIZE]");
         System.exit(2);
     }
 }
