@@ -7,7 +7,9 @@
 # Starts every server itself on loopback (Unix socket, and TCP for the plain rows), runs the same client
 # workloads (nbdcopy, fio --ioengine=nbd) against each server of a stack in alternation (A B C, then
 # B C A, ...: drift of a shared machine lands on every server alike), stops everything it started (also
-# on Ctrl-C or error), and writes into DIR:
+# on Ctrl-C or error), and writes into DIR. Before a server is measured it must read back three patterns
+# it was just sent (h_check_rw, qemu-io); one that does not is stopped and listed as not measured.
+# Output files:
 #   results.tsv     one line per run (stack, transport, server, workload, round, value, unit, bytes)
 #   resources.tsv   per server process: peak RSS (VmHWM, or the sampled process tree for nbd-server) and
 #                   CPU seconds (utime+stime, children included) spent during the measured runs
