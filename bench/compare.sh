@@ -319,20 +319,20 @@ group_linear2() {
 
 # striped over 4 files, 64 KiB chunks. No peer stripes; the nearest is a concatenation of the same 4
 # files: qemu-nbd over a VMDK descriptor with 4 flat extents, nbd-server's multifile export and nbdkit's
-# split plugin. The split plugin
-# of nbdkit 1.32 (Debian 12) writes each request at the device offset instead of the file offset (data
-# lands past the end of files 1-3 and reads back stale), so the read-after-write check of add_subject
-# turns it away; it stays in the group to show that, and is measured where a fixed nbdkit is installed
-# (under noextents: 1.32's split plugin also segfaults answering block status after writes).
+# split plugin. nbdkit 1.32's split plugin (Debian 12) writes each request at the device offset instead
+# of the file offset (data lands past the end of files 1-3 and reads back stale), so the read-after-write
+# check of add_subject turns it away; it stays in the group to show that, and is measured where a fixed
+# nbdkit is installed (under noextents: 1.32's split plugin also segfaults answering block status after
+# writes).
 group_striped() {
-  local transport=unix stack=striped g=$data/striped quarter=$((size_bytes / 4)) i s
+  local transport=unix stack=striped g=$data/striped quarter=$((size_bytes / 4)) i f
   mkdir -p "$g"
-  for s in cairn nbdkit qemu nbdserver; do
-    for i in 0 1 2 3; do
-      dd if="$H_SRC" of="$g/$s-$i.img" bs=1M skip=$((i * quarter / 1048576)) count=$((quarter / 1048576)) status=none
+  for i in 0 1 2 3; do
+    # nbd-server's multifile export names its parts FILE.0 .. FILE.3
+    for f in "$g/cairn-$i.img" "$g/nbdkit-$i.img" "$g/qemu-$i.img" "$g/nbdserver.img.$i"; do
+      dd if="$H_SRC" of="$f" bs=1M skip=$((i * quarter / 1048576)) count=$((quarter / 1048576)) status=none
     done
   done
-  for i in 0 1 2 3; do mv "$g/nbdserver-$i.img" "$g/nbdserver.img.$i"; done
   {
     for i in 0 1 2 3; do echo "file f$i $g/cairn-$i.img"; done
     echo "device s0"

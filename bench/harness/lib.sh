@@ -195,7 +195,7 @@ h_check_rw() {
   local uri=$1 size=$2 off out len=65536
   for off in $((size / 8 * 3)) $((size / 8 * 5)) $((size - len)); do
     if ! out=$(qemu-io -f raw -c "write -P 0xc5 $off $len" -c "read -P 0xc5 $off $len" "$uri" 2>&1) ||
-        grep -q 'Pattern verification failed\|error\|failed' <<<"$out"; then
+        grep -q 'failed\|error' <<<"$out"; then
       H_WHY="failed the read-after-write check at offset $off: $(grep -m1 'failed\|error' <<<"$out" || echo "qemu-io failed")"
       return 1
     fi

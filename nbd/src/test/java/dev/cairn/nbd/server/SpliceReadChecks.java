@@ -52,6 +52,19 @@ final class SpliceReadChecks {
         assertThat(referencedPieces.getAsLong()).isGreaterThan(afterSimple);
     }
 
+    /** Ten simple 1 MiB reads at random offsets over loopback TCP, each compared with the image. */
+    static void tcpReads(int port, String export, byte[] image, SplittableRandom rnd) {
+        try (TestClient c = TestClient.connectTcp(port)) {
+            c.go(export, false, false);
+            for (int i = 0; i < 10; i++) {
+                long offset = (long) rnd.nextInt((image.length - MIB) / 4096) * 4096;
+                assertThat(c.readSimpleData(i, offset, MIB)).as("read %d at %d", i, offset)
+                        .isEqualTo(slice(image, offset, MIB));
+            }
+            c.disconnect();
+        }
+    }
+
     /**
      * Reads {@code count} simple READ replies of {@code length} bytes, in whatever order they come, pausing
      * {@code pauseMillis} after each (a slow client), and compares each with {@code expected}'s bytes at the
