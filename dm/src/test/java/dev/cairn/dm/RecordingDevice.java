@@ -2,10 +2,9 @@ package dev.cairn.dm;
 
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioOp;
-import dev.cairn.block.BlockDevice;
-import dev.cairn.block.Extents;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.store.MemoryStore;
+import dev.cairn.testkit.ForwardingDevice;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
@@ -14,7 +13,7 @@ import java.util.function.Consumer;
  * A memory store with a volatile cache (so flushes reach it) that records every bio it receives:
  * op, flags, sector, sectors. Optionally appends to a shared event log. Thread-safe.
  */
-public final class RecordingDevice implements BlockDevice {
+public final class RecordingDevice extends ForwardingDevice {
     /** One bio as received. */
     public record Seen(String device, BioOp op, int flags, long sector, int sectors) {}
 
@@ -24,23 +23,18 @@ public final class RecordingDevice implements BlockDevice {
     private final Consumer<String> log;
 
     public RecordingDevice(String name, long capacityBytes, QueueLimits limits, Consumer<String> log) {
-        this.store = new MemoryStore(name, capacityBytes);
+        this(new MemoryStore(name, capacityBytes), limits, log);
+    }
+
+    private RecordingDevice(MemoryStore store, QueueLimits limits, Consumer<String> log) {
+        super(store);
+        this.store = store;
         this.limits = limits;
         this.log = log;
     }
 
     public RecordingDevice(String name, long capacityBytes) {
         this(name, capacityBytes, QueueLimits.defaults(), s -> { });
-    }
-
-    @Override
-    public String name() {
-        return store.name();
-    }
-
-    @Override
-    public long capacitySectors() {
-        return store.capacitySectors();
     }
 
     @Override
@@ -59,11 +53,6 @@ public final class RecordingDevice implements BlockDevice {
         } else {
             store.submitBio(bio);
         }
-    }
-
-    @Override
-    public void queryExtents(long sector, long sectors, Extents.Sink sink) {
-        store.queryExtents(sector, sectors, sink);
     }
 
     public synchronized List<Seen> seen() {

@@ -5,11 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioOp;
-import dev.cairn.block.BlockDevice;
-import dev.cairn.block.Extents;
-import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Sectors;
 import dev.cairn.block.store.MemoryStore;
+import dev.cairn.testkit.ForwardingDevice;
 import dev.cairn.nbd.protocol.NbdWire;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -66,7 +64,7 @@ class InlineReplyTest {
      * A memory store that completes each bio at random: inline on the submitting thread, or on one of two
      * other threads, at once or after a short pause. Holes: the store reports what was never written.
      */
-    static final class RacyDevice implements BlockDevice {
+    static final class RacyDevice extends ForwardingDevice {
         final MemoryStore store;
         final ExecutorService executor = Executors.newFixedThreadPool(2);
         volatile int inlinePercent = 50;
@@ -74,7 +72,12 @@ class InlineReplyTest {
         volatile CountDownLatch holdReadsAtZero;
 
         RacyDevice(String name, int capacityBytes) {
-            store = new MemoryStore(name, capacityBytes);
+            this(new MemoryStore(name, capacityBytes), capacityBytes);
+        }
+
+        private RacyDevice(MemoryStore store, int capacityBytes) {
+            super(store);
+            this.store = store;
             for (long at = 0; at < capacityBytes; at += REGION) {
                 if ((at / REGION) % 4 != 3) {
                     Bio w = Bio.alloc().setDevice(store).setOp(BioOp.WRITE).setSector(at >>> Sectors.SECTOR_SHIFT)
@@ -82,21 +85,6 @@ class InlineReplyTest {
                     store.submitBio(w); // completes inline
                 }
             }
-        }
-
-        @Override
-        public String name() {
-            return store.name();
-        }
-
-        @Override
-        public long capacitySectors() {
-            return store.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return store.limits();
         }
 
         @Override
@@ -133,11 +121,6 @@ class InlineReplyTest {
             } else {
                 store.submitBio(bio);
             }
-        }
-
-        @Override
-        public void queryExtents(long sector, long sectors, Extents.Sink sink) {
-            store.queryExtents(sector, sectors, sink);
         }
     }
 

@@ -5,12 +5,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioOp;
-import dev.cairn.block.BlockDevice;
-import dev.cairn.block.QueueLimits;
 import dev.cairn.block.SpliceSink;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
+import dev.cairn.testkit.ForwardingDevice;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -124,27 +123,24 @@ class MemorySpliceReadTest {
      * Splits every READ into 4 KiB clones that keep the read's sink, as a striped device with 4 KiB chunks
      * does: a 32 MiB read offers 8192 pieces.
      */
-    private record Shredder(MemoryStore lower, Submitter submitter) implements BlockDevice {
+    private static final class Shredder extends ForwardingDevice {
+        private final Submitter submitter;
+
+        Shredder(MemoryStore lower, Submitter submitter) {
+            super(lower);
+            this.submitter = submitter;
+        }
+
         @Override
         public String name() {
             return "shredder";
         }
 
         @Override
-        public long capacitySectors() {
-            return lower.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return lower.limits();
-        }
-
-        @Override
         public void submitBio(Bio bio) {
             int step = bio.op() == BioOp.READ ? 8 : Math.max(1, bio.sectors());
             for (int s = 0; s < Math.max(1, bio.sectors()); s += step) {
-                Bio c = bio.clone(null).setDevice(lower);
+                Bio c = bio.clone(null).setDevice(lower());
                 if (bio.sectors() > 0) {
                     c.trim(s, Math.min(step, bio.sectors() - s));
                 }

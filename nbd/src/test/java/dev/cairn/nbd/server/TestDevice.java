@@ -4,10 +4,10 @@ import dev.cairn.block.Bio;
 import dev.cairn.block.BioFlags;
 import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
-import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.store.MemoryStore;
+import dev.cairn.testkit.ForwardingDevice;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -18,7 +18,7 @@ import java.util.function.Predicate;
  * A MemoryStore with knobs for tests: its own limits, counters per operation, bios that can be held back
  * (to force out-of-order replies and in-flight states) and injected errors.
  */
-final class TestDevice implements BlockDevice {
+final class TestDevice extends ForwardingDevice {
     final MemoryStore store;
     private final QueueLimits limits;
     final AtomicInteger reads = new AtomicInteger();
@@ -41,22 +41,17 @@ final class TestDevice implements BlockDevice {
     volatile java.util.function.Consumer<Bio> onSubmit = b -> {};
 
     TestDevice(String name, long capacityBytes, QueueLimits limits) {
-        this.store = new MemoryStore(name, capacityBytes);
+        this(new MemoryStore(name, capacityBytes), limits);
+    }
+
+    private TestDevice(MemoryStore store, QueueLimits limits) {
+        super(store);
+        this.store = store;
         this.limits = limits;
     }
 
     TestDevice(String name, long capacityBytes) {
         this(name, capacityBytes, new MemoryStore(name, 4096).limits());
-    }
-
-    @Override
-    public String name() {
-        return store.name();
-    }
-
-    @Override
-    public long capacitySectors() {
-        return store.capacitySectors();
     }
 
     @Override

@@ -6,13 +6,14 @@ import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.QueueLimits;
+import dev.cairn.testkit.ForwardingDevice;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
 
 /** A pass-through device that records every bio it sees and can fail or hold back chosen ones. */
-final class RecordingDevice implements BlockDevice {
+final class RecordingDevice extends ForwardingDevice {
     record Op(BioOp op, int flags, long sector, int sectors) {
         boolean isWrite() {
             return op == BioOp.WRITE;
@@ -23,14 +24,13 @@ final class RecordingDevice implements BlockDevice {
         }
     }
 
-    private final BlockDevice lower;
     private final List<Op> ops = new CopyOnWriteArrayList<>();
     private volatile Predicate<Op> fail = op -> false;
     private volatile Predicate<Op> hold = op -> false;
     private final ConcurrentLinkedQueue<Bio> held = new ConcurrentLinkedQueue<>();
 
     RecordingDevice(BlockDevice lower) {
-        this.lower = lower;
+        super(lower);
     }
 
     List<Op> ops() {
@@ -64,18 +64,13 @@ final class RecordingDevice implements BlockDevice {
     private void drainHeld() {
         Bio b;
         while ((b = held.poll()) != null) {
-            lower.submitBio(b);
+            lower().submitBio(b);
         }
     }
 
     @Override
     public String name() {
-        return "rec-" + lower.name();
-    }
-
-    @Override
-    public long capacitySectors() {
-        return lower.capacitySectors();
+        return "rec-" + lower().name();
     }
 
     /**
@@ -84,7 +79,7 @@ final class RecordingDevice implements BlockDevice {
      */
     @Override
     public QueueLimits limits() {
-        return lower.limits().withCache(true, true);
+        return lower().limits().withCache(true, true);
     }
 
     @Override
@@ -102,6 +97,6 @@ final class RecordingDevice implements BlockDevice {
             }
             return;
         }
-        lower.submitBio(bio);
+        lower().submitBio(bio);
     }
 }

@@ -3,7 +3,7 @@ package dev.cairn.dm.target.snapshot;
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioOp;
 import dev.cairn.block.BlockDevice;
-import dev.cairn.block.QueueLimits;
+import dev.cairn.testkit.ForwardingDevice;
 import java.util.SplittableRandom;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -14,14 +14,13 @@ import java.util.concurrent.TimeUnit;
  * {@code maxDelayMicros} (like a disk), so that snapshot reads stay tracked long enough to race
  * with {@code pendingComplete}. Writes go through at once.
  */
-final class SlowDevice implements BlockDevice, AutoCloseable {
-    private final BlockDevice lower;
+final class SlowDevice extends ForwardingDevice implements AutoCloseable {
     private final int maxDelayMicros;
     private final ScheduledExecutorService executor;
     private final SplittableRandom random;
 
     SlowDevice(BlockDevice lower, int maxDelayMicros, long seed) {
-        this.lower = lower;
+        super(lower);
         this.maxDelayMicros = maxDelayMicros;
         this.random = new SplittableRandom(seed);
         ScheduledThreadPoolExecutor e = new ScheduledThreadPoolExecutor(2, r -> {
@@ -33,31 +32,16 @@ final class SlowDevice implements BlockDevice, AutoCloseable {
     }
 
     @Override
-    public String name() {
-        return lower.name();
-    }
-
-    @Override
-    public long capacitySectors() {
-        return lower.capacitySectors();
-    }
-
-    @Override
-    public QueueLimits limits() {
-        return lower.limits();
-    }
-
-    @Override
     public void submitBio(Bio bio) {
         if (bio.op() != BioOp.READ) {
-            lower.submitBio(bio);
+            lower().submitBio(bio);
             return;
         }
         long delay;
         synchronized (random) {
             delay = random.nextInt(maxDelayMicros + 1);
         }
-        executor.schedule(() -> lower.submitBio(bio), delay, TimeUnit.MICROSECONDS);
+        executor.schedule(() -> lower().submitBio(bio), delay, TimeUnit.MICROSECONDS);
     }
 
     @Override
