@@ -9,6 +9,7 @@ import dev.cairn.block.QueueLimits;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
+import dev.cairn.testkit.ForwardingDevice;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -184,24 +185,17 @@ class CopyEngineTest {
     }
 
     /** A device that holds every bio until released, counting how many it holds at once. */
-    static final class HoldingDevice implements BlockDevice {
-        final MemoryStore lower = new MemoryStore("held", 1 << 20);
+    static final class HoldingDevice extends ForwardingDevice {
         final ConcurrentLinkedQueue<Bio> held = new ConcurrentLinkedQueue<>();
         final AtomicInteger maxHeld = new AtomicInteger();
+
+        HoldingDevice() {
+            super(new MemoryStore("held", 1 << 20));
+        }
 
         @Override
         public String name() {
             return "holding";
-        }
-
-        @Override
-        public long capacitySectors() {
-            return lower.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return lower.limits();
         }
 
         @Override
@@ -213,7 +207,7 @@ class CopyEngineTest {
         void releaseAll() {
             Bio b;
             while ((b = held.poll()) != null) {
-                lower.submitBio(b);
+                lower().submitBio(b);
             }
         }
     }

@@ -5,13 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioFlags;
 import dev.cairn.block.BioStatus;
-import dev.cairn.block.BlockDevice;
-import dev.cairn.block.QueueLimits;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.dm.MappedDevice;
 import dev.cairn.dm.SuspendMode;
 import dev.cairn.testkit.CrashSimulatingStore;
 import dev.cairn.testkit.DiskImage;
+import dev.cairn.testkit.ForwardingDevice;
 import dev.cairn.testkit.Io;
 import dev.cairn.testkit.Pattern;
 import dev.cairn.testkit.RandomIo;
@@ -118,27 +117,11 @@ class SnapshotCrashTest {
             ViewModel snapModel) {}
 
     /** Passes bios to a crash-simulating store, capturing a crash before every {@code stride}-th write. */
-    private static final class Capturing implements BlockDevice {
-        final CrashSimulatingStore lower;
+    private static final class Capturing extends ForwardingDevice {
         Runnable beforeWrite = () -> { };
 
         Capturing(CrashSimulatingStore lower) {
-            this.lower = lower;
-        }
-
-        @Override
-        public String name() {
-            return lower.name();
-        }
-
-        @Override
-        public long capacitySectors() {
-            return lower.capacitySectors();
-        }
-
-        @Override
-        public QueueLimits limits() {
-            return lower.limits();
+            super(lower);
         }
 
         @Override
@@ -146,7 +129,7 @@ class SnapshotCrashTest {
             if (bio.op().isWrite()) {
                 beforeWrite.run();
             }
-            lower.submitBio(bio);
+            lower().submitBio(bio);
         }
     }
 
