@@ -17,18 +17,12 @@ public final class RecordingDevice extends ForwardingDevice {
     /** One bio as received. */
     public record Seen(String device, BioOp op, int flags, long sector, int sectors) {}
 
-    private final MemoryStore store;
     private final QueueLimits limits;
     private final List<Seen> seen = new ArrayList<>();
     private final Consumer<String> log;
 
     public RecordingDevice(String name, long capacityBytes, QueueLimits limits, Consumer<String> log) {
-        this(new MemoryStore(name, capacityBytes), limits, log);
-    }
-
-    private RecordingDevice(MemoryStore store, QueueLimits limits, Consumer<String> log) {
-        super(store);
-        this.store = store;
+        super(new MemoryStore(name, capacityBytes));
         this.limits = limits;
         this.log = log;
     }
@@ -51,7 +45,7 @@ public final class RecordingDevice extends ForwardingDevice {
         if (bio.op() == BioOp.FLUSH) {
             bio.complete();
         } else {
-            store.submitBio(bio);
+            super.submitBio(bio);
         }
     }
 

@@ -7,8 +7,8 @@ import dev.cairn.block.Bio;
 import dev.cairn.block.BioOp;
 import dev.cairn.block.Sectors;
 import dev.cairn.block.store.MemoryStore;
-import dev.cairn.testkit.ForwardingDevice;
 import dev.cairn.nbd.protocol.NbdWire;
+import dev.cairn.testkit.ForwardingDevice;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
@@ -65,24 +65,18 @@ class InlineReplyTest {
      * other threads, at once or after a short pause. Holes: the store reports what was never written.
      */
     static final class RacyDevice extends ForwardingDevice {
-        final MemoryStore store;
         final ExecutorService executor = Executors.newFixedThreadPool(2);
         volatile int inlinePercent = 50;
         /** When set, a READ at sector 0 waits for it on another thread (the depth stays above 1 meanwhile). */
         volatile CountDownLatch holdReadsAtZero;
 
         RacyDevice(String name, int capacityBytes) {
-            this(new MemoryStore(name, capacityBytes), capacityBytes);
-        }
-
-        private RacyDevice(MemoryStore store, int capacityBytes) {
-            super(store);
-            this.store = store;
+            super(new MemoryStore(name, capacityBytes));
             for (long at = 0; at < capacityBytes; at += REGION) {
                 if ((at / REGION) % 4 != 3) {
-                    Bio w = Bio.alloc().setDevice(store).setOp(BioOp.WRITE).setSector(at >>> Sectors.SECTOR_SHIFT)
+                    Bio w = Bio.alloc().setDevice(lower()).setOp(BioOp.WRITE).setSector(at >>> Sectors.SECTOR_SHIFT)
                             .setData(MemorySegment.ofArray(expected(at, REGION)));
-                    store.submitBio(w); // completes inline
+                    lower().submitBio(w); // completes inline
                 }
             }
         }
@@ -119,7 +113,7 @@ class InlineReplyTest {
             if (bio.op() == BioOp.FLUSH) {
                 bio.complete();
             } else {
-                store.submitBio(bio);
+                lower().submitBio(bio);
             }
         }
     }

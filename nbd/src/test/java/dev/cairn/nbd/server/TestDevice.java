@@ -19,7 +19,6 @@ import java.util.function.Predicate;
  * (to force out-of-order replies and in-flight states) and injected errors.
  */
 final class TestDevice extends ForwardingDevice {
-    final MemoryStore store;
     private final QueueLimits limits;
     final AtomicInteger reads = new AtomicInteger();
     final AtomicInteger writes = new AtomicInteger();
@@ -41,12 +40,7 @@ final class TestDevice extends ForwardingDevice {
     volatile java.util.function.Consumer<Bio> onSubmit = b -> {};
 
     TestDevice(String name, long capacityBytes, QueueLimits limits) {
-        this(new MemoryStore(name, capacityBytes), limits);
-    }
-
-    private TestDevice(MemoryStore store, QueueLimits limits) {
-        super(store);
-        this.store = store;
+        super(new MemoryStore(name, capacityBytes));
         this.limits = limits;
     }
 
@@ -86,7 +80,7 @@ final class TestDevice extends ForwardingDevice {
         }
         for (Bio bio : list) {
             heldNow.decrementAndGet();
-            store.submitBio(bio);
+            lower().submitBio(bio);
         }
     }
 
@@ -123,7 +117,7 @@ final class TestDevice extends ForwardingDevice {
             bio.complete();
             return;
         }
-        store.submitBio(bio);
+        lower().submitBio(bio);
     }
 
     @Override
@@ -132,6 +126,6 @@ final class TestDevice extends ForwardingDevice {
         if (throwOnExtents) {
             throw new IllegalStateException("injected extent failure");
         }
-        store.queryExtents(sector, sectors, sink);
+        lower().queryExtents(sector, sectors, sink);
     }
 }
