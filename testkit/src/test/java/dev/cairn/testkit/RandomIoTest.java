@@ -8,7 +8,6 @@ import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
-import dev.cairn.block.QueueLimits;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.FileStore;
@@ -105,22 +104,12 @@ class RandomIoTest {
     @Test
     void aLostWriteIsCaughtWithTheSeedInTheMessage() {
         MemoryStore inner = stack.memoryStore("inner", 1 << 20);
-        BlockDevice lossy = new BlockDevice() {
+        BlockDevice lossy = new ForwardingDevice(inner) {
             int writes;
 
             @Override
             public String name() {
                 return "lossy";
-            }
-
-            @Override
-            public long capacitySectors() {
-                return inner.capacitySectors();
-            }
-
-            @Override
-            public QueueLimits limits() {
-                return inner.limits();
             }
 
             @Override

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioOp;
 import dev.cairn.block.BlockDevice;
-import dev.cairn.block.QueueLimits;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
@@ -147,20 +146,10 @@ class CopyEngineTest {
     @Test
     void aDeviceWhoseSubmitThrowsFailsThePieceAndTheBufferStillComesBack() throws Exception {
         MemoryStore mem = new MemoryStore("m", 1 << 20);
-        BlockDevice throwing = new BlockDevice() {
+        BlockDevice throwing = new ForwardingDevice(mem) {
             @Override
             public String name() {
                 return "throwing";
-            }
-
-            @Override
-            public long capacitySectors() {
-                return mem.capacitySectors();
-            }
-
-            @Override
-            public QueueLimits limits() {
-                return mem.limits();
             }
 
             @Override
