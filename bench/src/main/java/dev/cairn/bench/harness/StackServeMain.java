@@ -39,7 +39,8 @@ import java.util.concurrent.CountDownLatch;
  * <pre>
  * java -cp bench/target/benchmarks.jar dev.cairn.bench.harness.StackServeMain
  *      --stack FILE [--unix PATH] [--tcp HOST:PORT] [--watchdog-ms N] [--policy P] [--io-threads N]
- *      [--inline-max-bytes SIZE]
+ *      [--inline-max-bytes SIZE] [--inline-read-max-bytes SIZE] [--inline-write-max-bytes SIZE]
+ *      [--max-in-flight-bytes SIZE] [--max-in-flight-requests N] [--max-queued-read-bytes SIZE]
  * </pre>
  *
  * <p>The stack file, one directive per line ({@code #} starts a comment):
@@ -73,6 +74,9 @@ public final class StackServeMain {
         long watchdogMillis = 5000;
         SubmitPolicy policy = SubmitPolicy.FLUSH_ON_BLOCK;
         FileStoreConfig fileConfig = FileStoreConfig.defaults();
+        long maxInFlightBytes = 0;
+        int maxInFlightRequests = 0;
+        long maxQueuedReadBytes = 0;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -84,6 +88,13 @@ public final class StackServeMain {
                 case "--io-threads" -> fileConfig = fileConfig.withIoThreads(Integer.parseInt(value(args, ++i, a)));
                 case "--inline-max-bytes" ->
                         fileConfig = fileConfig.withInlineMaxBytes((int) Sizes.parseBytes(a, value(args, ++i, a)));
+                case "--inline-write-max-bytes" ->
+                        fileConfig = fileConfig.withInlineWriteMaxBytes((int) Sizes.parseBytes(a, value(args, ++i, a)));
+                case "--inline-read-max-bytes" ->
+                        fileConfig = fileConfig.withInlineReadMaxBytes((int) Sizes.parseBytes(a, value(args, ++i, a)));
+                case "--max-in-flight-bytes" -> maxInFlightBytes = Sizes.parseBytes(a, value(args, ++i, a));
+                case "--max-in-flight-requests" -> maxInFlightRequests = Integer.parseInt(value(args, ++i, a));
+                case "--max-queued-read-bytes" -> maxQueuedReadBytes = Sizes.parseBytes(a, value(args, ++i, a));
                 default -> usage("unknown argument: " + a);
             }
         }
@@ -125,6 +136,15 @@ public final class StackServeMain {
             return;
         }
         NbdServer.Builder b = NbdServer.builder().submitter(submitter);
+        if (maxInFlightBytes > 0) {
+            b.maxInFlightBytesPerConnection(maxInFlightBytes);
+        }
+        if (maxInFlightRequests > 0) {
+            b.maxInFlightRequestsPerConnection(maxInFlightRequests);
+        }
+        if (maxQueuedReadBytes > 0) {
+            b.maxQueuedReadBytesPerConnection(maxQueuedReadBytes);
+        }
         if (unix != null) {
             b.unix(Path.of(unix));
         }
@@ -274,7 +294,8 @@ public final class StackServeMain {
         System.err.println("StackServeMain: " + why);
         System.err.println("usage: StackServeMain --stack FILE [--unix PATH] [--tcp HOST:PORT] [--watchdog-ms N]"
                 + " [--policy LEGACY|FLUSH_ON_BLOCK|DEPTH_FIRST] [--io-threads N]"
-                + " [--inline-max-bytes SIZE]");
+                + " [--inline-max-bytes SIZE] [--inline-read-max-bytes SIZE] [--inline-write-max-bytes SIZE]"
+                + " [--max-in-flight-bytes SIZE] [--max-in-flight-requests N] [--max-queued-read-bytes SIZE]");
         System.exit(2);
     }
 }

@@ -44,7 +44,7 @@ import java.util.concurrent.atomic.LongAdder;
  * <h2>Implementation notes</h2>
  * <b>Completion.</b> Small cached I/O may complete on the submitting thread, inside {@link #submitBio}, as it
  * does with {@link MemoryStore} (callers of a {@link BlockDevice} must accept that anyway): a READ, or a WRITE
- * without FUA or PREFLUSH, of at most {@code inlineMaxBytes} is first tried there with
+ * without FUA or PREFLUSH, of at most {@code inlineReadMaxBytes} or {@code inlineWriteMaxBytes} is first tried there with
  * {@code preadv2}/{@code pwritev2(RWF_NOWAIT)}, which the kernel serves from the page cache or refuses with
  * {@code EAGAIN} instead of waiting for the disk (as io_uring's first attempt does). That saves the hand-off
  * to another thread and back, which costs more than a 4 KiB copy. A refusal, or a short transfer (the first
@@ -67,7 +67,7 @@ import java.util.concurrent.atomic.LongAdder;
  * address and length), the pieces become an {@code iovec} array (up to 1024 per call; 64 for an inline
  * attempt) and the kernel copies straight to or from them. Otherwise the bio goes through the pool thread's
  * 1 MiB bounce buffer, window by window (an inline attempt uses one of the store's few inline scratch buffers
- * of {@code inlineMaxBytes}, taken and returned without locking; when all are in use the bio goes to the pool): one memcpy, which costs about what the kernel's own copy costs and, unlike a "critical" downcall on
+ * of the larger inline limit, allocated on first use and taken and returned without locking; when all are in use the bio goes to the pool): one memcpy, which costs about what the kernel's own copy costs and, unlike a "critical" downcall on
  * heap memory, never holds off the garbage collector while a read waits for the disk. Short transfers are
  * resumed where they stopped; {@code EINTR} and {@code EAGAIN} are retried.
  *
@@ -140,7 +140,8 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     private final ThreadPoolExecutor executor;
     private final boolean privateExecutor;
     /** 0 when inline attempts are off (configured so, or {@code direct}). */
-    private final int inlineMaxBytes;
+    private final int inlineReadMaxBytes;
+    private final int inlineWriteMaxBytes;
     /** Idle inline scratch; a slot is null while its scratch is in use or not yet made. */
     private final AtomicReferenceArray<Scratch> inlineIdle;
     private final AtomicInteger inlineMade = new AtomicInteger();
@@ -216,9 +217,11 @@ public final class FileStore implements BlockDevice, AutoCloseable {
         this.executor = privateExecutor
                 ? FileIoPool.create("cairn-file-" + path.getFileName() + "-", config.ioThreads(), false)
                 : FileIoPool.shared();
-        this.inlineMaxBytes = config.direct() ? 0 : config.inlineMaxBytes();
+        this.inlineReadMaxBytes = config.direct() ? 0 : config.inlineReadMaxBytes();
+        this.inlineWriteMaxBytes = config.direct() ? 0 : config.inlineWriteMaxBytes();
         // as many as the threads that submit at once, roughly; more attempts than that go to the pool
-        this.inlineIdle = new AtomicReferenceArray<>(inlineMaxBytes == 0 ? 0 : FileIoPool.sharedThreads());
+        this.inlineIdle = new AtomicReferenceArray<>(
+                inlineReadMaxBytes == 0 && inlineWriteMaxBytes == 0 ? 0 : FileIoPool.sharedThreads());
     }
 
     /**
@@ -494,9 +497,9 @@ public final class FileStore implements BlockDevice, AutoCloseable {
      */
     private boolean blockingWriteEligible(Bio bio) {
         int lengthBytes = bio.sizeBytes();
-        return bio.op() == BioOp.WRITE && nowaitWriteRefused && inlineMaxBytes > 0 && !config.readOnly()
+        return bio.op() == BioOp.WRITE && nowaitWriteRefused && inlineWriteMaxBytes > 0 && !config.readOnly()
                 && (bio.flags() & (BioFlags.FUA | BioFlags.PREFLUSH)) == 0 && lengthBytes > 0
-                && lengthBytes <= inlineMaxBytes && (lengthBytes & (Sectors.SECTOR_SIZE - 1)) == 0
+                && lengthBytes <= inlineWriteMaxBytes && (lengthBytes & (Sectors.SECTOR_SIZE - 1)) == 0
                 && bio.endSector() <= capacitySectors && bio.hasData() && Thread.currentThread().isVirtual()
                 && inflight.get() == 1;
     }
@@ -621,13 +624,13 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     /** A READ, or a WRITE without FUA/PREFLUSH, small and valid, that the file system may serve without waiting. */
     private boolean inlineEligible(Bio bio) {
         int lengthBytes = bio.sizeBytes();
-        if (lengthBytes == 0 || lengthBytes > inlineMaxBytes || (lengthBytes & (Sectors.SECTOR_SIZE - 1)) != 0
-                || bio.endSector() > capacitySectors || !bio.hasData()) {
-            return false; // inlineMaxBytes == 0 lands here too; invalid bios get their status from the pool
+        if (lengthBytes == 0 || (lengthBytes & (Sectors.SECTOR_SIZE - 1)) != 0 || bio.endSector() > capacitySectors
+                || !bio.hasData()) {
+            return false; // invalid bios get their status from the pool
         }
         return switch (bio.op()) {
-            case READ -> !nowaitReadRefused;
-            case WRITE -> !nowaitWriteRefused && !config.readOnly()
+            case READ -> lengthBytes <= inlineReadMaxBytes && !nowaitReadRefused; // a limit of 0 lands here too
+            case WRITE -> lengthBytes <= inlineWriteMaxBytes && !nowaitWriteRefused && !config.readOnly()
                     && (bio.flags() & (BioFlags.FUA | BioFlags.PREFLUSH)) == 0;
             default -> false;
         };
@@ -705,7 +708,8 @@ public final class FileStore implements BlockDevice, AutoCloseable {
             }
         }
         if (inlineMade.incrementAndGet() <= inlineIdle.length()) {
-            return new Scratch(arena, INLINE_IOVECS, inlineMaxBytes); // the store's arena: freed at close
+            // the store's arena: freed at close
+            return new Scratch(arena, INLINE_IOVECS, Math.max(inlineReadMaxBytes, inlineWriteMaxBytes));
         }
         inlineMade.decrementAndGet();
         return null;

@@ -138,18 +138,22 @@ class FileStoreInlineTest {
     }
 
     @Test
-    void inlineMaxBytesZeroOrDirectOrLargeBiosAlwaysGoToAPoolThread() throws IOException {
+    void inlineMaxBytesZeroOrDirectOrLargeBiosAlwaysGoToAPoolThread() throws Exception {
         FileStore off = sparse("off.img", MIB, FileStoreConfig.defaults().withInlineMaxBytes(0));
         assertThat(io(off, BioOp.WRITE, 0, 0, MemorySegment.ofArray(new byte[4096])).thread()).matches(FileStoreInlineTest::isPoolThread);
         assertThat(io(off, BioOp.READ, 0, 0, MemorySegment.ofArray(new byte[4096])).thread()).matches(FileStoreInlineTest::isPoolThread);
 
-        FileStore small = sparse("small.img", MIB, FileStoreConfig.defaults().withInlineMaxBytes(8 * KIB));
+        // separate limits: reads up to 16 KiB, writes up to 8 KiB
+        FileStore small = sparse("small.img", MIB, FileStoreConfig.defaults().withInlineReadMaxBytes(16 * KIB)
+                .withInlineWriteMaxBytes(8 * KIB));
         assertThat(io(small, BioOp.WRITE, 0, 0, MemorySegment.ofArray(data(0, 64 * KIB, 2))).thread())
                 .matches(FileStoreInlineTest::isPoolThread);
-        assertThat(io(small, BioOp.READ, 0, 0, MemorySegment.ofArray(new byte[16 * KIB])).thread())
+        assertThat(io(small, BioOp.READ, 0, 0, MemorySegment.ofArray(new byte[32 * KIB])).thread())
                 .matches(FileStoreInlineTest::isPoolThread);
-        assertThat(io(small, BioOp.READ, 0, 0, MemorySegment.ofArray(new byte[8 * KIB])).thread())
+        assertThat(io(small, BioOp.READ, 0, 0, MemorySegment.ofArray(new byte[16 * KIB])).thread())
                 .isSameAs(Thread.currentThread());
+        assertThat(onVirtualThread(() -> io(small, BioOp.WRITE, 0, 64, MemorySegment.ofArray(data(0, 16 * KIB, 3)))).thread())
+                .as("a write above the write limit").matches(FileStoreInlineTest::isPoolThread);
 
         FileStore direct = FileStore.open(small.path(), FileStoreConfig.defaults().withDirect(true));
         toClose.add(direct);
@@ -245,12 +249,12 @@ class FileStoreInlineTest {
             assertThat(d.thread().isVirtual()).as("completed on the submitting virtual thread, not " + d.thread()).isTrue();
             assertThat(StoreModel.read(submitter, store, 8, 8192)).isEqualTo(data(4096, 8192, 2));
         }
-        // FUA and PREFLUSH writes, writes above inlineMaxBytes and writes from platform threads go to the pool
+        // FUA and PREFLUSH writes, writes above inlineWriteMaxBytes and writes from platform threads go to the pool
         for (int flags : new int[] {BioFlags.FUA, BioFlags.PREFLUSH}) {
             Done d = onVirtualThread(() -> io(store, BioOp.WRITE, flags, 16, MemorySegment.ofArray(data(8192, 4096, 3))));
             assertThat(d.thread()).as(BioFlags.toString(flags)).matches(FileStoreInlineTest::isPoolThread);
         }
-        int large = FileStoreConfig.defaults().inlineMaxBytes() * 2;
+        int large = FileStoreConfig.defaults().inlineWriteMaxBytes() * 2;
         Done big = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 64, MemorySegment.ofArray(data(32768, large, 4))));
         assertThat(big.thread()).matches(FileStoreInlineTest::isPoolThread);
         assertThat(io(store, BioOp.WRITE, 0, 24, MemorySegment.ofArray(data(12288, 4096, 5))).thread())
@@ -278,7 +282,8 @@ class FileStoreInlineTest {
     @Test
     void aPlatformThreadInsideInlineIoDoesItsReadsAndWritesOfAnySizeItself() throws Exception {
         FileStore store = sparse("ii.img", 4 * MIB, FileStoreConfig.defaults());
-        int large = FileStoreConfig.defaults().inlineMaxBytes() * 4; // above every other inline path
+        FileStoreConfig defaults = FileStoreConfig.defaults();
+        int large = Math.max(defaults.inlineReadMaxBytes(), defaults.inlineWriteMaxBytes()) * 2; // above every other inline path
         byte[] content = data(0, large, 9);
         Thread me = Thread.currentThread();
         Done w = InlineIo.call(() -> io(store, BioOp.WRITE, 0, 0, MemorySegment.ofArray(content)));

@@ -98,15 +98,20 @@ class FileStoreTest {
         assertThat(d.direct()).isFalse();
         assertThat(d.ioThreads()).isZero();
         assertThat(d.sharedPool()).isTrue();
-        assertThat(d.inlineMaxBytes()).isEqualTo(128 * 1024);
+        assertThat(d.inlineReadMaxBytes()).isEqualTo(1024 * 1024);
+        assertThat(d.inlineWriteMaxBytes()).isEqualTo(128 * 1024);
         assertThat(d.withReadOnly(true).withDirect(true)).isEqualTo(new FileStoreConfig(true, true, 0));
-        assertThat(d.withIoThreads(4).withInlineMaxBytes(0)).isEqualTo(new FileStoreConfig(false, false, 4, 0));
+        assertThat(d.withIoThreads(4).withInlineMaxBytes(0)).isEqualTo(new FileStoreConfig(false, false, 4, 0, 0));
+        assertThat(d.withInlineReadMaxBytes(4096).withInlineWriteMaxBytes(512))
+                .isEqualTo(new FileStoreConfig(false, false, 0, 4096, 512));
         assertThat(d.withIoThreads(4).sharedPool()).isFalse();
         assertThatThrownBy(() -> d.withIoThreads(-1))
                 .hasMessage("ioThreads: -1 (expected: 0 for the shared pool, or 1..256 for a private one)");
         assertThatThrownBy(() -> d.withIoThreads(257))
                 .hasMessage("ioThreads: 257 (expected: 0 for the shared pool, or 1..256 for a private one)");
-        assertThatThrownBy(() -> d.withInlineMaxBytes(-1)).hasMessage("inlineMaxBytes: -1 (expected: 0..16777216)");
+        assertThatThrownBy(() -> d.withInlineReadMaxBytes(-1)).hasMessage("inlineReadMaxBytes: -1 (expected: 0..16777216)");
+        assertThatThrownBy(() -> d.withInlineWriteMaxBytes((16 << 20) + 1))
+                .hasMessage("inlineWriteMaxBytes: 16777217 (expected: 0..16777216)");
     }
 
     @Test

@@ -431,7 +431,11 @@ final class Connection implements Runnable {
     }
 
     private boolean acquire(Request r, long bytes) {
-        if (!budget.acquire(bytes)) {
+        return acquire(r, bytes, Long.MAX_VALUE);
+    }
+
+    private boolean acquire(Request r, long bytes, long maxQueuedReadBytes) {
+        if (!budget.acquire(bytes, maxQueuedReadBytes)) {
             return false;
         }
         r.budgetBytes = bytes;
@@ -485,7 +489,8 @@ final class Connection implements Runnable {
             reject(r, err, r.message);
             return;
         }
-        if (!acquire(r, r.lengthBytes)) {
+        // Also waits while too much read data is queued for the writer (NbdServer.DEFAULT_MAX_QUEUED_READ_BYTES).
+        if (!acquire(r, r.lengthBytes, server.maxQueuedReadBytes())) {
             return;
         }
         BlockDevice device = export.device();

@@ -8,7 +8,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * Per-connection bound on requests and payload bytes between "header read" and "reply written". The
  * reader takes a share before it reads a payload or allocates a buffer; the reply writer gives it back
  * after the reply is on the wire. When the budget is spent the reader stops reading the socket, which is
- * the back-pressure a pipelining client sees (TCP/Unix flow control).
+ * the back-pressure a pipelining client sees (TCP/Unix flow control). READs may also wait on a third bound,
+ * the read data already copied and queued for the writer ({@link #readQueued}), which keeps the reader from
+ * running far ahead of the socket.
  *
  * <p>Waiting here uses a plain {@link Condition}, not a block-layer primitive, on purpose: only the
  * connection's reader waits, and it never holds parked bios (its {@code submit} calls have returned).
@@ -22,6 +24,7 @@ final class InFlightBudget {
     private final Condition changed = lock.newCondition();
     private int requests; // @GuardedBy("lock")
     private long bytes; // @GuardedBy("lock")
+    private long queuedReadBytes; // @GuardedBy("lock")
     private boolean aborted; // @GuardedBy("lock")
 
     InFlightBudget(int maxRequests, long maxBytes) {
@@ -34,9 +37,18 @@ final class InFlightBudget {
      * always fits when nothing else is in flight. Returns false when the budget was aborted.
      */
     boolean acquire(long lengthBytes) {
+        return acquire(lengthBytes, Long.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #acquire(long)}, and also waits while more than {@code maxQueuedReadBytes} of read data are
+     * queued for the writer ({@link #readQueued}).
+     */
+    boolean acquire(long lengthBytes, long maxQueuedReadBytes) {
         lock.lock();
         try {
-            while (!aborted && requests > 0 && (requests >= maxRequests || bytes + lengthBytes > maxBytes)) {
+            while (!aborted && requests > 0 && (requests >= maxRequests || bytes + lengthBytes > maxBytes
+                    || queuedReadBytes > maxQueuedReadBytes)) {
                 changed.awaitUninterruptibly();
             }
             if (aborted) {
@@ -50,12 +62,28 @@ final class InFlightBudget {
         }
     }
 
+    /** {@code lengthBytes} of read data are in memory, queued for the writer. */
+    void readQueued(long lengthBytes) {
+        lock.lock();
+        try {
+            queuedReadBytes += lengthBytes;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     void release(long lengthBytes) {
+        release(lengthBytes, 0);
+    }
+
+    /** Gives back one request, its {@code lengthBytes} and the {@code queuedReadLengthBytes} it had queued. */
+    void release(long lengthBytes, long queuedReadLengthBytes) {
         lock.lock();
         try {
             requests--;
             bytes -= lengthBytes;
-            assert requests >= 0 && bytes >= 0 : "budget released more than acquired";
+            queuedReadBytes -= queuedReadLengthBytes;
+            assert requests >= 0 && bytes >= 0 && queuedReadBytes >= 0 : "budget released more than acquired";
             changed.signalAll();
         } finally {
             lock.unlock();

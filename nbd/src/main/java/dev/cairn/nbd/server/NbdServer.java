@@ -52,6 +52,15 @@ public final class NbdServer implements AutoCloseable {
     public static final int DEFAULT_PORT = 10809;
     /** The largest READ/WRITE payload offered (the spec's recommended 32 MiB). */
     public static final int MAX_PAYLOAD_BYTES = BufferPool.MAX_BYTES;
+    /**
+     * How much copied read data a connection queues for its writer before its reader holds back the next READ.
+     * The data of a READ is copied into a buffer by the store and out of it by the socket; when the reader
+     * runs far ahead of the socket (a pipelining client, cached data), the buffers are cold by the time they
+     * are sent, and both copies pay for it: over loopback TCP, nbdcopy cost about a third more CPU with 64 MiB
+     * queued than with 1-2 MiB (docs/benchmarks/harness.md, "Large reads over TCP"). Reads the device is slow
+     * to answer never fill the queue, so this does not limit how many reads wait for a disk.
+     */
+    public static final long DEFAULT_MAX_QUEUED_READ_BYTES = 2L << 20;
 
     private final Submitter submitter;
     private final String tcpHost;
@@ -59,6 +68,7 @@ public final class NbdServer implements AutoCloseable {
     private final Path unixPath;
     private final long maxInFlightBytes;
     private final int maxInFlightRequests;
+    private final long maxQueuedReadBytes;
     private final int maxConnections;
     private final String defaultExport;
     private final Duration drainTimeout;
@@ -82,6 +92,7 @@ public final class NbdServer implements AutoCloseable {
         this.unixPath = b.unixPath;
         this.maxInFlightBytes = b.maxInFlightBytes;
         this.maxInFlightRequests = b.maxInFlightRequests;
+        this.maxQueuedReadBytes = b.maxQueuedReadBytes;
         this.maxConnections = b.maxConnections;
         this.defaultExport = b.defaultExport;
         this.drainTimeout = b.drainTimeout;
@@ -381,6 +392,10 @@ public final class NbdServer implements AutoCloseable {
         return maxInFlightBytes;
     }
 
+    long maxQueuedReadBytes() {
+        return maxQueuedReadBytes;
+    }
+
     int maxPayloadBytes() {
         return maxPayloadBytes;
     }
@@ -400,6 +415,7 @@ public final class NbdServer implements AutoCloseable {
         private boolean noListeners;
         private long maxInFlightBytes = 64L << 20;
         private int maxInFlightRequests = 256;
+        private long maxQueuedReadBytes = DEFAULT_MAX_QUEUED_READ_BYTES;
         private int maxConnections = 1024;
         private String defaultExport;
         private Duration drainTimeout = Duration.ofSeconds(30);
@@ -454,6 +470,20 @@ public final class NbdServer implements AutoCloseable {
                 throw new IllegalArgumentException("maxInFlightRequestsPerConnection: " + value + " (expected: >= 1)");
             }
             this.maxInFlightRequests = value;
+            return this;
+        }
+
+        /**
+         * Read data a connection may have copied into memory and queued for its reply writer before its reader
+         * waits to start another READ (default 2 MiB; at least 64 KiB; {@link Long#MAX_VALUE}: no limit). Data
+         * sent by reference (sendfile, a memory store's pages) does not count. See
+         * {@link #DEFAULT_MAX_QUEUED_READ_BYTES}.
+         */
+        public Builder maxQueuedReadBytesPerConnection(long value) {
+            if (value < (64 << 10)) {
+                throw new IllegalArgumentException("maxQueuedReadBytesPerConnection: " + value + " (expected: >= 65536)");
+            }
+            this.maxQueuedReadBytes = value;
             return this;
         }
 

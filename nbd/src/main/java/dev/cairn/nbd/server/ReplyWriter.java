@@ -76,6 +76,11 @@ final class ReplyWriter implements Runnable {
     }
 
     void enqueue(Request r) {
+        if (r.type == CMD_READ && r.error == 0 && r.replyDataBytes > 0 && (r.splice == null || r.splice.count() == 0)) {
+            // copied into r.buffer (not sent by reference): counts against the reader's read-ahead
+            r.queuedReadBytes = r.replyDataBytes;
+            budget.readQueued(r.queuedReadBytes);
+        }
         queue.offer(r);
         // happens-before: the offer above precedes this read; the writer sets waiter before re-polling.
         Thread w = waiter;
@@ -233,7 +238,8 @@ final class ReplyWriter implements Runnable {
             pool.release(r.buffer);
         }
         r.buffer = null;
-        budget.release(r.budgetBytes);
+        budget.release(r.budgetBytes, r.queuedReadBytes);
+        r.queuedReadBytes = 0;
     }
 
     /** Upper bound of the header bytes {@link #encode} writes for {@code r}. */

@@ -29,6 +29,8 @@ final class Request implements BioEndIo {
     BufferPool.Buffer buffer;
     /** Bytes of {@link #buffer} the reply carries (READ length or BLOCK_STATUS payload length). */
     int replyDataBytes;
+    /** Bytes of read data counted as queued in the budget ({@link InFlightBudget#readQueued}) while queued. */
+    int queuedReadBytes;
     /**
      * READ: the ranges of the data a file store left in its file instead of copying them into
      * {@link #buffer} (sent from there with sendfile); null when the read was not offered that. Released
