@@ -69,15 +69,18 @@ public final class SpliceSink {
 
     private final long baseAddress;
     private final long baseBytes;
-    private final boolean fileRanges;
+    private final long minFileRangeBytes;
     private Piece[] pieces = new Piece[2]; // @GuardedBy("this")
     private int count; // @GuardedBy("this")
     private boolean sorted = true; // @GuardedBy("this")
     private boolean released; // @GuardedBy("this")
 
+    /** {@code minFileRangeBytes} of a sink that takes memory pieces only. */
+    public static final long NO_FILE_RANGES = Long.MAX_VALUE;
+
     /** A sink for a read into {@code base} (native memory: the bio's data must be slices of it), for both kinds of piece. */
     public SpliceSink(MemorySegment base) {
-        this(base, true);
+        this(base, 0);
     }
 
     /**
@@ -85,17 +88,37 @@ public final class SpliceSink {
      * consumer for which sending from a file is no cheaper than a copy: a TCP socket, see docs/nbd.md).
      */
     public SpliceSink(MemorySegment base, boolean fileRanges) {
+        this(base, fileRanges ? 0 : NO_FILE_RANGES);
+    }
+
+    /**
+     * A sink for a read into {@code base} that takes file ranges only for reads of at least
+     * {@code minFileRangeBytes} ({@link #NO_FILE_RANGES}: none), and memory pieces of any size: a consumer
+     * whose cost per file range (a {@code sendfile} call) exceeds the copy of a small one says so here.
+     */
+    public SpliceSink(MemorySegment base, long minFileRangeBytes) {
         if (!base.isNative()) {
             throw new IllegalArgumentException("base: heap memory (expected: native memory)");
         }
+        if (minFileRangeBytes < 0) {
+            throw new IllegalArgumentException("minFileRangeBytes: " + minFileRangeBytes + " (expected: >= 0)");
+        }
         this.baseAddress = base.address();
         this.baseBytes = base.byteSize();
-        this.fileRanges = fileRanges;
+        this.minFileRangeBytes = minFileRangeBytes;
     }
 
     /** Whether {@link #offer} (file ranges) can take anything: a file store asks before it looks at its page cache. */
     public boolean acceptsFileRanges() {
-        return fileRanges;
+        return minFileRangeBytes != NO_FILE_RANGES;
+    }
+
+    /**
+     * Whether a read of {@code lengthBytes} from a file should be offered as file ranges at all: a file store
+     * asks with its bio's size before it looks at its page cache, and copies a smaller read as usual.
+     */
+    public boolean acceptsFileRange(long lengthBytes) {
+        return acceptsFileRanges() && lengthBytes >= minFileRangeBytes;
     }
 
     /**
@@ -110,7 +133,7 @@ public final class SpliceSink {
             long positionBytes, Runnable release) {
         Objects.requireNonNull(channel, "channel");
         Objects.requireNonNull(release, "release");
-        if (!fileRanges || positionBytes < 0) {
+        if (!acceptsFileRanges() || positionBytes < 0) {
             return false;
         }
         long offset = offsetInBase(segment, segmentOffsetBytes, lengthBytes);

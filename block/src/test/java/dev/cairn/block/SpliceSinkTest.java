@@ -164,6 +164,23 @@ class SpliceSinkTest {
         sink.release();
     }
 
+    @Test
+    void aMinimumFileRangeSizeIsAskedAboutByTheStoreAndValidated() {
+        MemorySegment base = arena.allocate(8192);
+        SpliceSink sink = new SpliceSink(base, 8192L);
+        assertThat(sink.acceptsFileRanges()).isTrue();
+        assertThat(sink.acceptsFileRange(8191)).isFalse();
+        assertThat(sink.acceptsFileRange(8192)).isTrue();
+        assertThat(new SpliceSink(base).acceptsFileRange(1)).isTrue();
+        SpliceSink none = new SpliceSink(base, SpliceSink.NO_FILE_RANGES);
+        assertThat(none.acceptsFileRanges()).isFalse();
+        assertThat(none.acceptsFileRange(Long.MAX_VALUE)).isFalse();
+        assertThatThrownBy(() -> new SpliceSink(base, -1L)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("minFileRangeBytes: -1 (expected: >= 0)");
+        sink.release();
+        none.release();
+    }
+
     private static byte[] filled(int length, byte value) {
         byte[] b = new byte[length];
         java.util.Arrays.fill(b, value);

@@ -392,7 +392,7 @@ public final class FileStore implements BlockDevice, AutoCloseable {
     /** A READ whose submitter accepts references ({@link SpliceSink}), valid, on a buffered store. */
     private boolean spliceEligible(Bio bio) {
         int lengthBytes = bio.sizeBytes();
-        return bio.spliceSink() != null && bio.spliceSink().acceptsFileRanges() && bio.op() == BioOp.READ
+        return bio.spliceSink() != null && bio.spliceSink().acceptsFileRange(lengthBytes) && bio.op() == BioOp.READ
                 && !spliceRefused && !config.direct() && lengthBytes > 0 && (lengthBytes & (Sectors.SECTOR_SIZE - 1)) == 0
                 && bio.endSector() <= capacitySectors && bio.hasData();
     }

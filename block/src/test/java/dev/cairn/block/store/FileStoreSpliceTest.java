@@ -129,6 +129,27 @@ class FileStoreSpliceTest {
     }
 
     @Test
+    void aReadBelowTheSinksMinimumFileRangeIsCopied() throws Exception {
+        FileStore store = store("m.img", FileStoreConfig.defaults());
+        byte[] expected = data(0, 256 * KIB, 5);
+        write(store, 0, expected);
+        MemorySegment small = arena.allocate(64 * KIB);
+        SpliceSink smallSink = new SpliceSink(small, 128L * KIB);
+        assertThat(read(store, 0, smallSink, small)).isEqualTo(BioStatus.OK);
+        assertThat(smallSink.count()).as("64 KiB is below the sink's 128 KiB minimum").isZero();
+        assertThat(small.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(java.util.Arrays.copyOf(expected, 64 * KIB));
+        smallSink.release();
+
+        MemorySegment large = arena.allocate(256 * KIB);
+        SpliceSink largeSink = new SpliceSink(large, 128L * KIB);
+        assertThat(read(store, 0, largeSink, large)).isEqualTo(BioStatus.OK);
+        assertThat(largeSink.count()).isEqualTo(1);
+        assertThat(StoreModel.assembled(largeSink, large)).isEqualTo(expected);
+        largeSink.release();
+        assertThat(store.spliced.sum()).isEqualTo(1);
+    }
+
+    @Test
     void uncachedDataNoSinkDirectAndReleasedSinksAreCopied() throws Exception {
         FileStore store = store("b.img", FileStoreConfig.defaults());
         byte[] expected = data(0, 128 * KIB, 2);

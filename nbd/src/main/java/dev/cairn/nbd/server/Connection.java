@@ -79,11 +79,18 @@ final class Connection implements Runnable {
      */
     static final int SPARSE_READ_MIN_BYTES = 64 * 1024;
     /**
-     * READs of at least this size let a file store leave the data in its page cache; the reply is then sent
-     * from there with sendfile ({@link SpliceSink}). A smaller reply is cheaper as part of one gathering
-     * write with its neighbours than as a system call of its own.
+     * READs of at least this size carry a {@link SpliceSink}: a memory store may hand over its pages, and a
+     * file store may leave pieces of at least {@link #FILE_RANGE_MIN_BYTES} in its page cache, sent from there
+     * with sendfile. A smaller reply is cheaper as part of one gathering write with its neighbours.
      */
     static final int SPLICE_READ_MIN_BYTES = 64 * 1024;
+    /**
+     * The smallest read a file store answers with a file range (one sendfile call each) rather than a copy.
+     * A striped device splits a 1 MiB read into 16 pieces of 64 KiB: sent as 16 sendfile calls, 1 MiB reads
+     * at depth 8 ran at 3.9-4.2 GiB/s; copied by the reader and sent in one gathering write, 4.8-5.3
+     * (docs/benchmarks/harness.md, "Large reads over TCP"). Whole large reads are still sent with sendfile.
+     */
+    static final int FILE_RANGE_MIN_BYTES = 128 * 1024;
     /** At most this many chunks per structured read; the rest is sent as data. */
     static final int MAX_READ_EXTENTS = 64;
     /** At most this many extents per BLOCK_STATUS reply (the spec allows 2^20; the client asks again). */
@@ -522,7 +529,7 @@ final class Connection implements Runnable {
         Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.READ).setSector(r.offsetBytes >>> Sectors.SECTOR_SHIFT)
                 .setData(data).setEndIo(r);
         if (r.lengthBytes >= SPLICE_READ_MIN_BYTES && transport.splices()) {
-            r.splice = new SpliceSink(data, transport.sendsFileRanges());
+            r.splice = new SpliceSink(data, transport.sendsFileRanges() ? FILE_RANGE_MIN_BYTES : SpliceSink.NO_FILE_RANGES);
             bio.setSpliceSink(r.splice);
         }
         submit(r, bio);
