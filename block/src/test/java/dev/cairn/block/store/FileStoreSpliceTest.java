@@ -137,7 +137,7 @@ class FileStoreSpliceTest {
         SpliceSink smallSink = new SpliceSink(small, 128L * KIB);
         assertThat(read(store, 0, smallSink, small)).isEqualTo(BioStatus.OK);
         assertThat(smallSink.count()).as("64 KiB is below the sink's 128 KiB minimum").isZero();
-        assertThat(small.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(java.util.Arrays.copyOf(expected, 64 * KIB));
+        assertThat(small.toArray(ValueLayout.JAVA_BYTE)).isEqualTo(Arrays.copyOf(expected, 64 * KIB));
         smallSink.release();
 
         MemorySegment large = arena.allocate(256 * KIB);
