@@ -3,7 +3,7 @@
 # docs/benchmarks are for the JVM flags users get. Sets CAIRN_JVM_FLAGS, the flags Cairn's JVM starts with
 # before CAIRN_JAVA_OPTS (later flags win; a GC chosen in $1 replaces ours).
 #
-# Why these (docs/benchmarks/harness.md, "Memory"):
+# Why these (docs/benchmarks/harness-history.md, "Second pass"):
 #   -XX:+UseSerialGC  Cairn keeps its data off the heap (direct I/O buffers, native store pages, primitive
 #                     arrays for snapshot tables) and pools its bios, so the heap is small and GC is rare.
 #                     G1 (the default on a machine with 2+ cores and 2+ GiB) adds remembered sets and a

@@ -55,7 +55,7 @@ import java.util.concurrent.atomic.LongAdder;
  * through a {@link FileChannel}: the JDK compensates the carrier while such a file call blocks (JEP 444), so a
  * write held up by dirty-page throttling costs that connection time, not the other connections their carrier.
  * A buffered write of a few KiB is a copy into the page cache: measured 9k to 28-37k IOPS at 4 KiB randwrite
- * queue depth 1 through NBD (docs/benchmarks/harness.md). A virtual
+ * queue depth 1 through NBD (docs/benchmarks/harness-history.md). A virtual
  * thread keeps its carrier only for the copy: the call never waits for the disk. Not with
  * {@code direct} (an {@code O_DIRECT} read with {@code RWF_NOWAIT} still waits for the disk). Everything else
  * (FLUSH, FUA, PREFLUSH, DISCARD, WRITE_ZEROES, large bios) is queued on the store's executor: by default the

@@ -39,7 +39,7 @@ import java.util.List;
  * {@code submit} has returned the reader writes the reply itself when the client has nothing more
  * buffered and the writer is idle ({@link ReplyWriter#tryWriteInline}), at any queue depth. Handing it to
  * the writer would cost an unpark of the writer and a park of the reader per request: at depth 1 the
- * whole cost of a request (docs/benchmarks/harness.md: 4k randread qd1 14.5k to 27.2k IOPS, 54 to 24 µs
+ * whole cost of a request (docs/benchmarks/harness-history.md: 4k randread qd1 14.5k to 27.2k IOPS, 54 to 24 µs
  * of server CPU each); under nbdcopy (16 requests in flight per connection, each arriving on its own)
  * about a tenth of the server's CPU per GiB written. The write waits until {@code submit} has returned
  * because the completion runs inside {@code Submitter.submit}, in the device's make_request: blocking on
@@ -278,7 +278,7 @@ final class Connection implements Runnable {
      * payload, though, arrives in pieces (a Unix socket holds about 200 KiB of the sender's data), and
      * each piece costs a park and a poller wake-up: under nbdcopy writes (256 KiB payloads) the server
      * spent 44 ticks of CPU per GiB on a virtual reader and 28 on a platform reader, which blocks in
-     * {@code read(2)} and is woken by the kernel directly (1.8 against 2.5 GiB/s; docs/benchmarks/harness.md).
+     * {@code read(2)} and is woken by the kernel directly (1.8 against 2.5 GiB/s; docs/benchmarks/harness-history.md).
      * On that thread the loop runs inside {@link InlineIo#call}, so a file store writes the payload right
      * there, like nbdkit's threads do, instead of handing each bio to its pool and the reply back (the
      * CPU of those hand-offs exceeded that of the writes: nbdcopy into a file export).

@@ -13,7 +13,7 @@ import java.nio.channels.SocketChannel;
  * for {@value #SOCKET_BUFFER_BYTES}-byte send and receive buffers (the kernel caps them at
  * {@code net.core.wmem_max}/{@code rmem_max}): with the default ~208 KiB a 1 MiB reply parks the writer
  * five or six times; measured, the larger buffer cuts a 1 MiB read from 24 to 3 context switches and
- * its server CPU by a fifth (docs/benchmarks/harness.md).
+ * its server CPU by a fifth (docs/benchmarks/harness-history.md).
  *
  * <p>Thread safety: see {@link NbdTransport}.
  */
@@ -66,7 +66,7 @@ final class SocketTransport implements NbdTransport {
 
     /**
      * Unix sockets only. Over loopback TCP, {@code sendfile} measured slower than a copy (ab.sh, 1 GiB file,
-     * 1M reads qd8: 2190-2730 MiB/s with it, 2640-3030 without; docs/benchmarks/harness.md, #16), so TCP
+     * 1M reads qd8: 2190-2730 MiB/s with it, 2640-3030 without; docs/benchmarks/harness-history.md, #16), so TCP
      * connections take file data by copy and only memory stores' pages by reference.
      */
     @Override
