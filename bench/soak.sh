@@ -146,7 +146,7 @@ loop_fio() {
   while (($(date +%s) < deadline)); do
     i=$((i + 1))
     if ! fio --name=soak --ioengine=nbd --uri="$U_SNAP" --rw=randwrite --bs=4k --iodepth=16 --offset=$q --size=$q \
-        --verify=crc32c --do_verify=1 --verify_fatal=1 --randseed=$i --output-format=json \
+        --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 --randseed=$i --output-format=json \
         --output="$H_RUN/fio-$((i % 2)).json" >/dev/null 2>"$H_RUN/fio.err" ||
       [[ $(jq '.jobs[0].error' "$H_RUN/fio-$((i % 2)).json" 2>/dev/null) != 0 ]]; then
       fail fio "pass $i: $(tail -n3 "$H_RUN/fio.err" | tr '\n' ' ')"

@@ -80,21 +80,15 @@ public final class SpliceSink {
 
     /** A sink for a read into {@code base} (native memory: the bio's data must be slices of it), for both kinds of piece. */
     public SpliceSink(MemorySegment base) {
-        this(base, 0);
-    }
-
-    /**
-     * A sink for a read into {@code base}; with {@code fileRanges} false it takes memory pieces only (a
-     * consumer for which sending from a file is no cheaper than a copy: a TCP socket, see docs/nbd.md).
-     */
-    public SpliceSink(MemorySegment base, boolean fileRanges) {
-        this(base, fileRanges ? 0 : NO_FILE_RANGES);
+        this(base, 0L);
     }
 
     /**
      * A sink for a read into {@code base} that takes file ranges only for reads of at least
-     * {@code minFileRangeBytes} ({@link #NO_FILE_RANGES}: none), and memory pieces of any size: a consumer
-     * whose cost per file range (a {@code sendfile} call) exceeds the copy of a small one says so here.
+     * {@code minFileRangeBytes}, and memory pieces of any size: a consumer whose cost per file range (a
+     * {@code sendfile} call) exceeds the copy of a small one says so here. {@link #NO_FILE_RANGES}: memory
+     * pieces only (a consumer for which sending from a file is no cheaper than a copy: a TCP socket, see
+     * docs/nbd.md).
      */
     public SpliceSink(MemorySegment base, long minFileRangeBytes) {
         if (!base.isNative()) {

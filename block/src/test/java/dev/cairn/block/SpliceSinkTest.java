@@ -155,7 +155,7 @@ class SpliceSinkTest {
     @Test
     void aSinkForMemoryPiecesOnlyRefusesFileRanges() {
         MemorySegment base = arena.allocate(8192);
-        SpliceSink sink = new SpliceSink(base, false);
+        SpliceSink sink = new SpliceSink(base, SpliceSink.NO_FILE_RANGES);
         assertThat(sink.acceptsFileRanges()).isFalse();
         assertThat(sink.offer(base, 0, 4096, file, 0, () -> { })).isFalse();
         assertThat(sink.offerMemory(base, 4096, arena.allocate(4096), () -> { })).isTrue();

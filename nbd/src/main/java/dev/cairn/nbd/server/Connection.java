@@ -529,7 +529,8 @@ final class Connection implements Runnable {
         Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.READ).setSector(r.offsetBytes >>> Sectors.SECTOR_SHIFT)
                 .setData(data).setEndIo(r);
         if (r.lengthBytes >= SPLICE_READ_MIN_BYTES && transport.splices()) {
-            r.splice = new SpliceSink(data, transport.sendsFileRanges() ? FILE_RANGE_MIN_BYTES : SpliceSink.NO_FILE_RANGES);
+            long minFileRangeBytes = transport.sendsFileRanges() ? FILE_RANGE_MIN_BYTES : SpliceSink.NO_FILE_RANGES;
+            r.splice = new SpliceSink(data, minFileRangeBytes);
             bio.setSpliceSink(r.splice);
         }
         submit(r, bio);
