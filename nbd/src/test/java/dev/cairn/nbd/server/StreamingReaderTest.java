@@ -107,7 +107,9 @@ class StreamingReaderTest {
             largeWrites(c, Connection.STREAM_ENTER_REQUESTS - 1, 1, 3000);
             smallReads(c, 1, 4000);
             assertThat(conn.streamingSwitchesForTest()).as("seven large writes in a row are not enough").isEqualTo(1);
-            largeWrites(c, Connection.STREAM_ENTER_REQUESTS, 2, 5000);
+            // the loop moves right after the eighth write is read, which may be after its reply is sent: only a
+            // request behind it (read on the new thread) proves the move has happened
+            largeWrites(c, Connection.STREAM_ENTER_REQUESTS + 1, 2, 5000);
             assertThat(conn.streamingSwitchesForTest()).isEqualTo(2);
             smallReads(c, 64, 6000); // every byte still right, read on both kinds of thread
             c.disconnect();
