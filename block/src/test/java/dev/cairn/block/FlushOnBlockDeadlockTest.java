@@ -44,7 +44,9 @@ class FlushOnBlockDeadlockTest {
     void readAcrossChunkBoundaryCompletesWhilePendingCompleteHoldsTheLock(SubmitPolicy policy) throws Exception {
         List<WatchdogReport> reports = new CopyOnWriteArrayList<>();
         try (Submitter submitter = Submitter.create(SubmitterConfig.defaults().withName("t-" + policy.configName())
-                .withPolicy(policy).withWatchdog(Duration.ofMillis(500), reports::add))) {
+                .withPolicy(policy).withWatchdog(Duration.ofSeconds(5), reports::add))) {
+            // 5 s: a completed race has no wait anywhere near that long, while a loaded machine can stall a
+            // thread for half a second (a deadlock still fails the read's 20 s wait below)
             Race race = new Race(submitter);
             race.start();
 

@@ -561,6 +561,11 @@ public final class MappedDevice implements BlockDevice {
         }
     }
 
+    /** Whether the gate is closed (a suspend has got past presuspend, until resume opens it): tests wait for it. */
+    boolean gateClosedForTest() {
+        return blocked;
+    }
+
     /** dmsetup {@code info}. */
     public DeviceInfo info() {
         controlLock.lock();

@@ -134,7 +134,12 @@ class SuspendResumeTest {
                     throw new RuntimeException(e);
                 }
             });
-            Thread.sleep(100);
+            // the requeue must find the device suspending: suspendMode is set just before the gate closes
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!md.gateClosedForTest() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(md.gateClosedForTest()).as("the suspend closed the gate").isTrue();
             control.hold = false;
             control.requeueOnEnd = true;
             control.release();

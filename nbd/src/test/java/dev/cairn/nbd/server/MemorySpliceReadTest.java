@@ -13,6 +13,7 @@ import dev.cairn.testkit.ForwardingDevice;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -91,14 +92,29 @@ class MemorySpliceReadTest {
     void repliesWaitingForASlowClientKeepTheirDataWhileAnotherClientDiscardsAndWrites() throws Exception {
         int inFlight = 24; // more than the socket holds: most replies wait in the server, their pages pinned
         long[] offsets = new long[inFlight];
+        AtomicInteger readsDone = new AtomicInteger();
+        server.addExport(NbdExport.of("mem-counted", new ForwardingDevice(store) {
+            @Override
+            public void submitBio(Bio bio) {
+                super.submitBio(bio); // a memory store reads inline: its pages are pinned on return
+                if (bio.op() == BioOp.READ) {
+                    readsDone.incrementAndGet();
+                }
+            }
+        }));
         try (TestClient slow = TestClient.connectUnix(socket); TestClient other = TestClient.connectUnix(socket)) {
-            slow.go("mem", false, false);
+            slow.go("mem-counted", false, false);
             other.go("mem", false, false);
             for (int i = 0; i < inFlight; i++) {
                 offsets[i] = (long) rnd.nextInt(4) * MIB; // all in [0, 4 MiB): data
                 slow.request(0, CMD_READ, i, offsets[i], MIB);
             }
-            Thread.sleep(300); // the server reads every request, answers them by reference, fills the socket
+            // the server reads every request and answers it by reference, filling the socket
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (readsDone.get() < inFlight && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(readsDone.get()).as("READs done before the other client starts").isEqualTo(inFlight);
             byte[] snapshot = expected(0, 4 * MIB);
             // drop those pages and write elsewhere, again and again: without pins, the free pages would be
             // handed to the new data and the waiting replies would carry it

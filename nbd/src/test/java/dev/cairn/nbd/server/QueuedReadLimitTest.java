@@ -39,10 +39,11 @@ class QueuedReadLimitTest {
     }
 
     /**
-     * Sends {@link #REQUESTS} READs in one write without reading a reply, waits, and returns how many READs
-     * reached the device meanwhile; then reads and checks every reply.
+     * Sends {@link #REQUESTS} READs in one write without reading a reply, waits until at least
+     * {@code minStarted} READs reached the device and no more arrive, and returns how many did; then reads
+     * and checks every reply.
      */
-    private static int readsStartedWhileRepliesWait(long maxQueuedReadBytes) throws Exception {
+    private static int readsStartedWhileRepliesWait(long maxQueuedReadBytes, int minStarted) throws Exception {
         byte[] image = image();
         TestDevice device = filledDevice(image);
         try (ServerFixture f = new ServerFixture(b -> b.maxQueuedReadBytesPerConnection(maxQueuedReadBytes))
@@ -56,9 +57,10 @@ class QueuedReadLimitTest {
                 }
                 c.send(requests.flip()); // one pipe write: the reader finds them all buffered
                 // The pipe to the client holds 64 KiB, so the writer soon blocks; give the reader time to run
-                // as far as it may.
+                // as far as it may (a stalled reader cannot end the wait before it has started minStarted).
                 int seen = -1;
-                for (int quiet = 0; quiet < 10; ) {
+                long deadline = System.nanoTime() + 30_000_000_000L;
+                for (int quiet = 0; quiet < 10 || (seen < minStarted && System.nanoTime() < deadline); ) {
                     Thread.sleep(30);
                     int now = device.reads.get();
                     quiet = now == seen ? quiet + 1 : 0;
@@ -87,7 +89,7 @@ class QueuedReadLimitTest {
 
     @Test
     void theReaderWaitsWhileTooMuchReadDataIsQueuedThenCarriesOn() throws Exception {
-        int started = readsStartedWhileRepliesWait(LIMIT_BYTES);
+        int started = readsStartedWhileRepliesWait(LIMIT_BYTES, 1);
         // At most: what the pipe took, the batch the writer is blocked in, the limit and the READ that crossed it.
         long bound = (64 * 1024 + LIMIT_BYTES) / READ_BYTES * 2 + 1;
         assertThat(started).as("READs started while the client took no reply").isPositive().isLessThanOrEqualTo((int) bound);
@@ -96,7 +98,7 @@ class QueuedReadLimitTest {
     @Test
     void withoutTheLimitTheReaderRunsAheadToTheInFlightBudget() throws Exception {
         // The control for the test above: the same client, and only the limit differs.
-        assertThat(readsStartedWhileRepliesWait(Long.MAX_VALUE)).isEqualTo(REQUESTS);
+        assertThat(readsStartedWhileRepliesWait(Long.MAX_VALUE, REQUESTS)).isEqualTo(REQUESTS);
     }
 
     @Test

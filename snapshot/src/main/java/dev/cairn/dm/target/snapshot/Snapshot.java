@@ -626,6 +626,11 @@ final class Snapshot {
         return mergeRunning;
     }
 
+    /** Whether {@link #stopMerge} has asked the running merge to stop (tests wait for it). */
+    boolean mergeStopRequestedForTest() {
+        return mergeShutdown;
+    }
+
     /** Chunks merged back into the origin since this target was built. */
     long mergedChunks() {
         return mergedChunks;

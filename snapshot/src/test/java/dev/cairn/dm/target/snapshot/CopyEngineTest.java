@@ -220,6 +220,10 @@ class CopyEngineTest {
             }
             assertThat(done.getCount()).isZero();
             assertThat(src.maxHeld.get()).as("never more than 3 copies in flight").isEqualTo(3);
+            // a job counts out just after its callback returns: a task posted now runs after the last one has
+            CountDownLatch settled = new CountDownLatch(1);
+            engine.post(settled::countDown);
+            assertThat(settled.await(10, TimeUnit.SECONDS)).isTrue();
             assertThat(engine.jobsInFlight()).isZero();
             assertThat(engine.bufferPool().maxOutstanding()).as("never more than 3 buffers out").isEqualTo(3);
             assertThat(engine.bufferPool().created()).isEqualTo(3);

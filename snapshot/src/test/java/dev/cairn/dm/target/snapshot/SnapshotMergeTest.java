@@ -168,6 +168,7 @@ class SnapshotMergeTest {
         long left = CowInspector.inspect(stack.submitter, cow).exceptions();
         assertThat(left).as("one run merged and committed, the rest still on the COW").isEqualTo(6);
 
+        Snapshot merging = stack.snapshot("origin");
         Thread remover = Thread.ofPlatform().start(() -> {
             try {
                 stack.dm.remove("origin", false); // presuspend stops the merge after the run in progress
@@ -175,7 +176,11 @@ class SnapshotMergeTest {
                 throw new AssertionError(e);
             }
         });
-        Thread.sleep(50);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!merging.mergeStopRequestedForTest() && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertThat(merging.mergeStopRequestedForTest()).as("the remove asked the merge to stop").isTrue();
         release.countDown();
         remover.join(10_000);
         assertThat(remover.isAlive()).isFalse();
