@@ -9,8 +9,10 @@ import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.store.MemoryStore;
 import dev.cairn.testkit.Io;
 import dev.cairn.testkit.Pattern;
+import dev.cairn.testkit.Poll;
 import dev.cairn.testkit.StackBuilder;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -135,11 +137,7 @@ class SuspendResumeTest {
                 }
             });
             // the requeue must find the device suspending: suspendMode is set just before the gate closes
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (!md.gateClosedForTest() && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
-            assertThat(md.gateClosedForTest()).as("the suspend closed the gate").isTrue();
+            assertThat(Poll.until(md::gateClosedForTest, Duration.ofSeconds(10))).as("the suspend closed the gate").isTrue();
             control.hold = false;
             control.requeueOnEnd = true;
             control.release();

@@ -15,6 +15,8 @@
  *   <li>{@link dev.cairn.testkit.PatternDevice}: a read-only device full of one pattern generation.</li>
  *   <li>{@link dev.cairn.testkit.StackBuilder}: a submitter plus everything a test builds on it, torn down in
  *       reverse order by one try-with-resources.</li>
+ *   <li>{@link dev.cairn.testkit.Poll}: wait for a condition another thread makes true, with a deadline,
+ *       instead of a fixed sleep.</li>
  * </ul>
  */
 package dev.cairn.testkit;

@@ -33,16 +33,10 @@ final class InFlightBudget {
     }
 
     /**
-     * Takes one request and {@code lengthBytes}, waiting while either bound would be exceeded. A request
-     * always fits when nothing else is in flight. Returns false when the budget was aborted.
-     */
-    boolean acquire(long lengthBytes) {
-        return acquire(lengthBytes, Long.MAX_VALUE);
-    }
-
-    /**
-     * As {@link #acquire(long)}, and also waits while more than {@code maxQueuedReadBytes} of read data are
-     * queued for the writer ({@link #readQueued}).
+     * Takes one request and {@code lengthBytes}, waiting while either bound would be exceeded or while more
+     * than {@code maxQueuedReadBytes} of read data are queued for the writer ({@link #readQueued};
+     * {@link Long#MAX_VALUE}: no such wait). A request always fits when nothing else is in flight. Returns
+     * false when the budget was aborted.
      */
     boolean acquire(long lengthBytes, long maxQueuedReadBytes) {
         lock.lock();

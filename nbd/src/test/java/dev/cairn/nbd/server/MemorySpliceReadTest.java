@@ -10,7 +10,9 @@ import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
 import dev.cairn.testkit.ForwardingDevice;
+import dev.cairn.testkit.Poll;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -110,11 +112,8 @@ class MemorySpliceReadTest {
                 slow.request(0, CMD_READ, i, offsets[i], MIB);
             }
             // the server reads every request and answers it by reference, filling the socket
-            long deadline = System.nanoTime() + 30_000_000_000L;
-            while (readsDone.get() < inFlight && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
-            assertThat(readsDone.get()).as("READs done before the other client starts").isEqualTo(inFlight);
+            assertThat(Poll.until(() -> readsDone.get() == inFlight, Duration.ofSeconds(30)))
+                    .as("READs done before the other client starts: %d of %d", readsDone.get(), inFlight).isTrue();
             byte[] snapshot = expected(0, 4 * MIB);
             // drop those pages and write elsewhere, again and again: without pins, the free pages would be
             // handed to the new data and the waiting replies would carry it

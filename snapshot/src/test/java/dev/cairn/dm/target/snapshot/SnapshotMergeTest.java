@@ -13,7 +13,9 @@ import dev.cairn.dm.SuspendMode;
 import dev.cairn.testkit.Io;
 import dev.cairn.testkit.ModelDevice;
 import dev.cairn.testkit.Pattern;
+import dev.cairn.testkit.Poll;
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -176,11 +178,8 @@ class SnapshotMergeTest {
                 throw new AssertionError(e);
             }
         });
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!merging.mergeStopRequestedForTest() && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
-        assertThat(merging.mergeStopRequestedForTest()).as("the remove asked the merge to stop").isTrue();
+        assertThat(Poll.until(merging::mergeStopRequestedForTest, Duration.ofSeconds(10)))
+                .as("the remove asked the merge to stop").isTrue();
         release.countDown();
         remover.join(10_000);
         assertThat(remover.isAlive()).isFalse();
