@@ -4,7 +4,7 @@ import dev.cairn.block.Submitter;
 import dev.cairn.block.SubmitterConfig;
 import dev.cairn.block.store.FileStore;
 import dev.cairn.block.store.FileStoreConfig;
-import dev.cairn.dm.target.snapshot.CowInspector;
+import dev.cairn.snapshot.CowInspector;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;

@@ -1,0 +1,21 @@
+package dev.cairn.dm.targets.error;
+
+import dev.cairn.dm.TableException;
+import dev.cairn.dm.Target;
+import dev.cairn.dm.TargetArgs;
+import dev.cairn.dm.TargetContext;
+import dev.cairn.dm.TargetType;
+
+/** {@code error}: every I/O fails with EIO. */
+public final class ErrorTargetType implements TargetType {
+    @Override
+    public String name() {
+        return "error";
+    }
+
+    @Override
+    public Target create(TargetContext ctx, TargetArgs args) throws TableException {
+        ErrorConfig.parse(args);
+        return new ErrorTarget();
+    }
+}

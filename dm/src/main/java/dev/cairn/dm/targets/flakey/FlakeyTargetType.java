@@ -1,0 +1,23 @@
+package dev.cairn.dm.targets.flakey;
+
+import dev.cairn.dm.DeviceRef;
+import dev.cairn.dm.TableException;
+import dev.cairn.dm.Target;
+import dev.cairn.dm.TargetArgs;
+import dev.cairn.dm.TargetContext;
+import dev.cairn.dm.TargetType;
+
+/** {@code flakey}: like linear, but unreliable for {@code down_seconds} of every cycle. */
+public final class FlakeyTargetType implements TargetType {
+    @Override
+    public String name() {
+        return "flakey";
+    }
+
+    @Override
+    public Target create(TargetContext ctx, TargetArgs args) throws TableException {
+        FlakeyConfig config = FlakeyConfig.parse(args);
+        DeviceRef dev = args.openDevice("dev", config.device());
+        return new FlakeyTarget(ctx, config, dev);
+    }
+}

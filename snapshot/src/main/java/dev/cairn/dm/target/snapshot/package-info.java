@@ -1,2 +1,0 @@
-/** dm-snapshot: the snapshot-origin, snapshot and snapshot-merge targets and their exception stores. */
-package dev.cairn.dm.target.snapshot;

@@ -1,0 +1,20 @@
+package dev.cairn.snapshot;
+
+import dev.cairn.dm.Target;
+import dev.cairn.dm.TableException;
+import dev.cairn.dm.TargetArgs;
+import dev.cairn.dm.TargetContext;
+import dev.cairn.dm.TargetType;
+
+/** The {@code snapshot} target type; see {@link SnapshotTarget}. */
+public final class SnapshotTargetType implements TargetType {
+    @Override
+    public String name() {
+        return "snapshot";
+    }
+
+    @Override
+    public Target create(TargetContext ctx, TargetArgs args) throws TableException {
+        return new SnapshotTarget(ctx, SnapshotTargets.build(ctx, args, Snapshot.Kind.SNAPSHOT));
+    }
+}
