@@ -6,6 +6,7 @@ import dev.cairn.block.BlockDevice;
 import dev.cairn.block.IoMutex;
 import dev.cairn.block.Sectors;
 import dev.cairn.block.Submitter;
+import dev.cairn.dm.copy.CopyEngine;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -179,9 +180,9 @@ public final class PersistentExceptionStore implements ExceptionStore {
         // through its bounce buffer on every commit). An automatic arena, not one closed in close():
         // after a shutdown a metadata bio may still be in flight when the store is closed.
         Arena arena = Arena.ofAuto();
-        area = arena.allocate(bytes, ChunkBufferPool.ALIGN_BYTES);
-        zeroArea = arena.allocate(bytes, ChunkBufferPool.ALIGN_BYTES);
-        headerArea = arena.allocate(bytes, ChunkBufferPool.ALIGN_BYTES);
+        area = arena.allocate(bytes, CopyEngine.BUFFER_ALIGN_BYTES);
+        zeroArea = arena.allocate(bytes, CopyEngine.BUFFER_ALIGN_BYTES);
+        headerArea = arena.allocate(bytes, CopyEngine.BUFFER_ALIGN_BYTES);
     }
 
     /** A new store: the header (valid), then zeros over area 0 so that it ends the table at once. */

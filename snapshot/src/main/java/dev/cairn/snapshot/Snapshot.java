@@ -14,6 +14,7 @@ import dev.cairn.dm.EndIoResult;
 import dev.cairn.dm.MapResult;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetIo;
+import dev.cairn.dm.copy.CopyEngine;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;

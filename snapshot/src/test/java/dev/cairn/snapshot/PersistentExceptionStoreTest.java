@@ -8,6 +8,8 @@ import dev.cairn.block.BioOp;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
+import dev.cairn.testkit.Disk;
+import dev.cairn.testkit.RecordingDevice;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;

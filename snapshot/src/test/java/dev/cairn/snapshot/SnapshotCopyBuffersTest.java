@@ -8,8 +8,10 @@ import dev.cairn.block.BioStatus;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.store.MemoryStore;
 import dev.cairn.dm.MappedDevice;
+import dev.cairn.dm.copy.CopyEngine;
 import dev.cairn.testkit.Io;
 import dev.cairn.testkit.Pattern;
+import dev.cairn.testkit.RecordingDevice;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -79,18 +81,18 @@ class SnapshotCopyBuffersTest {
         }
     }
 
-    private static void assertAllBack(ChunkBufferPool pool) {
-        assertThat(pool.outstanding()).as("buffers out").isZero();
-        assertThat(pool.extraAllocations()).as("buffers made beyond the bound").isZero();
-        assertThat(pool.created()).isLessThanOrEqualTo(SnapshotTargets.MAX_COPIES_IN_FLIGHT);
+    private static void assertAllBack(CopyEngine pool) {
+        assertThat(pool.bufferStats().outstanding()).as("buffers out").isZero();
+        assertThat(pool.bufferStats().extraAllocations()).as("buffers made beyond the bound").isZero();
+        assertThat(pool.bufferStats().created()).isLessThanOrEqualTo(SnapshotTargets.MAX_COPIES_IN_FLIGHT);
     }
 
     @Test
     void concurrentFirstWritesKeepThePoolBoundReturnEveryBufferAndCommitInOneBatch() throws Exception {
         MappedDevice snap = snapshot();
         Snapshot s = stack.snapshot("snap");
-        ChunkBufferPool pool = s.engine.bufferPool();
-        assertThat(pool.bufferBytes()).as("sized by the chunk").isEqualTo(CHUNK * 512);
+        CopyEngine pool = s.engine;
+        assertThat(pool.bufferStats().bufferBytes()).as("sized by the chunk").isEqualTo(CHUNK * 512);
         cow.clear();
 
         origin.holdWhen(op -> op.op() == BioOp.READ);
@@ -101,13 +103,13 @@ class SnapshotCopyBuffersTest {
                 "all exceptions are pending and the copies in flight are at the bound");
         Thread.sleep(20); // nothing more starts while the reads are held
         assertThat(origin.heldCount()).isEqualTo(SnapshotTargets.MAX_COPIES_IN_FLIGHT);
-        assertThat(pool.outstanding()).isEqualTo(SnapshotTargets.MAX_COPIES_IN_FLIGHT);
+        assertThat(pool.bufferStats().outstanding()).isEqualTo(SnapshotTargets.MAX_COPIES_IN_FLIGHT);
         origin.releaseHeld();
         join(writers);
 
         assertThat(statuses).hasSize(WRITERS).containsOnly(BioStatus.OK);
-        assertThat(pool.maxOutstanding()).isEqualTo(SnapshotTargets.MAX_COPIES_IN_FLIGHT);
-        assertThat(pool.takes()).isEqualTo(WRITERS);
+        assertThat(pool.bufferStats().maxOutstanding()).isEqualTo(SnapshotTargets.MAX_COPIES_IN_FLIGHT);
+        assertThat(pool.bufferStats().takes()).isEqualTo(WRITERS);
         assertAllBack(pool);
         assertThat(s.completedExceptions()).isEqualTo(WRITERS);
         // Every exception was prepared before the first copy finished: one durable commit for all.
@@ -120,12 +122,12 @@ class SnapshotCopyBuffersTest {
         }
 
         stack.dm.remove("snap", false);
-        assertThat(pool.isArenaClosed()).as("freed with the target").isTrue();
+        assertThat(pool.bufferStats().freed()).as("freed with the target").isTrue();
     }
 
     /** Every first write fails, the snapshot is invalid, every buffer is back and freed with the target. */
     private void firstWritesFail(MappedDevice snap) throws Exception {
-        ChunkBufferPool pool = stack.snapshot("snap").engine.bufferPool();
+        CopyEngine pool = stack.snapshot("snap").engine;
         ConcurrentLinkedQueue<BioStatus> statuses = new ConcurrentLinkedQueue<>();
         join(firstWrites(snap, statuses));
 
@@ -133,7 +135,7 @@ class SnapshotCopyBuffersTest {
         assertThat(stack.info("snap")).endsWith("Invalid");
         assertAllBack(pool);
         stack.dm.remove("snap", false);
-        assertThat(pool.isArenaClosed()).isTrue();
+        assertThat(pool.bufferStats().freed()).isTrue();
     }
 
     @Test

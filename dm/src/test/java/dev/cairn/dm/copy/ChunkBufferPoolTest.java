@@ -1,4 +1,4 @@
-package dev.cairn.snapshot;
+package dev.cairn.dm.copy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package dev.cairn.snapshot;
+package dev.cairn.dm.copy;
 
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioOp;
@@ -90,6 +90,9 @@ public final class CopyEngine implements AutoCloseable {
     private final BioSet bios;
     private final ChunkBufferPool buffers;
     /** How long an idle worker waits before looking again; well below any watchdog threshold. */
+    /** Address alignment of every copy buffer: what O_DIRECT asks of a buffer (a page). */
+    public static final long BUFFER_ALIGN_BYTES = ChunkBufferPool.ALIGN_BYTES;
+
     static final Duration IDLE_WAIT = Duration.ofMillis(100);
 
     private final ConcurrentLinkedQueue<Runnable> events = new ConcurrentLinkedQueue<>();
@@ -172,9 +175,21 @@ public final class CopyEngine implements AutoCloseable {
     }
 
     /** The engine's copy buffers (for tests and diagnostics). */
-    ChunkBufferPool bufferPool() {
-        return buffers;
+    /**
+     * The copy buffers' numbers now: what {@code dmstats}-style reporting and tests read. Safe from any thread
+     * (each number is read atomically; together they are a snapshot only when the engine is idle).
+     */
+    public BufferStats bufferStats() {
+        return buffers.stats();
     }
+
+    /**
+     * Copy buffers of one engine: their size, the bound, how many were made, how many are out now and at
+     * most, how many takes there were, how many were made past the bound (always 0 unless a bug), and
+     * whether the native memory was freed (after close, once the last buffer came back).
+     */
+    public record BufferStats(long bufferBytes, int capacity, int created, int outstanding, int maxOutstanding,
+            long takes, long extraAllocations, boolean freed) {}
 
     /** True when the calling thread is this engine's worker. */
     public boolean isWorkerThread() {

@@ -1,4 +1,4 @@
-package dev.cairn.snapshot;
+package dev.cairn.dm.copy;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -186,6 +186,11 @@ final class ChunkBufferPool implements AutoCloseable {
 
     boolean isArenaClosed() {
         return arenaClosed.get();
+    }
+
+    CopyEngine.BufferStats stats() {
+        return new CopyEngine.BufferStats(bufferBytes(), capacity(), created(), outstanding(), maxOutstanding(),
+                takes(), extraAllocations(), isArenaClosed());
     }
 
     @Override

@@ -1,4 +1,4 @@
-package dev.cairn.snapshot;
+package dev.cairn.dm.copy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -8,7 +8,9 @@ import dev.cairn.block.BlockDevice;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
+import dev.cairn.testkit.Disk;
 import dev.cairn.testkit.ForwardingDevice;
+import dev.cairn.testkit.RecordingDevice;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -38,10 +40,10 @@ class CopyEngineTest {
 
     /** Every buffer the engine took is back in its pool, none was made beyond the bound. */
     private static void assertAllBuffersBack(CopyEngine engine) {
-        ChunkBufferPool pool = engine.bufferPool();
-        assertThat(pool.outstanding()).as("buffers out").isZero();
-        assertThat(pool.extraAllocations()).as("buffers made beyond the bound").isZero();
-        assertThat(pool.created()).isLessThanOrEqualTo(pool.capacity());
+        CopyEngine.BufferStats stats = engine.bufferStats();
+        assertThat(stats.outstanding()).as("buffers out").isZero();
+        assertThat(stats.extraAllocations()).as("buffers made beyond the bound").isZero();
+        assertThat(stats.created()).isLessThanOrEqualTo(stats.capacity());
     }
 
     @Test
@@ -62,7 +64,7 @@ class CopyEngineTest {
             assertThat(Disk.read(submitter, dst, 1000, data.length)).isEqualTo(data);
             assertThat(Disk.read(submitter, dst, 1300, 512)).containsOnly(0);
             assertAllBuffersBack(engine);
-            assertThat(engine.bufferPool().takes()).as("one buffer per job, not per piece").isEqualTo(1);
+            assertThat(engine.bufferStats().takes()).as("one buffer per job, not per piece").isEqualTo(1);
         }
     }
 
@@ -77,7 +79,7 @@ class CopyEngineTest {
             engine.copy(new CopyEngine.Region(src, 0, 20), new CopyEngine.Region(dst, 100, 20), (r, w) -> done.countDown());
             assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
             assertThat(dst.ops()).extracting(RecordingDevice.Op::sectors).containsExactly(8, 8, 4);
-            assertThat(engine.bufferPool().bufferBytes()).isEqualTo(8 * 512);
+            assertThat(engine.bufferStats().bufferBytes()).isEqualTo(8 * 512);
             assertAllBuffersBack(engine);
         }
         assertThat(Disk.read(submitter, dst, 100, data.length)).isEqualTo(data);
@@ -130,7 +132,7 @@ class CopyEngineTest {
             ConcurrentLinkedQueue<Integer> outInCallback = new ConcurrentLinkedQueue<>();
             CountDownLatch done = new CountDownLatch(3);
             CopyEngine.Callback cb = (r, w) -> {
-                outInCallback.add(engine.bufferPool().outstanding());
+                outInCallback.add(engine.bufferStats().outstanding());
                 done.countDown();
             };
             engine.copy(new CopyEngine.Region(flaky, 0, 8), new CopyEngine.Region(mem, 200, 8), cb); // read error
@@ -138,7 +140,7 @@ class CopyEngineTest {
             engine.copy(new CopyEngine.Region(mem, 8, 8), new CopyEngine.Region(flaky, 72, 8), cb); // success
             assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
             assertThat(outInCallback).containsExactly(0, 0, 0);
-            assertThat(engine.bufferPool().created()).as("one job at a time: one buffer").isEqualTo(1);
+            assertThat(engine.bufferStats().created()).as("one job at a time: one buffer").isEqualTo(1);
             assertAllBuffersBack(engine);
         }
     }
@@ -225,9 +227,9 @@ class CopyEngineTest {
             engine.post(settled::countDown);
             assertThat(settled.await(10, TimeUnit.SECONDS)).isTrue();
             assertThat(engine.jobsInFlight()).isZero();
-            assertThat(engine.bufferPool().maxOutstanding()).as("never more than 3 buffers out").isEqualTo(3);
-            assertThat(engine.bufferPool().created()).isEqualTo(3);
-            assertThat(engine.bufferPool().takes()).isEqualTo(10);
+            assertThat(engine.bufferStats().maxOutstanding()).as("never more than 3 buffers out").isEqualTo(3);
+            assertThat(engine.bufferStats().created()).isEqualTo(3);
+            assertThat(engine.bufferStats().takes()).isEqualTo(10);
             assertAllBuffersBack(engine);
         }
     }
@@ -244,14 +246,14 @@ class CopyEngineTest {
             Thread.sleep(1);
         }
         assertThat(src.held).hasSize(1);
-        ChunkBufferPool pool = engine.bufferPool();
+        CopyEngine pool = engine;
         submitter.shutdown();
         engine.close(); // the worker stops; the read still holds the buffer
-        assertThat(pool.outstanding()).as("held by the bio in flight").isEqualTo(1);
-        assertThat(pool.isArenaClosed()).isFalse();
+        assertThat(pool.bufferStats().outstanding()).as("held by the bio in flight").isEqualTo(1);
+        assertThat(pool.bufferStats().freed()).isFalse();
         src.releaseAll(); // the read ends
-        assertThat(pool.outstanding()).isZero();
-        assertThat(pool.isArenaClosed()).as("freed after the last buffer came back").isTrue();
+        assertThat(pool.bufferStats().outstanding()).isZero();
+        assertThat(pool.bufferStats().freed()).as("freed after the last buffer came back").isTrue();
         assertThat(callbacks.get()).as("the worker is gone: no callback").isZero();
     }
 
@@ -263,6 +265,6 @@ class CopyEngineTest {
         engine.copy(new CopyEngine.Region(src, 0, 8), new CopyEngine.Region(src, 8, 8), (r, w) -> done.countDown());
         assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
         engine.close();
-        assertThat(engine.bufferPool().isArenaClosed()).isTrue();
+        assertThat(engine.bufferStats().freed()).isTrue();
     }
 }

@@ -1,4 +1,4 @@
-package dev.cairn.snapshot;
+package dev.cairn.testkit;
 
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioFlags;
@@ -6,20 +6,19 @@ import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.QueueLimits;
-import dev.cairn.testkit.ForwardingDevice;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
 
 /** A pass-through device that records every bio it sees and can fail or hold back chosen ones. */
-final class RecordingDevice extends ForwardingDevice {
-    record Op(BioOp op, int flags, long sector, int sectors) {
-        boolean isWrite() {
+public final class RecordingDevice extends ForwardingDevice {
+    public record Op(BioOp op, int flags, long sector, int sectors) {
+        public boolean isWrite() {
             return op == BioOp.WRITE;
         }
 
-        boolean has(int flag) {
+        public boolean has(int flag) {
             return BioFlags.has(flags, flag);
         }
     }
@@ -29,34 +28,34 @@ final class RecordingDevice extends ForwardingDevice {
     private volatile Predicate<Op> hold = op -> false;
     private final ConcurrentLinkedQueue<Bio> held = new ConcurrentLinkedQueue<>();
 
-    RecordingDevice(BlockDevice lower) {
+    public RecordingDevice(BlockDevice lower) {
         super(lower);
     }
 
-    List<Op> ops() {
+    public List<Op> ops() {
         return ops;
     }
 
-    void clear() {
+    public void clear() {
         ops.clear();
     }
 
-    void failWhen(Predicate<Op> predicate) {
+    public void failWhen(Predicate<Op> predicate) {
         this.fail = predicate;
     }
 
     /** Keeps the bios that match (and do not fail) until {@link #releaseHeld}. */
-    void holdWhen(Predicate<Op> predicate) {
+    public void holdWhen(Predicate<Op> predicate) {
         this.hold = predicate;
     }
 
     /** Bios held now. */
-    int heldCount() {
+    public int heldCount() {
         return held.size();
     }
 
     /** Stops holding and passes the held bios on. */
-    void releaseHeld() {
+    public void releaseHeld() {
         hold = op -> false;
         drainHeld();
     }

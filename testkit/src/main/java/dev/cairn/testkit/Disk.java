@@ -1,4 +1,4 @@
-package dev.cairn.snapshot;
+package dev.cairn.testkit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -12,22 +12,22 @@ import dev.cairn.block.Submitter;
 import java.lang.foreign.MemorySegment;
 
 /** Raw byte access to a device through bios, for tests. */
-final class Disk {
+public final class Disk {
     private Disk() {}
 
-    static byte[] read(Submitter submitter, BlockDevice device, long sector, int bytes) {
+    public static byte[] read(Submitter submitter, BlockDevice device, long sector, int bytes) {
         byte[] out = new byte[bytes];
         Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.READ).setSector(sector).setData(MemorySegment.ofArray(out));
         assertThat(IoCompletion.submitAndWait(submitter, bio)).isEqualTo(BioStatus.OK);
         return out;
     }
 
-    static void write(Submitter submitter, BlockDevice device, long sector, byte[] data) {
+    public static void write(Submitter submitter, BlockDevice device, long sector, byte[] data) {
         Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.WRITE).setSector(sector).setData(MemorySegment.ofArray(data));
         assertThat(IoCompletion.submitAndWait(submitter, bio)).isEqualTo(BioStatus.OK);
     }
 
-    static byte[] readAll(Submitter submitter, BlockDevice device) {
+    public static byte[] readAll(Submitter submitter, BlockDevice device) {
         return read(submitter, device, 0, Math.toIntExact(Sectors.toBytes(device.capacitySectors())));
     }
 }
