@@ -16,6 +16,11 @@ import org.junit.jupiter.api.io.TempDir;
  * returned. Replayed to every flush, FUA and mark, the database (read out of the replayed ext4 with
  * debugfs, its rollback journal with it) passes {@code PRAGMA integrity_check} and holds every row whose
  * commit had returned before that point.
+ *
+ * <p>{@code synchronous=EXTRA}, not FULL: in rollback-journal (DELETE) mode a commit is the unlink of the
+ * journal, and only EXTRA syncs the directory after it. With FULL this checker finds the last commit
+ * rolled back at the point right after sqlite3 returned (the journal file is still there, hot): SQLite
+ * documents exactly that trade-off, and the test would fail at the {@code commit-0} mark.
  */
 class LogWritesSqliteIT {
     private static final int COMMITS = 8;
@@ -72,11 +77,11 @@ class LogWritesSqliteIT {
         cairn.ok("create", "db", "--table", "0 131072 linear lw 0", "--state-dir", sd);
         ext4.mount("nbd://127.0.0.1:" + port + "/db");
 
-        ext4.sh("sqlite3 db.sqlite 'PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; "
+        ext4.sh("sqlite3 db.sqlite 'PRAGMA journal_mode=DELETE; PRAGMA synchronous=EXTRA; "
                 + "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)'");
         cairn.ok("message", "lw", "0", "mark", "commit-0", "--state-dir", sd);
         for (int k = 1; k <= COMMITS; k++) {
-            ext4.sh("sqlite3 db.sqlite 'PRAGMA synchronous=FULL; INSERT INTO t VALUES(" + k + ", randomblob(5000))'");
+            ext4.sh("sqlite3 db.sqlite 'PRAGMA synchronous=EXTRA; INSERT INTO t VALUES(" + k + ", randomblob(5000))'");
             // The commit returned, so its fsync did: from here on the row must be in every replayed state.
             cairn.ok("message", "lw", "0", "mark", "commit-" + k, "--state-dir", sd);
         }
