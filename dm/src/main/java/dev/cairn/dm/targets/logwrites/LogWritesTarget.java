@@ -108,9 +108,12 @@ final class LogWritesTarget implements Target {
     /** Read without the lock in map (a stale true only logs one more block, as in the kernel). */
     private volatile boolean loggingEnabled = true;
 
+    /** Set by {@link #start} before the table is published (happens-before: the table's publication). */
     private Thread logger;
+    /** Releases the log device for other tables; run once the log is complete. */
+    private final Runnable release;
 
-    LogWritesTarget(TargetContext ctx, LogWritesConfig config, DeviceRef dev, DeviceRef logDev) {
+    LogWritesTarget(TargetContext ctx, LogWritesConfig config, DeviceRef dev, DeviceRef logDev, Runnable release) {
         this.ctx = ctx;
         this.config = config;
         this.dev = dev;
@@ -122,6 +125,7 @@ final class LogWritesTarget implements Target {
         this.endSector = logDev.capacitySectors();
         this.nextSector = sectorsize >>> 9;
         this.lock = new IoMutex(submitter, "log-writes " + ctx);
+        this.release = release;
     }
 
     /** Writes the super block with 0 entries; called once by the constructor's caller, before {@link #start}. */
@@ -355,6 +359,7 @@ final class LogWritesTarget implements Target {
                 Thread.currentThread().interrupt();
             }
         }
+        release.run();
     }
 
     @Override

@@ -6,10 +6,16 @@ import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.block.BlockDevice;
 import java.io.IOException;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /** {@code log-writes <dev> <log dev>}: passes I/O to {@code dev} and logs every write, in the order it became durable. */
 public final class LogWritesTargetType implements TargetType {
+    /** Key of the registry-wide set of log devices that a live log-writes target is writing. */
+    static final String LOGS_IN_USE = "log-writes:logs-in-use";
+
     @Override
     public String name() {
         return "log-writes";
@@ -33,10 +39,18 @@ public final class LogWritesTargetType implements TargetType {
             throw args.error("log dev", config.logDevice() + " of " + log.capacitySectors() + " sectors",
                     "room for the super block and one entry (" + 2 * sectorsize + " bytes)");
         }
-        LogWritesTarget target = new LogWritesTarget(ctx, config, dev, log);
+        // Two tables writing one log (a reload naming the live table's log) would interleave entries
+        // from sector 1 on: refused, with nothing changed.
+        Set<BlockDevice> inUse = ctx.shared(LOGS_IN_USE, ConcurrentHashMap::newKeySet);
+        if (!inUse.add(log.device())) {
+            throw args.error("log dev", config.logDevice(),
+                    "a log device no other log-writes table is writing (remove that device first)");
+        }
+        LogWritesTarget target = new LogWritesTarget(ctx, config, dev, log, () -> inUse.remove(log.device()));
         try {
             target.writeInitialSuper();
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
+            inUse.remove(log.device());
             throw args.error("log dev", config.logDevice(), "a device the super block can be written to: " + e.getMessage());
         }
         target.start();

@@ -281,6 +281,22 @@ class LogWritesTargetTest {
     }
 
     @Test
+    void aSecondTableCannotWriteALogThatIsInUse() throws Exception {
+        dm.create("lw", "0 2048 log-writes data log");
+        dm.addLeaf("data2", new MemoryStore("data2", DATA_BYTES));
+        assertThatThrownBy(() -> dm.create("other", "0 2048 log-writes data2 log")).isInstanceOf(TableException.class)
+                .hasMessageContaining("log dev: log (expected: a log device no other log-writes table is writing");
+        // A reload naming the same log is refused too, and the live table goes on logging.
+        assertThatThrownBy(() -> dm.load("lw", "0 2048 log-writes data log")).isInstanceOf(TableException.class);
+        dm.message("lw", 0, "mark", "still");
+        dm.remove("lw", false);
+        assertThat(readLog(log, LOG_BYTES).describe()).containsExactly("MARK still", "MARK dm-log-writes-end");
+        // Once the first table is gone, the log is free again.
+        dm.create("other", "0 2048 log-writes data2 log");
+        dm.remove("other", false);
+    }
+
+    @Test
     void constructorErrorsNameTheArgument() {
         assertThatThrownBy(() -> dm.create("bad", "0 2048 log-writes data")).isInstanceOf(TableException.class)
                 .hasMessageContaining("log-writes");
