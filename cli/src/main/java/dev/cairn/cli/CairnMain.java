@@ -44,6 +44,7 @@ import picocli.CommandLine.Spec;
       ExportCommand.class,
       SnapshotCommand.class,
       ImageCommand.class,
+      LogWritesCommand.class,
       VersionCommand.class,
       CommandLine.HelpCommand.class
     },

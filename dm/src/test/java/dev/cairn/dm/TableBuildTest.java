@@ -36,7 +36,7 @@ class TableBuildTest {
     @ParameterizedTest
     @CsvSource(delimiterString = " => ", value = {
         // target names
-        "0 8 nosuch => line 1: target: nosuch (expected: one of delay, error, flakey, linear, striped, zero)",
+        "0 8 nosuch => line 1: target: nosuch (expected: one of delay, dust, error, flakey, linear, log-writes, striped, zero)",
         // linear
         "0 8 linear a => line 1: linear: argument count: 1 (expected: 2: <dev> <offset>)",
         "0 8 linear a x => line 1: linear: offset: x (expected: a sector number)",

@@ -34,6 +34,8 @@ class StatusRoundTripTest {
         "0 64 flakey a 8 1 2 2 error_writes error_reads => 0 64 flakey a 8 1 2 2 error_reads error_writes => 0 64 flakey",
         "0 64 flakey a 0 1 2 6 corrupt_bio_byte 32 r 1 0 drop_writes => 0 64 flakey a 0 1 2 6 drop_writes corrupt_bio_byte 32 r 1 0 => 0 64 flakey",
         "0 64 flakey a 0 1 2 9 random_write_corrupt 500 corrupt_bio_byte 1 W 255 4 random_read_corrupt 7 => 0 64 flakey a 0 1 2 9 corrupt_bio_byte 1 w 255 4 random_read_corrupt 7 random_write_corrupt 500 => 0 64 flakey",
+        "0 64 log-writes a mem:64K => 0 64 log-writes a mem:64K => 0 64 log-writes 0 0",
+        "0 64 dust a 8 4096 => 0 64 dust a 8 4096 => 0 64 dust a bypass verbose",
     })
     void tableStatusRoundTrips(String table, String expectedTable, String expectedInfo) throws Exception {
         try (StackBuilder stack = StackBuilder.create(SubmitPolicy.FLUSH_ON_BLOCK);
