@@ -4,6 +4,12 @@ package dev.cairn.block;
 public final class Sectors {
     public static final int SECTOR_SHIFT = 9;
     public static final int SECTOR_SIZE = 1 << SECTOR_SHIFT;
+    /**
+     * The largest capacity of any device, in sectors: 2^54 - 1, so that its size in bytes (2^63 - 512)
+     * and every byte offset inside it fit a signed long (Linux's bound is the same: {@code loff_t}, whose
+     * maximum is {@code LLONG_MAX}). Tables and stores refuse anything larger.
+     */
+    public static final long MAX_DEVICE_SECTORS = Long.MAX_VALUE >>> SECTOR_SHIFT;
 
     private Sectors() {}
 

@@ -349,6 +349,7 @@ public final class MappedDevice implements BlockDevice {
 
     // ================================================================ control
 
+
     /** The registry this device belongs to. */
     public DeviceRegistry registry() {
         return registry;

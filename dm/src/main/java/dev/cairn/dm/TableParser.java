@@ -1,5 +1,6 @@
 package dev.cairn.dm;
 
+import dev.cairn.block.Sectors;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -8,7 +9,8 @@ import java.util.List;
  * Parses the dmsetup table format: one {@code <start> <length> <target> [<args>...]} per line, in
  * 512-byte sectors. Blank lines and lines whose first non-blank character is {@code #} are ignored.
  * The lines must tile the device from sector 0, in order, without gaps or overlaps; the device's
- * capacity is the end of the last line.
+ * capacity is the end of the last line, at most {@link Sectors#MAX_DEVICE_SECTORS} (2^63 - 512 bytes):
+ * every sector and byte offset of a device then fits a long, so no later arithmetic on it can wrap.
  *
  * <p>Errors name the line ({@code line 3: start: 100 (expected: 96, the end of line 2)}). Target
  * names are checked when the table is built, against the registered target types.
@@ -46,8 +48,10 @@ public final class TableParser {
                 throw lineError(n, "start", fields[0],
                         previousLine == 0 ? "0, the first line starts the device" : expectedStart + ", the end of line " + previousLine);
             }
-            if (start + length < 0) {
-                throw lineError(n, "length", fields[1], "at most " + (Long.MAX_VALUE - start));
+            // start <= MAX_DEVICE_SECTORS here (it is the end of the previous line), so the subtraction cannot wrap.
+            if (length > Sectors.MAX_DEVICE_SECTORS - start) {
+                throw lineError(n, "length", fields[1], "at most " + (Sectors.MAX_DEVICE_SECTORS - start)
+                        + ", so the device stays within " + Sectors.MAX_DEVICE_SECTORS + " sectors (2^63 - 512 bytes)");
             }
             String target = fields[2];
             lines.add(new TableLine(n, start, length, target, Arrays.asList(fields).subList(3, fields.length)));

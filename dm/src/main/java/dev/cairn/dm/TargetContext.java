@@ -14,7 +14,8 @@ import java.util.function.Supplier;
  *
  * <p>Devices opened here (or through {@link TargetArgs#openDevice}) are dependencies of the table:
  * the mapped device holds them while the table exists and releases them when it is destroyed (or
- * when the table fails to load). Bio sets made here are closed with the table.
+ * when the table fails to load). Bio sets made here are closed with the table. A device that reaches a
+ * writable leaf another device of the same target reaches is refused as it is opened ({@link LeafAliases}).
  *
  * <p>Thread safety: the getters may be called from any thread; {@link #open} and
  * {@link #newBioSet} only from the target's constructor (the table is being built on one thread).
@@ -28,6 +29,7 @@ public final class TargetContext {
     private final long lengthSectors;
     private final List<DeviceRef> opened = new ArrayList<>();
     private final List<BioSet> bioSets = new ArrayList<>();
+    private boolean sharedLeavesAllowed;
 
     TargetContext(MappedDevice device, DeviceResolver resolver, String typeName, int lineNumber, long beginSector,
             long lengthSectors) {
@@ -102,11 +104,24 @@ public final class TargetContext {
     public DeviceRef open(String spec) throws TableException {
         try {
             DeviceRef ref = resolver.open(spec, device);
-            opened.add(ref);
+            opened.add(ref); // released with the context if the check below fails
+            String alias = sharedLeavesAllowed ? null : LeafAliases.check(ref, opened);
+            if (alias != null) {
+                throw new DmException(spec + " (expected: " + alias + ")");
+            }
             return ref;
         } catch (DmException e) {
             throw new TableException(lineNumber, "line " + lineNumber + ": " + typeName + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Lets this target's devices reach the same sectors of a writable leaf, or one file through two paths
+     * ({@link LeafAliases} refuses both by default). Call it before opening them, and only in a target that
+     * keeps such aliases coherent itself.
+     */
+    public void allowSharedLeaves() {
+        sharedLeavesAllowed = true;
     }
 
     /** Raises an event on the mapped device: its event number goes up (Linux {@code dm_table_event}). */

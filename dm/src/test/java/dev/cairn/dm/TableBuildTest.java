@@ -56,6 +56,8 @@ class TableBuildTest {
         "0 64 striped 2 8 a 0 => line 1: striped: argument count: 4 (expected: 6 for 2 stripes: <#stripes> <chunk_sectors> (<dev> <offset>)+)",
         "0 64 striped 2 8 a 0 b 0 c 0 => line 1: striped: argument count: 8 (expected: 6 for 2 stripes: <#stripes> <chunk_sectors> (<dev> <offset>)+)",
         "0 72 striped 2 8 a 0 b 0 => line 1: striped: length: 72 (expected: a multiple of #stripes x chunk_sectors = 16)",
+        // issue 22 item 4: #stripes x chunk_sectors wrapped to 0 (a division by zero)
+        "0 64 striped 4 4611686018427387904 a 0 b 0 a 8 b 8 => line 1: striped: chunk_sectors: 4611686018427387904 (expected: #stripes x chunk_sectors at most 64, the length)",
         "0 64 striped 2 8 a 0 b z => line 1: striped: offset: z (expected: a sector number)",
         "0 64 striped 2 8 a 0 b 2040 => line 1: striped: b: range [2040, +32) (expected: inside the device's 2048 sectors)",
         // delay

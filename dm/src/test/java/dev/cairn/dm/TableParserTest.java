@@ -46,12 +46,33 @@ class TableParserTest {
         "'0 8 zero\n4 8 zero'                  | line 2: start: 4 (expected: 8, the end of line 1)",
         "'0 8 zero\n\n# c\n8 8 zero\n8 8 zero' | line 5: start: 8 (expected: 16, the end of line 4)",
         "'0 99999999999999999999 zero'         | line 1: length: 99999999999999999999 (expected: a number of sectors > 0)",
-        "'0 9223372036854775807 zero\n9223372036854775807 1 zero' | line 2: length: 1 (expected: at most 0)",
+        "'0 18014398509481983 zero\n18014398509481983 1 zero' | line 2: length: 1 (expected: at most 0, so the device stays within 18014398509481983 sectors (2^63 - 512 bytes))",
     })
     void rejectsWithExactMessages(String text, String message) {
         assertThatThrownBy(() -> TableParser.parse(text.replace("\\n", "\n")))
                 .isInstanceOf(TableException.class)
                 .hasMessage(message);
+    }
+
+    /** Issue 22 item 4: {@code 0 9223372036854775807 zero} was accepted and its size in bytes wrapped to -512. */
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "'0 9223372036854775807 zero'          | line 1: length: 9223372036854775807 (expected: at most 18014398509481983, so the device stays within 18014398509481983 sectors (2^63 - 512 bytes))",
+        "'0 18014398509481984 zero'            | line 1: length: 18014398509481984 (expected: at most 18014398509481983, so the device stays within 18014398509481983 sectors (2^63 - 512 bytes))",
+        "'0 8 zero\n8 18014398509481976 zero' | line 2: length: 18014398509481976 (expected: at most 18014398509481975, so the device stays within 18014398509481983 sectors (2^63 - 512 bytes))",
+    })
+    void sizesThatWrapAreRefused(String text, String message) {
+        assertThatThrownBy(() -> TableParser.parse(text.replace("\\n", "\n")))
+                .isInstanceOf(TableException.class)
+                .hasMessage(message);
+    }
+
+    @Test
+    void theLargestDeviceIsAccepted() throws Exception {
+        List<TableLine> lines = TableParser.parse("0 8 zero\n8 18014398509481975 zero");
+        long capacity = lines.getLast().startSector() + lines.getLast().lengthSectors();
+        assertThat(capacity).isEqualTo(dev.cairn.block.Sectors.MAX_DEVICE_SECTORS);
+        assertThat(dev.cairn.block.Sectors.toBytes(capacity)).isEqualTo(Long.MAX_VALUE - 511);
     }
 
     @Test

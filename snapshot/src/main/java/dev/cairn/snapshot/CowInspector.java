@@ -61,7 +61,9 @@ public final class CowInspector {
      * Reads the header and walks the exception table, passing each exception to {@code visitor}
      * (may be null).
      *
-     * @throws CowFormatException for an unknown magic or version, or an impossible chunk size
+     * @throws CowFormatException for an unknown magic or version, an impossible chunk size or a corrupt
+     *     exception record (see {@link ExceptionRecordCheck}; the origin is unknown here, so old chunks are
+     *     checked for duplicates only)
      */
     public static CowInfo inspect(Submitter submitter, BlockDevice cow, ExceptionVisitor visitor) throws IOException {
         int blockBytes = cow.limits().logicalBlockBytes();
@@ -94,7 +96,15 @@ public final class CowInspector {
         long next = CowLayout.FIRST_DATA_CHUNK;
         long count = 0;
         long a = 0;
+        ExceptionRecordCheck check = new ExceptionRecordCheck(cow.name(), cow.capacitySectors(),
+                ExceptionRecordCheck.UNKNOWN_ORIGIN, chunkSectors, epa);
         while (true) {
+            if ((CowLayout.areaLocation(a, epa) + 1) * chunkSectors > cow.capacitySectors()) {
+                throw new CowFormatException(cow.name() + ": metadata area " + a + " at chunk "
+                        + CowLayout.areaLocation(a, epa) + " (expected: an area inside the COW's "
+                        + cow.capacitySectors() / chunkSectors + " chunks; the last area is full, so the exception"
+                        + " table has no end marker)");
+            }
             ChunkIo.io(submitter, cow, BioOp.READ, 0, CowLayout.areaLocation(a, epa) * chunkSectors, area);
             int i = 0;
             for (; i < epa; i++) {
@@ -103,6 +113,7 @@ public final class CowInspector {
                     break;
                 }
                 long oldChunk = CowLayout.recordOldChunk(area, i);
+                check.check(a, i, oldChunk, newChunk);
                 if (Long.compareUnsigned(newChunk, next) >= 0) {
                     next = newChunk + 1;
                 }
@@ -116,6 +127,7 @@ public final class CowInspector {
             }
             a++;
         }
+        check.finish();
         next = CowLayout.skipMetadata(next, epa);
         return new CowInfo(cow.capacitySectors(), true, true, version, chunkSectors, epa, count, a, next,
                 next * chunkSectors, (a + 1 + CowLayout.HEADER_CHUNKS) * chunkSectors);

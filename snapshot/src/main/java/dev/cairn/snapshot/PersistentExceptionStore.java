@@ -51,6 +51,7 @@ public final class PersistentExceptionStore implements ExceptionStore {
     private final Submitter submitter;
     private final BlockDevice cow;
     private final int originBlockBytes;
+    private final long originSectors;
     private final boolean overflowSupported;
     private final IoMutex commitLock;
     private final IoMutex headerLock;
@@ -79,13 +80,15 @@ public final class PersistentExceptionStore implements ExceptionStore {
      * @param chunkSectors      from the table; 0 means the default for a new store, or the header's
      * @param overflowSupported {@code PO}: userspace understands "Overflow"
      * @param originBlockBytes  the origin's logical block size, which the chunk size must be a multiple of
+     * @param originSectors     the origin's capacity: every loaded record's old chunk must lie inside it
      * @throws IllegalArgumentException when {@code chunkSectors} breaks the chunk size rules
      */
     public PersistentExceptionStore(Submitter submitter, BlockDevice cow, int chunkSectors, boolean overflowSupported,
-            int originBlockBytes) {
+            int originBlockBytes, long originSectors) {
         this.submitter = submitter;
         this.cow = cow;
         this.originBlockBytes = originBlockBytes;
+        this.originSectors = originSectors;
         this.overflowSupported = overflowSupported;
         if (chunkSectors != 0) {
             String problem = ChunkSize.check(chunkSectors, originBlockBytes, cow.limits().logicalBlockBytes());
@@ -195,11 +198,24 @@ public final class PersistentExceptionStore implements ExceptionStore {
         return LoadResult.NEW;
     }
 
-    /** Scans area after area until one is not full; that one stays in memory as the current area. */
+    /**
+     * Scans area after area until one is not full; that one stays in memory as the current area. Every
+     * record is checked as it is read and the whole table before this returns ({@link ExceptionRecordCheck}):
+     * a corrupt record fails the load (the caller drops what the sink got), so the snapshot is refused,
+     * never served.
+     */
     private void readExceptions(ExceptionSink sink) throws IOException {
         long next = CowLayout.FIRST_DATA_CHUNK;
         long count = 0;
+        ExceptionRecordCheck check = new ExceptionRecordCheck(cow.name(), cow.capacitySectors(), originSectors,
+                chunkSectors, exceptionsPerArea);
         for (long a = 0; ; a++) {
+            if ((areaChunk(a) + 1) * chunkSectors > cow.capacitySectors()) {
+                // Every area so far was full and the next would lie past the COW's end: the table has no end.
+                throw new CowFormatException(cow.name() + ": metadata area " + a + " at chunk " + areaChunk(a)
+                        + " (expected: an area inside the COW's " + cow.capacitySectors() / chunkSectors
+                        + " chunks; the last area is full, so the exception table has no end marker)");
+            }
             chunkIo(BioOp.READ, 0, areaChunk(a), area);
             int i = 0;
             for (; i < exceptionsPerArea; i++) {
@@ -208,6 +224,7 @@ public final class PersistentExceptionStore implements ExceptionStore {
                     break;
                 }
                 long oldChunk = CowLayout.recordOldChunk(area, i);
+                check.check(a, i, oldChunk, newChunk);
                 if (Long.compareUnsigned(newChunk, next) >= 0) {
                     next = newChunk + 1;
                 }
@@ -220,6 +237,7 @@ public final class PersistentExceptionStore implements ExceptionStore {
                 break;
             }
         }
+        check.finish();
         nextFree.set(CowLayout.skipMetadata(next, exceptionsPerArea));
         loadedExceptions = count;
     }

@@ -42,7 +42,7 @@ final class SnapshotTargets {
         try {
             store = config.store().persistent()
                     ? new PersistentExceptionStore(ctx.submitter(), cow, config.chunkSectors(),
-                            config.store() == SnapshotConfig.StoreType.PO, originBlockBytes)
+                            config.store() == SnapshotConfig.StoreType.PO, originBlockBytes, origin.capacitySectors())
                     : new TransientExceptionStore(cow, config.chunkSectors(), originBlockBytes);
         } catch (IllegalArgumentException e) {
             throw args.error(e.getMessage());

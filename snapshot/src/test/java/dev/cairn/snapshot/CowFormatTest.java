@@ -23,6 +23,9 @@ import org.junit.jupiter.api.Test;
  * image with nothing but a {@link ByteBuffer}, and {@link SpecWriter} builds one byte by byte.
  */
 class CowFormatTest {
+    /** The origin's size where it does not matter: large enough for every old chunk these tests write. */
+    private static final long ANY_ORIGIN_SECTORS = dev.cairn.block.Sectors.MAX_DEVICE_SECTORS;
+
     private final Submitter submitter = Submitter.create(SubmitPolicy.FLUSH_ON_BLOCK);
 
     @AfterEach
@@ -119,7 +122,7 @@ class CowFormatTest {
     void aCowWrittenByCairnIsReadByTheSpecReaderWithTheSameExceptions() throws Exception {
         int chunkSectors = 2; // 64 records per area
         MemoryStore memory = new MemoryStore("cow", 1 << 20);
-        PersistentExceptionStore store = new PersistentExceptionStore(submitter, memory, chunkSectors, false, 512);
+        PersistentExceptionStore store = new PersistentExceptionStore(submitter, memory, chunkSectors, false, 512, ANY_ORIGIN_SECTORS);
         store.readMetadata((o, n) -> { });
         RandomGenerator random = RandomGeneratorFactory.of("L64X128MixRandom").create(4242);
         Map<Long, Long> written = new LinkedHashMap<>();
@@ -191,7 +194,7 @@ class CowFormatTest {
         MemoryStore memory = new MemoryStore("cow", image.image.length);
         Disk.write(submitter, memory, 0, image.image);
 
-        PersistentExceptionStore store = new PersistentExceptionStore(submitter, memory, 0, false, 512);
+        PersistentExceptionStore store = new PersistentExceptionStore(submitter, memory, 0, false, 512, ANY_ORIGIN_SECTORS);
         Map<Long, Long> loaded = new LinkedHashMap<>();
         assertThat(store.readMetadata(loaded::put)).isEqualTo(ExceptionStore.LoadResult.LOADED);
 
@@ -210,7 +213,7 @@ class CowFormatTest {
     @Test
     void aNewStoreMatchesTheSpecByteForByte() throws Exception {
         MemoryStore memory = new MemoryStore("cow", 64 * 1024);
-        new PersistentExceptionStore(submitter, memory, 8, false, 512).readMetadata((o, n) -> { });
+        new PersistentExceptionStore(submitter, memory, 8, false, 512, ANY_ORIGIN_SECTORS).readMetadata((o, n) -> { });
         SpecWriter expected = new SpecWriter(64 * 1024, 8, 1);
         assertThat(Disk.readAll(submitter, memory)).isEqualTo(expected.image);
     }
@@ -218,7 +221,7 @@ class CowFormatTest {
     @Test
     void anInvalidatedStoreMatchesTheSpecByteForByteInItsHeader() throws Exception {
         MemoryStore memory = new MemoryStore("cow", 64 * 1024);
-        PersistentExceptionStore store = new PersistentExceptionStore(submitter, memory, 8, false, 512);
+        PersistentExceptionStore store = new PersistentExceptionStore(submitter, memory, 8, false, 512, ANY_ORIGIN_SECTORS);
         store.readMetadata((o, n) -> { });
         store.dropSnapshot();
         SpecWriter expected = new SpecWriter(64 * 1024, 8, 0);

@@ -24,6 +24,9 @@ import org.junit.jupiter.api.Test;
  * keeps areas small: 32 records per area, area {@code a} at chunk {@code 1 + 33a}.
  */
 class PersistentExceptionStoreTest {
+    /** The origin's size where it does not matter: large enough for every old chunk these tests write. */
+    private static final long ANY_ORIGIN_SECTORS = dev.cairn.block.Sectors.MAX_DEVICE_SECTORS;
+
     private static final int CHUNK = 1;
     private static final int EPA = 32;
 
@@ -37,7 +40,7 @@ class PersistentExceptionStoreTest {
     }
 
     private PersistentExceptionStore open(int chunkSectors) throws Exception {
-        PersistentExceptionStore store = new PersistentExceptionStore(submitter, cow, chunkSectors, false, 512);
+        PersistentExceptionStore store = new PersistentExceptionStore(submitter, cow, chunkSectors, false, 512, ANY_ORIGIN_SECTORS);
         return store;
     }
 
@@ -251,7 +254,7 @@ class PersistentExceptionStoreTest {
     @Test
     void aFullCowRefusesAllocation() throws Exception {
         MemoryStore small = new MemoryStore("small", 4096);
-        PersistentExceptionStore store = new PersistentExceptionStore(submitter, small, CHUNK, true, 512);
+        PersistentExceptionStore store = new PersistentExceptionStore(submitter, small, CHUNK, true, 512, ANY_ORIGIN_SECTORS);
         store.readMetadata((o, n) -> { });
         List<Long> got = new ArrayList<>();
         long n;

@@ -45,6 +45,8 @@ final class SnapStack implements AutoCloseable {
             TargetType real = found.find(name).orElseThrow(() -> new AssertionError(name + " not found by ServiceLoader"));
             types = types.with(capturing(real));
         }
+        // Origins stacked as the cli makes them (ORIGIN-real over a file) need linear.
+        types = types.with(new dev.cairn.dm.targets.linear.LinearTargetType());
         // Not RegistryOptions.defaults(): it loads every module's types and fails on another module's broken one.
         this.dm = new DeviceRegistry(submitter, new RegistryOptions(InstantSource.system(), LeafOpener.fileStore(), types, 1024));
     }

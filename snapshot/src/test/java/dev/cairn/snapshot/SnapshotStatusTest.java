@@ -9,6 +9,9 @@ import dev.cairn.block.store.MemoryStore;
 import org.junit.jupiter.api.Test;
 
 class SnapshotStatusTest {
+    /** The origin's size where it does not matter: large enough for every old chunk these tests write. */
+    private static final long ANY_ORIGIN_SECTORS = dev.cairn.block.Sectors.MAX_DEVICE_SECTORS;
+
     @Test
     void parsesEveryFormOfTheInfoLine() {
         assertThat(SnapshotStatus.parse("397896/2097152 1560"))
@@ -30,7 +33,7 @@ class SnapshotStatusTest {
         long cowSectors = CowLayout.requiredCowSectors(originSectors, chunk);
         try (Submitter submitter = Submitter.create(SubmitPolicy.FLUSH_ON_BLOCK)) {
             MemoryStore cow = new MemoryStore("cow", ((cowSectors * 512 + 4095) / 4096) * 4096);
-            PersistentExceptionStore store = new PersistentExceptionStore(submitter, cow, chunk, false, 512);
+            PersistentExceptionStore store = new PersistentExceptionStore(submitter, cow, chunk, false, 512, ANY_ORIGIN_SECTORS);
             store.readMetadata((o, n) -> { });
             for (long c = 0; c < originSectors; c++) {
                 long n = store.prepareException();

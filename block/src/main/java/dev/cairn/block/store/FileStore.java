@@ -1070,15 +1070,27 @@ public final class FileStore implements BlockDevice, AutoCloseable {
             MemorySegment errno = Posix.newErrnoState(a);
             long pos = Sectors.toBytes(sector);
             long end = Sectors.toBytes(sector + sectors);
+            // Holes are described only inside the file as it is now: a file that shrank under an open store
+            // (truncated behind it) fails reads past its end with EIO, so that range must not be called zeros
+            // (nbdcopy would write zeros for it and exit 0). It is data: reading it tells the truth.
+            long holesEnd = Math.min(end, readableEndBytes(errno));
             while (pos < end) {
+                if (pos >= holesEnd) {
+                    sink.extent((end - pos) >>> Sectors.SECTOR_SHIFT, 0);
+                    return;
+                }
                 long data = Posix.lseek(errno, fd, pos, Posix.SEEK_DATA);
                 if (data < 0) {
                     if (Posix.errno(errno) != Posix.ENXIO) { // ENXIO: no data after pos; else: holes unsupported
                         sink.extent((end - pos) >>> Sectors.SECTOR_SHIFT, 0);
                         return;
                     }
-                    data = end;
+                    // ENXIO also answers a pos at or past the end of a file that shrank since holesEnd was read:
+                    // look again, so only what is still inside the file is called a hole.
+                    holesEnd = Math.min(holesEnd, readableEndBytes(errno));
+                    data = holesEnd;
                 }
+                data = Math.min(data, holesEnd);
                 // Holes are whole file-system blocks, but round inwards anyway: calling a hole data is always safe.
                 long holeEnd = Math.min(data, end) & ~(long) (Sectors.SECTOR_SIZE - 1);
                 if (holeEnd > pos) {
@@ -1101,6 +1113,15 @@ public final class FileStore implements BlockDevice, AutoCloseable {
         } finally {
             queries.decrementAndGet();
         }
+    }
+
+    /**
+     * The end of the whole sectors the file has now ({@code lseek(SEEK_END)}, which pread and pwrite, with
+     * their own offsets, do not depend on), or 0 when it cannot be told: then nothing is called a hole.
+     */
+    private long readableEndBytes(MemorySegment errno) {
+        long size = Posix.lseek(errno, fd, 0, Posix.SEEK_END);
+        return size < 0 ? 0 : size & ~(long) (Sectors.SECTOR_SIZE - 1);
     }
 
     // ---------------------------------------------------------------- close

@@ -281,6 +281,34 @@ class FileStoreTest {
         assertThat(Files.readAllBytes(store.path())).containsOnly(0);
     }
 
+    /**
+     * Issue 22 item 7: after the image of a live device was truncated from 64 to 16 MiB, reads past 16 MiB
+     * failed (right) but the extents called that range a hole of zeros, so nbdcopy copied zeros for it and
+     * exited 0. Past the file's real end the store now answers data.
+     */
+    @Test
+    void extentsNeverClaimZerosPastATruncatedEnd() throws IOException {
+        FileStore store = sparse("t.img", 4 * MIB, FileStoreConfig.defaults());
+        long all = store.capacitySectors();
+        assertThat(StoreModel.io(submitter, store, BioOp.WRITE, 0, 0, MemorySegment.ofArray(data(0, 4096, 1))))
+                .isEqualTo(BioStatus.OK);
+        try (RandomAccessFile f = new RandomAccessFile(store.path().toFile(), "rw")) {
+            f.setLength(MIB);
+        }
+        long end = MIB / 512;
+        assertThat(StoreModel.io(submitter, store, BioOp.READ, 0, end, MemorySegment.ofArray(new byte[4096])))
+                .as("a read past the file's new end fails").isEqualTo(BioStatus.IOERR);
+        assertThat(StoreModel.extents(store, 0, all)).containsExactly(
+                new long[] {0, 8, 0}, new long[] {8, end - 8, HOLE}, new long[] {end, all - end, 0});
+        assertThat(StoreModel.extents(store, end + 8, 64)).containsExactly(new long[] {end + 8, 64, 0});
+        // A file that ends inside a sector: that sector is data, not zeros.
+        try (RandomAccessFile f = new RandomAccessFile(store.path().toFile(), "rw")) {
+            f.setLength(MIB - 100);
+        }
+        assertThat(StoreModel.extents(store, 8, all - 8)).containsExactly(
+                new long[] {8, end - 9, HOLE}, new long[] {end - 1, all - end + 1, 0});
+    }
+
     @Test
     void readOnlyRefusesEveryWriteWithPerm() throws IOException {
         Path path = dir.resolve("ro.img");

@@ -183,6 +183,14 @@ final class Connection implements Runnable {
             LOG.log(Level.INFO, () -> this + ": dropped: " + e.getMessage());
         } catch (EOFException | ClosedChannelException e) {
             LOG.log(Level.DEBUG, () -> this + ": client went away: " + e);
+        } catch (AllocationFailedException e) {
+            LOG.log(Level.WARNING, () -> this + ": closing the connection: " + e.getMessage());
+            if (!e.request.pieced) {
+                finish(e.request.fail(ENOMEM, NO_MEMORY)); // a long WRITE's pieces end it themselves
+            }
+            // Everything it holds comes back as the writer drops its replies; a client that reads nothing
+            // cannot keep the writer (and so the connection) waiting.
+            transport.close();
         } catch (IOException e) {
             LOG.log(Level.DEBUG, () -> this + ": I/O error: " + e);
         } catch (RuntimeException | Error e) {
@@ -523,7 +531,11 @@ final class Connection implements Runnable {
                 r.extentCount = layout.count;
             }
         }
-        r.buffer = pool.acquire(r.lengthBytes);
+        r.buffer = buffer(r, r.lengthBytes);
+        if (r.buffer == null) {
+            finish(r.fail(ENOMEM, NO_MEMORY));
+            return;
+        }
         r.replyDataBytes = r.lengthBytes;
         MemorySegment data = r.buffer.segment(r.lengthBytes);
         Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.READ).setSector(r.offsetBytes >>> Sectors.SECTOR_SHIFT)
@@ -535,6 +547,18 @@ final class Connection implements Runnable {
         }
         submit(r, bio);
     }
+
+    /**
+     * A WRITE payload longer than this is read, and written to the device, in pieces of this size as they
+     * arrive, so a client that sends a header and then its payload slowly holds one piece of server memory,
+     * not the length its header claims (a 32 MiB header followed by a byte every 10 ms reserved 32 MiB each:
+     * issue 22). Each piece goes to the device once it is full and its buffer comes back when that write
+     * completes; the reply waits for every piece. A payload up to this size is one buffer and one bio, as
+     * before, whether it arrives at once or not; a longer one that arrives at once costs one bio per piece
+     * but no copy: each piece is read from the socket straight into the buffer the device writes from.
+     * nbdcopy's writes (256 KiB) are one piece.
+     */
+    static final int WRITE_PIECE_BYTES = 256 * 1024;
 
     private void write(Request r) throws IOException {
         long length = Integer.toUnsignedLong(r.lengthBytes);
@@ -548,11 +572,21 @@ final class Connection implements Runnable {
         if (!acquire(r, length)) {
             return;
         }
-        r.buffer = pool.acquire(r.lengthBytes);
+        if (length > WRITE_PIECE_BYTES) {
+            writeInPieces(r, (int) length);
+            return;
+        }
+        r.buffer = buffer(r, r.lengthBytes);
+        if (r.buffer == null) {
+            in.skip(length);
+            finish(r.fail(ENOMEM, NO_MEMORY));
+            return;
+        }
         try {
             in.readFully(r.buffer.bytes(r.lengthBytes));
         } catch (IOException e) {
             pool.release(r.buffer);
+            r.buffer = null;
             budget.release(length);
             throw e;
         }
@@ -561,6 +595,112 @@ final class Connection implements Runnable {
                 .setSector(r.offsetBytes >>> Sectors.SECTOR_SHIFT).setData(r.buffer.segment(r.lengthBytes))
                 .setFlags(bioFlags).setEndIo(r);
         submit(r, bio);
+    }
+
+    /**
+     * A long WRITE: each {@link #WRITE_PIECE_BYTES} of payload is read into a buffer of its own and submitted
+     * as soon as it is full; {@link WritePieces} replies when every piece has completed. When the budget is
+     * spent part way, the rest of the payload is skipped (nothing allocated) and the request fails with
+     * ENOMEM; pieces already submitted still complete first.
+     */
+    private void writeInPieces(Request r, int lengthBytes) throws IOException {
+        WritePieces pieces = new WritePieces(this, r, pool);
+        r.pieced = true;
+        BlockDevice device = export.device();
+        int bioFlags = fuaFlags(r);
+        int doneBytes = 0;
+        try {
+            while (doneBytes < lengthBytes) {
+                int n = Math.min(WRITE_PIECE_BYTES, lengthBytes - doneBytes);
+                BufferPool.Buffer piece = buffer(r, n);
+                if (piece == null) {
+                    in.skip(lengthBytes - doneBytes);
+                    pieces.fail(ENOMEM, NO_MEMORY);
+                    break;
+                }
+                try {
+                    in.readFully(piece.bytes(n));
+                } catch (IOException e) {
+                    pool.release(piece);
+                    throw e;
+                }
+                Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.WRITE)
+                        .setSector((r.offsetBytes + doneBytes) >>> Sectors.SECTOR_SHIFT).setData(piece.segment(n))
+                        .setFlags(bioFlags).setEndIo(pieces.add(piece));
+                doneBytes += n;
+                try {
+                    submitter.submit(bio);
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, () -> this + ": device failed " + r, e);
+                    pieces.submitFailed(piece); // the device may still hold the buffer
+                    in.skip(lengthBytes - doneBytes);
+                    break;
+                }
+            }
+        } catch (IOException | RuntimeException | Error e) {
+            // The stream ended (or the JVM could not allocate) inside the payload: what was submitted still
+            // completes, then the request ends; the connection is closing.
+            if (e instanceof AllocationFailedException) {
+                pieces.fail(ENOMEM, NO_MEMORY);
+            } else {
+                pieces.fail(EIO, "payload incomplete");
+            }
+            pieces.readerDone();
+            throw e;
+        }
+        pieces.readerDone();
+    }
+
+    /** The message of an ENOMEM reply. */
+    static final String NO_MEMORY = "the server's memory budget for clients is spent; try again";
+
+    /**
+     * A buffer for request {@code r}'s data, or null when the server-wide budget is spent (the caller fails
+     * the request with ENOMEM and the connection goes on).
+     *
+     * <p>While the budget is spent and this connection has other requests in flight, the reader waits for one
+     * of them to complete and tries again: a pipelining client is slowed down, as by its own in-flight
+     * budget, rather than failed. With nothing else in flight it fails at once: nothing of its own would
+     * wake it, and waiting on memory that other clients hold (slow senders, clients that read no replies)
+     * is how one client would stall another. No timer is involved either way.
+     *
+     * @throws AllocationFailedException when the JVM could not allocate the memory although the budget
+     *     allowed it: {@code r} is failed with ENOMEM and the connection must close
+     */
+    private BufferPool.Buffer buffer(Request r, int lengthBytes) throws AllocationFailedException {
+        while (true) {
+            BufferPool.Buffer b;
+            try {
+                b = pool.acquire(lengthBytes);
+            } catch (OutOfMemoryError e) {
+                server.allocationFailed();
+                throw new AllocationFailedException(r, lengthBytes, e);
+            }
+            if (b != null) {
+                return b;
+            }
+            // r itself is one of the requests in flight: wait only while there is another.
+            int inFlight = budget.requests();
+            if (inFlight <= 1 || !budget.awaitFewerThan(inFlight)) {
+                server.memoryRefused();
+                return null;
+            }
+        }
+    }
+
+    /**
+     * The JVM refused direct memory the budget allowed (its own limit is lower). The request it was for is
+     * answered ENOMEM and the connection closes, releasing everything it holds: a stream whose payload was
+     * not read cannot go on, and a reader left waiting for budget it will never get was issue 22's leak.
+     */
+    static final class AllocationFailedException extends IOException {
+        private static final long serialVersionUID = 1L;
+        final transient Request request;
+
+        AllocationFailedException(Request request, int lengthBytes, OutOfMemoryError cause) {
+            super("could not allocate " + lengthBytes + " bytes for " + request + ": " + cause.getMessage(), cause);
+            this.request = request;
+        }
     }
 
     /** Bio flags for a client's FUA; on a cached device without native FUA, a flush after the write instead. */
@@ -637,7 +777,7 @@ final class Connection implements Runnable {
         }
     }
 
-    private void blockStatus(Request r) {
+    private void blockStatus(Request r) throws AllocationFailedException {
         int err = check(r, CMD_FLAG_REQ_ONE, false, EINVAL);
         if (err == 0 && !baseAllocation) {
             err = EINVAL;
@@ -658,7 +798,11 @@ final class Connection implements Runnable {
             return;
         }
         int bytes = 4 + 8 * extents.count;
-        r.buffer = pool.acquire(bytes);
+        r.buffer = buffer(r, bytes);
+        if (r.buffer == null) {
+            finish(r.fail(ENOMEM, NO_MEMORY));
+            return;
+        }
         ByteBuffer b = r.buffer.bytes(bytes);
         b.putInt(Handshake.BASE_ALLOCATION_ID);
         for (int i = 0; i < extents.count; i++) {
@@ -761,7 +905,8 @@ final class Connection implements Runnable {
         finish(r);
     }
 
-    private void finish(Request r) {
+    /** Replies {@code r} as it stands (once: the first caller claims it). */
+    void finish(Request r) {
         if (r.claim()) {
             reply(r);
         }

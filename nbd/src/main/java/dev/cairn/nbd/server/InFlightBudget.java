@@ -84,6 +84,26 @@ final class InFlightBudget {
         }
     }
 
+    /**
+     * Waits until fewer than {@code requests} requests are in flight (one of this connection's completed);
+     * false at once when fewer already are, or when the budget was aborted. The reader uses it to wait for
+     * server memory only while its own requests can still give some back ({@link Connection}).
+     */
+    boolean awaitFewerThan(int requests) {
+        lock.lock();
+        try {
+            if (this.requests < requests) {
+                return false;
+            }
+            while (!aborted && this.requests >= requests) {
+                changed.awaitUninterruptibly();
+            }
+            return !aborted;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Wakes and fails every current and future {@link #acquire}. */
     void abort() {
         lock.lock();

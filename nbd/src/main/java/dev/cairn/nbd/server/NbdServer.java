@@ -61,6 +61,17 @@ public final class NbdServer implements AutoCloseable {
      * to answer never fill the queue, so this does not limit how many reads wait for a disk.
      */
     public static final long DEFAULT_MAX_QUEUED_READ_BYTES = 2L << 20;
+    /**
+     * The default server-wide budget for memory held on behalf of clients (payload and reply buffers). With
+     * the per-connection bounds (64 MiB in flight, one {@link Connection#WRITE_PIECE_BYTES} piece of a payload
+     * still arriving) it keeps a server with many misbehaving clients within a stated size: see docs/nbd.md.
+     */
+    public static final long DEFAULT_MAX_CLIENT_MEMORY_BYTES = 512L << 20;
+    /**
+     * Idle buffers kept warm for reuse by default. Beyond this, buffers that come back give their pages to
+     * the kernel at once; 64 MiB holds 256 nbdcopy-sized (256 KiB) buffers, four connections' worth.
+     */
+    public static final long DEFAULT_BUFFER_POOL_BYTES = 64L << 20;
 
     private final Submitter submitter;
     private final String tcpHost;
@@ -74,6 +85,8 @@ public final class NbdServer implements AutoCloseable {
     private final Duration drainTimeout;
     private final int maxPayloadBytes;
     private final BufferPool bufferPool;
+    private final AtomicLong memoryRefusals = new AtomicLong();
+    private final AtomicLong allocationFailures = new AtomicLong();
 
     private final Map<String, NbdExport> exports = new ConcurrentHashMap<>();
     private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
@@ -97,7 +110,7 @@ public final class NbdServer implements AutoCloseable {
         this.defaultExport = b.defaultExport;
         this.drainTimeout = b.drainTimeout;
         this.maxPayloadBytes = (int) Math.min(MAX_PAYLOAD_BYTES, Long.highestOneBit(maxInFlightBytes));
-        this.bufferPool = new BufferPool(b.bufferPoolBytes);
+        this.bufferPool = new BufferPool(b.bufferPoolBytes, b.maxClientMemoryBytes, b.allocator);
     }
 
     public static Builder builder() {
@@ -253,6 +266,39 @@ public final class NbdServer implements AutoCloseable {
         connections.put(c, t);
         t.start();
     }
+
+    /** A request was refused ENOMEM: the server-wide memory budget was spent. */
+    void memoryRefused() {
+        memoryRefusals.incrementAndGet();
+    }
+
+    /** The JVM refused direct memory the budget allowed; the connection it was for closes. */
+    void allocationFailed() {
+        allocationFailures.incrementAndGet();
+    }
+
+    /**
+     * The memory this server holds on behalf of its clients, now and at its peak, against its budget
+     * ({@link Builder#maxClientMemoryBytes}); for monitoring and tests.
+     */
+    public ClientMemory clientMemory() {
+        return new ClientMemory(bufferPool.maxHeldBytes(), bufferPool.heldBytes(), bufferPool.peakHeldBytes(),
+                bufferPool.retainedBytes(), bufferPool.returnedBytes(), memoryRefusals.get(), allocationFailures.get());
+    }
+
+    /**
+     * A snapshot of the client memory gauges.
+     *
+     * @param budgetBytes        the most that may be held at once
+     * @param heldBytes          I/O buffers out now (payloads being read, data being written or sent)
+     * @param peakHeldBytes      the most held at once since the server started
+     * @param retainedBytes      idle buffers kept warm for reuse (not held for any client)
+     * @param returnedBytes      bytes whose pages were given back to the kernel as their buffers came back
+     * @param refusedRequests    requests answered ENOMEM because the budget was spent
+     * @param allocationFailures connections closed because the JVM refused memory the budget allowed
+     */
+    public record ClientMemory(long budgetBytes, long heldBytes, long peakHeldBytes, long retainedBytes,
+            long returnedBytes, long refusedRequests, long allocationFailures) {}
 
     /** A connection ended with a bug of ours (an unexpected exception), not a client's fault. */
     void internalError() {
@@ -419,7 +465,9 @@ public final class NbdServer implements AutoCloseable {
         private int maxConnections = 1024;
         private String defaultExport;
         private Duration drainTimeout = Duration.ofSeconds(30);
-        private long bufferPoolBytes = 256L << 20;
+        private long bufferPoolBytes = DEFAULT_BUFFER_POOL_BYTES;
+        private long maxClientMemoryBytes = DEFAULT_MAX_CLIENT_MEMORY_BYTES;
+        private BufferPool.Allocator allocator = java.nio.ByteBuffer::allocateDirect;
 
         private Builder() {}
 
@@ -511,7 +559,28 @@ public final class NbdServer implements AutoCloseable {
             return this;
         }
 
-        /** Idle I/O buffer memory kept for reuse across all connections (default 256 MiB). */
+        /**
+         * The server-wide budget for I/O buffers held on behalf of clients, all connections together
+         * (default {@link #DEFAULT_MAX_CLIENT_MEMORY_BYTES}; at least 32 MiB, the largest payload). A request
+         * that finds it spent, with nothing else of its connection in flight, is answered ENOMEM; see
+         * docs/nbd.md, "Bounds".
+         */
+        public Builder maxClientMemoryBytes(long value) {
+            if (value < BufferPool.MAX_BYTES) {
+                throw new IllegalArgumentException("maxClientMemoryBytes: " + value + " (expected: >= "
+                        + BufferPool.MAX_BYTES + ")");
+            }
+            this.maxClientMemoryBytes = value;
+            return this;
+        }
+
+        /** Where I/O buffers' memory comes from (a hook: tests make it fail as a JVM out of direct memory does). */
+        Builder allocator(BufferPool.Allocator value) {
+            this.allocator = Objects.requireNonNull(value, "allocator");
+            return this;
+        }
+
+        /** Idle I/O buffer memory kept warm for reuse across all connections (default 64 MiB). */
         public Builder bufferPoolBytes(long value) {
             if (value < 0) {
                 throw new IllegalArgumentException("bufferPoolBytes: " + value + " (expected: >= 0)");

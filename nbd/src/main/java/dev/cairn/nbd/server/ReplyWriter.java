@@ -234,8 +234,12 @@ final class ReplyWriter implements Runnable {
             r.splice.release(); // after the file ranges were sent, or dropped: the stores may close
             r.splice = null;
         }
-        if (r.buffer != null && !r.dropBuffer) {
-            pool.release(r.buffer);
+        if (r.buffer != null) {
+            if (r.dropBuffer) {
+                pool.abandon(r.buffer);
+            } else {
+                pool.release(r.buffer);
+            }
         }
         r.buffer = null;
         budget.release(r.budgetBytes, r.queuedReadBytes);

@@ -50,6 +50,8 @@ final class Request implements BioEndIo {
     boolean zeroFallback;
     /** The device threw while owning the buffer: never reuse it. */
     boolean dropBuffer;
+    /** A WRITE read and submitted in pieces ({@link WritePieces}): its pieces, not the reader, end it. */
+    boolean pieced;
 
     private final AtomicBoolean claimed = new AtomicBoolean();
 

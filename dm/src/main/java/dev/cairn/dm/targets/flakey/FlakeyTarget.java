@@ -167,6 +167,12 @@ final class FlakeyTarget implements Target {
 
     @Override
     public void queryExtents(long sector, long sectors, Extents.Sink sink) {
+        if (isDown()) {
+            // Reads may fail (error_reads) or come back changed (corrupt_bio_byte, random_read_corrupt): a hole
+            // of the device below is not zeros to a reader now, and "data" never claims more than a read gives.
+            sink.extent(sectors, 0);
+            return;
+        }
         dev.device().queryExtents(sector + shift, sectors, sink);
     }
 }

@@ -48,6 +48,10 @@ public record StripedConfig(long chunkSectors, List<Stripe> stripes) {
             stripes.add(new Stripe(dev, offset));
         }
         args.expectEnd();
+        // chunk may be as large as 2^62: a product that does not fit cannot divide any device's length.
+        if (chunk > Long.MAX_VALUE / count) {
+            throw args.error("chunk_sectors", chunk, "#stripes x chunk_sectors at most " + lengthSectors + ", the length");
+        }
         long unit = chunk * count;
         if (lengthSectors % unit != 0) {
             throw args.error("length", lengthSectors, "a multiple of #stripes x chunk_sectors = " + unit);

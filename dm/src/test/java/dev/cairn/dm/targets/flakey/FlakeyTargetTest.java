@@ -112,6 +112,21 @@ class FlakeyTargetTest {
         Pattern.check(Io.readOk(stack.submitter(), md, 0, 4096), 0, 1);
     }
 
+    /** Issue 22 item 7, dm's side: while down a read may fail or change, so no range is reported as zeros. */
+    @Test
+    void extentsNeverClaimZerosWhileReadsFail() throws Exception {
+        MappedDevice md = dm.create("f", "0 64 flakey lower 0 10 10 1 error_reads");
+        java.util.List<String> up = new java.util.ArrayList<>();
+        md.queryExtents(0, 64, (n, flags) -> up.add(n + ":" + flags));
+        assertThat(up).containsExactly("64:" + (dev.cairn.block.Extents.HOLE | dev.cairn.block.Extents.ZERO));
+
+        clock.advance(Duration.ofSeconds(10));
+        assertThat(read(md, 0, MemorySegment.ofArray(new byte[512]))).isEqualTo(BioStatus.IOERR);
+        java.util.List<String> down = new java.util.ArrayList<>();
+        md.queryExtents(0, 64, (n, flags) -> down.add(n + ":" + flags));
+        assertThat(down).containsExactly("64:0");
+    }
+
     @Test
     void errorReadsAloneLetsWritesThrough() throws Exception {
         MappedDevice md = dm.create("f", "0 64 flakey lower 0 0 10 1 error_reads");
