@@ -74,6 +74,8 @@ public final class NbdServer implements AutoCloseable {
     private final Duration drainTimeout;
     private final int maxPayloadBytes;
     private final BufferPool bufferPool;
+    /** Null when TLS is off. */
+    private final ServerTls tls;
 
     private final Map<String, NbdExport> exports = new ConcurrentHashMap<>();
     private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
@@ -98,6 +100,7 @@ public final class NbdServer implements AutoCloseable {
         this.drainTimeout = b.drainTimeout;
         this.maxPayloadBytes = (int) Math.min(MAX_PAYLOAD_BYTES, Long.highestOneBit(maxInFlightBytes));
         this.bufferPool = new BufferPool(b.bufferPoolBytes);
+        this.tls = b.tls == null || b.tls.mode() == TlsMode.OFF ? null : b.tls;
     }
 
     public static Builder builder() {
@@ -248,7 +251,8 @@ public final class NbdServer implements AutoCloseable {
             transport.close();
             return;
         }
-        Connection c = new Connection(this, transport, connectionIds.incrementAndGet());
+        Connection c = new Connection(this, tls == null ? transport : new StartTlsTransport(transport, tls),
+                connectionIds.incrementAndGet());
         Thread t = c.connectionThread();
         connections.put(c, t);
         t.start();
@@ -279,6 +283,11 @@ public final class NbdServer implements AutoCloseable {
         } catch (IOException e) {
             return -1;
         }
+    }
+
+    /** Off, on or require. */
+    public TlsMode tlsMode() {
+        return tls == null ? TlsMode.OFF : tls.mode();
     }
 
     /** The Unix socket path, or null. */
@@ -406,6 +415,21 @@ public final class NbdServer implements AutoCloseable {
                 + " connections]";
     }
 
+    /** True when every address {@code host} names is a loopback address (an unknown name is not). */
+    static boolean isLoopback(String host) {
+        try {
+            java.net.InetAddress[] all = java.net.InetAddress.getAllByName(host);
+            for (java.net.InetAddress a : all) {
+                if (!a.isLoopbackAddress()) {
+                    return false;
+                }
+            }
+            return all.length > 0;
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
+    }
+
     /** Configuration of an {@link NbdServer}. Without any listener, TCP 127.0.0.1:10809 is used. */
     public static final class Builder {
         private Submitter submitter;
@@ -420,6 +444,8 @@ public final class NbdServer implements AutoCloseable {
         private String defaultExport;
         private Duration drainTimeout = Duration.ofSeconds(30);
         private long bufferPoolBytes = 256L << 20;
+        private ServerTls tls;
+        private boolean allowPlaintextRemote;
 
         private Builder() {}
 
@@ -520,6 +546,25 @@ public final class NbdServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * STARTTLS with these credentials and mode (default: TLS off). Every listener gets the same mode.
+         * Not owned: the caller keeps it to {@link ServerTls#reload} certificates.
+         */
+        public Builder tls(ServerTls value) {
+            this.tls = Objects.requireNonNull(value, "tls");
+            return this;
+        }
+
+        /**
+         * Allows a TCP listener on an address other than loopback without {@link TlsMode#REQUIRE}. Without it
+         * {@link #build} refuses such a server: anyone who can reach the port could read and overwrite the
+         * exports, and a plaintext session can be read or changed on the way.
+         */
+        public Builder allowPlaintextRemote(boolean value) {
+            this.allowPlaintextRemote = value;
+            return this;
+        }
+
         public NbdServer build() {
             if (submitter == null) {
                 throw new IllegalStateException("submitter: null (expected: a Submitter; call submitter(...))");
@@ -527,6 +572,12 @@ public final class NbdServer implements AutoCloseable {
             if (tcpHost == null && unixPath == null && !noListeners) {
                 tcpHost = "127.0.0.1";
                 tcpPort = DEFAULT_PORT;
+            }
+            if (tcpHost != null && !allowPlaintextRemote && (tls == null || tls.mode() != TlsMode.REQUIRE)
+                    && !isLoopback(tcpHost)) {
+                throw new IllegalStateException("tcp host: " + tcpHost + " (expected: a loopback address, or TLS"
+                        + " required, or allowPlaintextRemote(true)): plaintext NBD beyond this machine lets anyone"
+                        + " who can reach the port read and overwrite the exports");
             }
             return new NbdServer(this);
         }

@@ -1,0 +1,210 @@
+package dev.cairn.nbd.server;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.cert.CertPathBuilder;
+import java.security.cert.CertStore;
+import java.security.cert.CertificateFactory;
+import java.security.cert.CollectionCertStoreParameters;
+import java.security.cert.PKIXBuilderParameters;
+import java.security.cert.PKIXRevocationChecker;
+import java.security.cert.X509CRL;
+import java.security.cert.X509CertSelector;
+import java.security.cert.X509Certificate;
+import java.security.spec.PKCS8EncodedKeySpec;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collection;
+import java.util.EnumSet;
+import java.util.List;
+import javax.net.ssl.CertPathTrustManagerParameters;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import org.bouncycastle.asn1.DERNull;
+import org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers;
+import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
+import org.bouncycastle.asn1.pkcs.RSAPrivateKey;
+import org.bouncycastle.asn1.sec.ECPrivateKey;
+import org.bouncycastle.asn1.x509.AlgorithmIdentifier;
+import org.bouncycastle.asn1.x9.X9ObjectIdentifiers;
+
+/**
+ * Builds the JDK {@link SSLContext} of an X.509 server from nbdkit's certificate directory: {@code ca-cert.pem},
+ * {@code server-cert.pem} (the chain, leaf first), {@code server-key.pem} (PKCS#8, PKCS#1 RSA or SEC1 EC, as
+ * certtool and openssl write them; unencrypted) and the optional {@code ca-crl.pem}. The CA and the CRL matter
+ * only with verify-peer: they check client certificates. Every problem is one {@link IOException} naming the
+ * file.
+ *
+ * <p>Thread safety: stateless.
+ */
+final class X509Context {
+    static final String CA_CERT = "ca-cert.pem";
+    static final String SERVER_CERT = "server-cert.pem";
+    static final String SERVER_KEY = "server-key.pem";
+    static final String CA_CRL = "ca-crl.pem";
+    private static final char[] NO_PASSWORD = new char[0];
+
+    private X509Context() {}
+
+    static SSLContext load(TlsConfig.X509 config) throws IOException {
+        Path dir = config.dir();
+        if (!Files.isDirectory(dir)) {
+            throw new IOException("--tls-certificates: " + dir + " (expected: a directory with " + CA_CERT + ", "
+                    + SERVER_CERT + " and " + SERVER_KEY + ")");
+        }
+        List<X509Certificate> chain = certificates(dir.resolve(SERVER_CERT));
+        PrivateKey key = privateKey(dir.resolve(SERVER_KEY));
+        try {
+            KeyStore keys = KeyStore.getInstance("PKCS12");
+            keys.load(null, null);
+            keys.setKeyEntry("server", key, NO_PASSWORD, chain.toArray(X509Certificate[]::new));
+            KeyManagerFactory kmf = KeyManagerFactory.getInstance("PKIX");
+            kmf.init(keys, NO_PASSWORD);
+            TrustManager[] trust = null;
+            if (config.verifyPeer()) {
+                trust = trustManagers(dir);
+            }
+            SSLContext context = SSLContext.getInstance("TLS");
+            context.init(kmf.getKeyManagers(), trust, null);
+            return context;
+        } catch (GeneralSecurityException e) {
+            throw new IOException(dir.resolve(SERVER_KEY) + ": does not fit " + dir.resolve(SERVER_CERT) + " ("
+                    + e.getMessage() + ")", e);
+        }
+    }
+
+    private static TrustManager[] trustManagers(Path dir) throws IOException, GeneralSecurityException {
+        Path caFile = dir.resolve(CA_CERT);
+        List<X509Certificate> cas = certificates(caFile);
+        KeyStore anchors = KeyStore.getInstance("PKCS12");
+        anchors.load(null, null);
+        for (int i = 0; i < cas.size(); i++) {
+            anchors.setCertificateEntry("ca" + i, cas.get(i));
+        }
+        PKIXBuilderParameters params = new PKIXBuilderParameters(anchors, new X509CertSelector());
+        Path crlFile = dir.resolve(CA_CRL);
+        if (Files.exists(crlFile)) {
+            Collection<X509CRL> crls = crls(crlFile);
+            params.addCertStore(CertStore.getInstance("Collection", new CollectionCertStoreParameters(crls)));
+            // The CA's CRL is all there is to consult: no OCSP, no fetching distribution points.
+            PKIXRevocationChecker checker = (PKIXRevocationChecker) CertPathBuilder.getInstance("PKIX").getRevocationChecker();
+            checker.setOptions(EnumSet.of(PKIXRevocationChecker.Option.PREFER_CRLS,
+                    PKIXRevocationChecker.Option.NO_FALLBACK, PKIXRevocationChecker.Option.ONLY_END_ENTITY));
+            params.addCertPathChecker(checker);
+            params.setRevocationEnabled(true);
+        } else {
+            params.setRevocationEnabled(false);
+        }
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
+        tmf.init(new CertPathTrustManagerParameters(params));
+        return tmf.getTrustManagers();
+    }
+
+    static List<X509Certificate> certificates(Path file) throws IOException {
+        byte[] bytes = read(file);
+        try {
+            List<X509Certificate> out = new ArrayList<>();
+            for (var c : CertificateFactory.getInstance("X.509").generateCertificates(new ByteArrayInputStream(bytes))) {
+                out.add((X509Certificate) c);
+            }
+            if (out.isEmpty()) {
+                throw new IOException(file + ": no certificate (expected: PEM 'BEGIN CERTIFICATE' blocks)");
+            }
+            return out;
+        } catch (GeneralSecurityException e) {
+            throw new IOException(file + ": not a PEM certificate (" + e.getMessage() + ")", e);
+        }
+    }
+
+    private static Collection<X509CRL> crls(Path file) throws IOException {
+        byte[] bytes = read(file);
+        try {
+            List<X509CRL> out = new ArrayList<>();
+            for (var c : CertificateFactory.getInstance("X.509").generateCRLs(new ByteArrayInputStream(bytes))) {
+                out.add((X509CRL) c);
+            }
+            if (out.isEmpty()) {
+                throw new IOException(file + ": no CRL (expected: PEM 'BEGIN X509 CRL' blocks)");
+            }
+            return out;
+        } catch (GeneralSecurityException e) {
+            throw new IOException(file + ": not a PEM CRL (" + e.getMessage() + ")", e);
+        }
+    }
+
+    static PrivateKey privateKey(Path file) throws IOException {
+        String text = new String(read(file), StandardCharsets.US_ASCII);
+        for (String type : List.of("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY")) {
+            String begin = "-----BEGIN " + type + "-----";
+            int from = text.indexOf(begin);
+            if (from < 0) {
+                continue;
+            }
+            int to = text.indexOf("-----END " + type + "-----", from);
+            if (to < 0) {
+                throw new IOException(file + ": '" + begin + "' without its END line");
+            }
+            if (type.startsWith("ENCRYPTED")) {
+                throw new IOException(file + ": the key is encrypted (expected: an unencrypted key, as nbdkit reads it)");
+            }
+            byte[] der;
+            try {
+                der = Base64.getMimeDecoder().decode(text.substring(from + begin.length(), to));
+            } catch (IllegalArgumentException e) {
+                throw new IOException(file + ": bad base64 in the key (" + e.getMessage() + ")", e);
+            }
+            try {
+                return switch (type) {
+                    case "PRIVATE KEY" -> pkcs8(der);
+                    case "RSA PRIVATE KEY" -> pkcs8(new PrivateKeyInfo(new AlgorithmIdentifier(
+                            PKCSObjectIdentifiers.rsaEncryption, DERNull.INSTANCE), RSAPrivateKey.getInstance(der)).getEncoded());
+                    default -> {
+                        ECPrivateKey ec = ECPrivateKey.getInstance(der);
+                        if (ec.getParametersObject() == null) {
+                            throw new IOException(file + ": EC key without its curve");
+                        }
+                        yield pkcs8(new PrivateKeyInfo(new AlgorithmIdentifier(X9ObjectIdentifiers.id_ecPublicKey,
+                                ec.getParametersObject()), ec).getEncoded());
+                    }
+                };
+            } catch (GeneralSecurityException | RuntimeException e) {
+                throw new IOException(file + ": cannot read the " + type.toLowerCase(java.util.Locale.ROOT) + " ("
+                        + e.getMessage() + ")", e);
+            }
+        }
+        throw new IOException(file + ": no private key (expected: a PEM 'BEGIN PRIVATE KEY', 'BEGIN RSA PRIVATE KEY'"
+                + " or 'BEGIN EC PRIVATE KEY' block)");
+    }
+
+    private static PrivateKey pkcs8(byte[] der) throws GeneralSecurityException, IOException {
+        String oid = PrivateKeyInfo.getInstance(der).getPrivateKeyAlgorithm().getAlgorithm().getId();
+        String algorithm = switch (oid) {
+            case "1.2.840.113549.1.1.1" -> "RSA";
+            case "1.2.840.113549.1.1.10" -> "RSASSA-PSS";
+            case "1.2.840.10045.2.1" -> "EC";
+            case "1.3.101.112" -> "Ed25519";
+            case "1.3.101.113" -> "Ed448";
+            default -> throw new IOException("key algorithm " + oid + " (expected: RSA, EC or EdDSA)");
+        };
+        return KeyFactory.getInstance(algorithm).generatePrivate(new PKCS8EncodedKeySpec(der));
+    }
+
+    private static byte[] read(Path file) throws IOException {
+        try {
+            return Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new IOException(file + ": missing (expected: nbdkit's layout: " + CA_CERT + ", " + SERVER_CERT + ", "
+                    + SERVER_KEY + ", optional " + CA_CRL + ")", e);
+        }
+    }
+}
