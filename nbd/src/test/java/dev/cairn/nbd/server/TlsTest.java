@@ -270,6 +270,21 @@ class TlsTest {
     }
 
     @Test
+    void everyHostileClientTestPassesAgainstARequireServerThroughTls() throws Exception {
+        tls = ServerTls.load(new TlsConfig(TlsMode.REQUIRE, new TlsConfig.X509(files.pki, false)));
+        submitter = Submitter.create(SubmitPolicy.FLUSH_ON_BLOCK);
+        server = NbdServer.builder().submitter(submitter).tcp("127.0.0.1", 0).tls(tls).build();
+        // The port exists only after start, which attackAndCheck does: bind the relay lazily to it.
+        Path relaySocket = dir.resolve("relay-" + System.nanoTime() + ".sock");
+        NbdServer s = server;
+        try (TlsRelay relay = new TlsRelay(relaySocket, () -> s.tcpPort(), trusting())) {
+            HostileClientTest.attackAndCheck(server, relay.socket());
+        }
+        // Every attack but the two that never get past the client flags went through a TLS session.
+        assertThat(tls.stats().handshakesCompleted()).isGreaterThanOrEqualTo(30);
+    }
+
+    @Test
     void reloadServesNewCertificatesToNewClientsAndKeepsOpenSessions() throws Exception {
         Path certs = dir.resolve("reload");
         Files.createDirectories(certs);
