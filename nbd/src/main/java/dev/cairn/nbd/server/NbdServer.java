@@ -416,7 +416,7 @@ public final class NbdServer implements AutoCloseable {
     }
 
     /** True when every address {@code host} names is a loopback address (an unknown name is not). */
-    static boolean isLoopback(String host) {
+    public static boolean isLoopback(String host) {
         try {
             java.net.InetAddress[] all = java.net.InetAddress.getAllByName(host);
             for (java.net.InetAddress a : all) {

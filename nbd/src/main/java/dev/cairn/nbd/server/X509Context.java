@@ -2,6 +2,7 @@ package dev.cairn.nbd.server;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -28,6 +29,7 @@ import java.util.List;
 import javax.net.ssl.CertPathTrustManagerParameters;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509ExtendedTrustManager;
@@ -77,6 +79,7 @@ final class X509Context {
             }
             SSLContext context = SSLContext.getInstance("TLS");
             context.init(kmf.getKeyManagers(), trust, null);
+            selfTest(context, dir);
             return context;
         } catch (GeneralSecurityException e) {
             throw new IOException(dir.resolve(SERVER_KEY) + ": does not fit " + dir.resolve(SERVER_CERT) + " ("
@@ -122,7 +125,7 @@ final class X509Context {
      * sends did not match certtool's encoding of the same CA (libnbd then sent no certificate at all); with no
      * names a GnuTLS client sends the certificate it has, and the chain is checked here as before.
      */
-    private static final class NoIssuerNames extends X509ExtendedTrustManager {
+    private static class NoIssuerNames extends X509ExtendedTrustManager {
         private final X509ExtendedTrustManager delegate;
 
         NoIssuerNames(X509ExtendedTrustManager delegate) {
@@ -168,6 +171,82 @@ final class X509Context {
         @Override
         public X509Certificate[] getAcceptedIssuers() {
             return new X509Certificate[0];
+        }
+    }
+
+    /**
+     * One handshake in memory against the new context, so that a key that does not belong to its certificate
+     * (which the key store does not check) fails here, at start or reload, not on every client; it also loads
+     * the TLS classes before the first client's handshake runs against its timeout.
+     */
+    private static void selfTest(SSLContext context, Path dir) throws IOException {
+        try {
+            SSLEngine server = context.createSSLEngine();
+            server.setUseClientMode(false);
+            SSLContext trustAll = SSLContext.getInstance("TLS");
+            trustAll.init(null, new TrustManager[] {new NoIssuerNames(null) {
+                @Override
+                public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine) {
+                    // the self-test checks the server's key, not its chain
+                }
+            }}, null);
+            SSLEngine client = trustAll.createSSLEngine("localhost", 0);
+            client.setUseClientMode(true);
+            int packet = Math.max(client.getSession().getPacketBufferSize(), server.getSession().getPacketBufferSize());
+            int app = Math.max(client.getSession().getApplicationBufferSize(), server.getSession().getApplicationBufferSize());
+            ByteBuffer toServer = ByteBuffer.allocate(4 * packet);
+            ByteBuffer toClient = ByteBuffer.allocate(4 * packet);
+            ByteBuffer sink = ByteBuffer.allocate(4 * app);
+            ByteBuffer empty = ByteBuffer.allocate(0);
+            client.beginHandshake();
+            server.beginHandshake();
+            for (int step = 0; step < 100; step++) {
+                if (done(client) && done(server)) {
+                    return;
+                }
+                pump(client, empty, toServer, toClient, sink);
+                pump(server, empty, toClient, toServer, sink);
+            }
+            throw new IOException("the handshake did not finish");
+        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+            throw new IOException(dir.resolve(SERVER_KEY) + " and " + dir.resolve(SERVER_CERT)
+                    + ": a TLS handshake with them fails (" + e.getMessage() + "); does the key belong to the certificate?", e);
+        }
+    }
+
+    private static boolean done(SSLEngine e) {
+        var hs = e.getHandshakeStatus();
+        return hs == javax.net.ssl.SSLEngineResult.HandshakeStatus.NOT_HANDSHAKING
+                || hs == javax.net.ssl.SSLEngineResult.HandshakeStatus.FINISHED;
+    }
+
+    /** Lets {@code e} produce into {@code out} and consume from {@code in} until it waits for the other side. */
+    private static void pump(SSLEngine e, ByteBuffer empty, ByteBuffer out, ByteBuffer in, ByteBuffer sink)
+            throws IOException {
+        for (int i = 0; i < 20; i++) {
+            switch (e.getHandshakeStatus()) {
+                case NEED_WRAP -> e.wrap(empty, out);
+                case NEED_UNWRAP, NEED_UNWRAP_AGAIN -> {
+                    in.flip();
+                    var r = e.unwrap(in, sink.clear());
+                    in.compact();
+                    if (r.getStatus() == javax.net.ssl.SSLEngineResult.Status.BUFFER_UNDERFLOW) {
+                        return;
+                    }
+                    if (r.getStatus() == javax.net.ssl.SSLEngineResult.Status.CLOSED) {
+                        throw new IOException("the peer closed the handshake");
+                    }
+                }
+                case NEED_TASK -> {
+                    Runnable t;
+                    while ((t = e.getDelegatedTask()) != null) {
+                        t.run();
+                    }
+                }
+                default -> {
+                    return;
+                }
+            }
         }
     }
 

@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
+import dev.cairn.testkit.TlsFiles;
 import dev.cairn.nbd.server.TestClient.OptionReply;
 import dev.cairn.testkit.Poll;
 import java.io.DataInputStream;
@@ -339,6 +340,12 @@ class TlsTest {
                 .hasMessageContaining("expected: a directory");
         assertThatThrownBy(() -> ServerTls.load(new TlsConfig(TlsMode.REQUIRE, new TlsConfig.X509(files.otherCa, false))))
                 .hasMessageContaining("server-cert.pem");
+        Path mismatch = Files.createDirectories(dir.resolve("mismatch"));
+        Files.copy(files.pki.resolve("ca-cert.pem"), mismatch.resolve("ca-cert.pem"));
+        Files.copy(files.pki.resolve("server-cert.pem"), mismatch.resolve("server-cert.pem"));
+        Files.copy(files.pki.resolve("client-key.pem"), mismatch.resolve("server-key.pem"));
+        assertThatThrownBy(() -> ServerTls.load(new TlsConfig(TlsMode.REQUIRE, new TlsConfig.X509(mismatch, false))))
+                .hasMessageContaining("does the key belong to the certificate?");
         Path bad = dir.resolve("bad.psk");
         Files.writeString(bad, "alice:zz\n");
         assertThatThrownBy(() -> ServerTls.load(new TlsConfig(TlsMode.REQUIRE, new TlsConfig.Psk(bad))))

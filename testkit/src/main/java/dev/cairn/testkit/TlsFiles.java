@@ -1,4 +1,4 @@
-package dev.cairn.nbd.server;
+package dev.cairn.testkit;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -17,16 +17,16 @@ import java.time.Duration;
  * nothing here), {@code expired/} (server files with a certificate that expired in 2020), {@code keys/keys.psk}
  * (user alice) and {@code wrong-keys/keys.psk} (alice with another key).
  */
-final class TlsFiles {
+public final class TlsFiles {
     private static final Duration T = Duration.ofSeconds(120);
-    final Path root;
-    final Path pki;
-    final Path qemuClient;
-    final Path otherCa;
-    final Path expired;
-    final Path pskDir;
-    final Path psk;
-    final Path wrongPskDir;
+    public final Path root;
+    public final Path pki;
+    public final Path qemuClient;
+    public final Path otherCa;
+    public final Path expired;
+    public final Path pskDir;
+    public final Path psk;
+    public final Path wrongPskDir;
 
     private TlsFiles(Path root) {
         this.root = root;
@@ -39,7 +39,8 @@ final class TlsFiles {
         this.wrongPskDir = root.resolve("wrong-keys");
     }
 
-    static TlsFiles create(Path root) {
+    /** Makes everything under {@code root}; fails (never skips) when certtool or psktool is missing. */
+    public static TlsFiles create(Path root) {
         TlsFiles f = new TlsFiles(root);
         try {
             f.make();
@@ -50,8 +51,8 @@ final class TlsFiles {
     }
 
     private void make() throws IOException {
-        String certtool = Tools.require("certtool", "gnutls-bin");
-        String psktool = Tools.require("psktool", "gnutls-bin");
+        String certtool = require("certtool");
+        String psktool = require("psktool");
         for (Path d : new Path[] {pki, qemuClient, otherCa, expired, pskDir, wrongPskDir}) {
             Files.createDirectories(d);
         }
@@ -68,8 +69,8 @@ final class TlsFiles {
                 + "encryption_key\nsigning_key\nexpiration_days = 3650\n");
 
         key(certtool, root.resolve("ca-key.pem"));
-        Tools.run(T, certtool, "--generate-self-signed", "--load-privkey", root.resolve("ca-key.pem").toString(),
-                "--template", tmpl.resolve("ca.info").toString(), "--outfile", pki.resolve("ca-cert.pem").toString()).ok();
+        run(certtool, "--generate-self-signed", "--load-privkey", root.resolve("ca-key.pem").toString(),
+                "--template", tmpl.resolve("ca.info").toString(), "--outfile", pki.resolve("ca-cert.pem").toString());
         key(certtool, pki.resolve("server-key.pem"));
         sign(certtool, pki.resolve("server-key.pem"), tmpl.resolve("server.info"), pki.resolve("server-cert.pem"));
         key(certtool, pki.resolve("client-key.pem"));
@@ -80,25 +81,53 @@ final class TlsFiles {
         }
 
         key(certtool, root.resolve("other-ca-key.pem"));
-        Tools.run(T, certtool, "--generate-self-signed", "--load-privkey", root.resolve("other-ca-key.pem").toString(),
+        run(certtool, "--generate-self-signed", "--load-privkey", root.resolve("other-ca-key.pem").toString(),
                 "--template", tmpl.resolve("other-ca.info").toString(), "--outfile",
-                otherCa.resolve("ca-cert.pem").toString()).ok();
+                otherCa.resolve("ca-cert.pem").toString());
 
         Files.copy(pki.resolve("ca-cert.pem"), expired.resolve("ca-cert.pem"));
         key(certtool, expired.resolve("server-key.pem"));
         sign(certtool, expired.resolve("server-key.pem"), tmpl.resolve("expired.info"), expired.resolve("server-cert.pem"));
 
-        Tools.run(T, psktool, "-u", "alice", "-p", psk.toString()).ok();
-        Tools.run(T, psktool, "-u", "alice", "-p", wrongPskDir.resolve("keys.psk").toString()).ok();
+        run(psktool, "-u", "alice", "-p", psk.toString());
+        run(psktool, "-u", "alice", "-p", wrongPskDir.resolve("keys.psk").toString());
+    }
+
+    private static String require(String binary) {
+        for (String d : new String[] {"/usr/bin", "/bin", "/usr/local/bin"}) {
+            if (Files.isExecutable(Path.of(d, binary))) {
+                return Path.of(d, binary).toString();
+            }
+        }
+        throw new AssertionError(binary + " is not installed: TLS tests need it. Install the Debian package gnutls-bin"
+                + " (apt-get install -y gnutls-bin)");
+    }
+
+    /** Runs a tool to completion; a failure or a timeout fails the test with its output. */
+    private static void run(String... command) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(
+                    new java.io.File("/dev/null"))).start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            if (!p.waitFor(T.toSeconds(), java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
+                p.destroyForcibly();
+                throw new AssertionError(String.join(" ", command) + " failed:\n" + out);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
     }
 
     private static void key(String certtool, Path out) {
-        Tools.run(T, certtool, "--generate-privkey", "--outfile", out.toString()).ok();
+        run(certtool, "--generate-privkey", "--outfile", out.toString());
     }
 
     private void sign(String certtool, Path key, Path template, Path out) {
-        Tools.run(T, certtool, "--generate-certificate", "--load-ca-certificate", pki.resolve("ca-cert.pem").toString(),
+        run(certtool, "--generate-certificate", "--load-ca-certificate", pki.resolve("ca-cert.pem").toString(),
                 "--load-ca-privkey", root.resolve("ca-key.pem").toString(), "--load-privkey", key.toString(),
-                "--template", template.toString(), "--outfile", out.toString()).ok();
+                "--template", template.toString(), "--outfile", out.toString());
     }
 }
