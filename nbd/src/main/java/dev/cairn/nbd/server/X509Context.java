@@ -73,7 +73,9 @@ final class X509Context {
             keys.setKeyEntry("server", key, NO_PASSWORD, chain.toArray(X509Certificate[]::new));
             KeyManagerFactory kmf = KeyManagerFactory.getInstance("PKIX");
             kmf.init(keys, NO_PASSWORD);
-            TrustManager[] trust = null;
+            // No client certificates are checked without verify-peer: an empty list, not null, which would make
+            // the JDK load its whole CA store for nothing.
+            TrustManager[] trust = new TrustManager[0];
             if (config.verifyPeer()) {
                 trust = trustManagers(dir);
             }

@@ -172,6 +172,18 @@ class TlsRealClientsIT {
         qemuIoPattern(x509ClientCreds(files.qemuClient), true);
         // Over TCP libnbd checks the certificate against the CA and the host name.
         assertThat(Tools.run(T, nbdinfo(), "--size", tcpUri(files.pki)).ok().stdout().trim()).isEqualTo("268435456");
+        // The kernel's client tool: Debian's nbd-client 3.24 has TLS (-certfile/-keyfile/-cacertfile); -l lists
+        // exports without the kernel module, which these machines lack.
+        String nbdClient = Tools.require("nbd-client", "nbd-client");
+        Tools.Result list = Tools.run(T, nbdClient, "-l", "-cacertfile", files.pki.resolve("ca-cert.pem").toString(),
+                "-certfile", files.pki.resolve("client-cert.pem").toString(), "-keyfile",
+                files.pki.resolve("client-key.pem").toString(), "-tlshostname", "localhost", "127.0.0.1",
+                Integer.toString(server.tcpPort())).ok();
+        assertThat(list.stdout().lines().toList()).contains("disk: scratch");
+        Tools.Result plainList = Tools.run(T, nbdClient, "-l", "127.0.0.1", Integer.toString(server.tcpPort()));
+        System.out.println("nbd-client -l, plaintext: " + plainList.all());
+        assertThat(plainList.exitCode()).isNotZero();
+        assertThat(plainList.all()).contains("TLS required");
         assertThat(tls.stats().handshakesFailed()).isZero();
     }
 
