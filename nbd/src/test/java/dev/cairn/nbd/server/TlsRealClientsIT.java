@@ -185,6 +185,9 @@ class TlsRealClientsIT {
         assertThat(plainList.exitCode()).isNotZero();
         assertThat(plainList.all()).contains("TLS required");
         assertThat(tls.stats().handshakesFailed()).isZero();
+        // libnbd and qemu take TLS 1.3; nbd-client 3.24 TLS 1.2 (recorded in docs/nbd.md).
+        assertThat(tls.stats().negotiated()).containsOnlyKeys("TLSv1.3 TLS_AES_256_GCM_SHA384",
+                "TLSv1.2 TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384");
     }
 
     @Test
