@@ -4,6 +4,10 @@ import ch.qos.logback.classic.Level;
 import dev.cairn.daemon.Daemon;
 import dev.cairn.daemon.DaemonException;
 import dev.cairn.daemon.ErrorKind;
+import dev.cairn.nbd.server.NbdServer;
+import dev.cairn.nbd.server.ServerTls;
+import dev.cairn.nbd.server.TlsConfig;
+import dev.cairn.nbd.server.TlsMode;
 import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -28,7 +32,7 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin StateDirOption stateDirOption;
 
     @Option(names = "--listen", paramLabel = "HOST[:PORT]", defaultValue = "127.0.0.1",
-            description = "NBD TCP address (default: ${DEFAULT-VALUE}; loopback only). 0.0.0.0 serves every interface.")
+            description = "NBD TCP address (default: ${DEFAULT-VALUE}; loopback only). 0.0.0.0 serves every interface, with --tls require or --allow-plaintext-remote.")
     String listen;
 
     @Option(names = "--nbd-port", paramLabel = "PORT", description = "NBD TCP port (default: 10809; 0 picks a free port).")
@@ -36,6 +40,25 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--no-tcp", description = "Serve NBD on the Unix socket only.")
     boolean noTcp;
+
+    @Option(names = "--tls", paramLabel = "off|on|require",
+            description = {"NBD STARTTLS, as nbdkit's --tls: off (default without credentials), on (default with them:",
+                "clients choose) or require (no option is answered, no export listed, before TLS)."})
+    String tls;
+
+    @Option(names = "--tls-certificates", paramLabel = "DIR",
+            description = "X.509 credentials: DIR/ca-cert.pem, server-cert.pem, server-key.pem, optional ca-crl.pem (nbdkit's names).")
+    java.nio.file.Path tlsCertificates;
+
+    @Option(names = "--tls-verify-peer", description = "Require a client certificate signed by DIR/ca-cert.pem.")
+    boolean tlsVerifyPeer;
+
+    @Option(names = "--tls-psk", paramLabel = "FILE", description = "Pre-shared keys, psktool's username:hexkey lines.")
+    java.nio.file.Path tlsPsk;
+
+    @Option(names = "--allow-plaintext-remote",
+            description = "Serve NBD without --tls require on an address other than loopback (refused by default).")
+    boolean allowPlaintextRemote;
 
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}). Logs go to stderr.")
@@ -73,7 +96,39 @@ final class ServeCommand implements Callable<Integer> {
         if (host.startsWith("[") && host.endsWith("]")) {
             host = host.substring(1, host.length() - 1);
         }
-        Daemon.Config config = new Daemon.Config(stateDirOption.resolve(), host, noTcp ? -1 : port, true, System.out);
+        TlsMode mode = tlsMode();
+        if (!noTcp && mode != TlsMode.REQUIRE && !allowPlaintextRemote && !NbdServer.isLoopback(host)) {
+            err.println("cairn serve: refusing to serve NBD in plaintext on " + host + ":" + port + ": anyone who can"
+                    + " reach that address could read and overwrite every export, and the traffic can be read or"
+                    + " changed on the way");
+            err.println("  hint: require TLS (--tls require with --tls-certificates DIR or --tls-psk FILE), listen on"
+                    + " 127.0.0.1, or add --allow-plaintext-remote on a network you trust");
+            err.flush();
+            return CommandLine.ExitCode.USAGE;
+        }
+        ServerTls serverTls = null;
+        if (mode != TlsMode.OFF) {
+            TlsConfig.Credentials creds = tlsPsk != null ? new TlsConfig.Psk(tlsPsk)
+                    : new TlsConfig.X509(tlsCertificates, tlsVerifyPeer);
+            try {
+                serverTls = ServerTls.load(new TlsConfig(mode, creds));
+            } catch (java.io.IOException e) {
+                err.println("cairn serve: --tls " + mode + " but the TLS credentials cannot be loaded: " + e.getMessage());
+                err.flush();
+                return CommandLine.ExitCode.SOFTWARE;
+            }
+            ServerTls reloadable = serverTls;
+            Signals.onHangup(() -> {
+                try {
+                    reloadable.reload();
+                } catch (java.io.IOException | RuntimeException e) {
+                    LoggerFactory.getLogger(ServeCommand.class).warn(
+                            "SIGHUP: TLS credentials not reloaded, the old ones stay in use: {}", e.getMessage());
+                }
+            });
+        }
+        Daemon.Config config = new Daemon.Config(stateDirOption.resolve(), host, noTcp ? -1 : port, true, System.out,
+                serverTls, allowPlaintextRemote);
         // Installed before the start, so a SIGTERM that arrives while it runs (or right after the banner)
         // still stops cleanly with exit 0: it is remembered and acted on once the daemon exists.
         AtomicReference<Daemon> running = new AtomicReference<>();
@@ -109,6 +164,38 @@ final class ServeCommand implements Callable<Integer> {
         }
         daemon.awaitStop();
         return CommandLine.ExitCode.OK;
+    }
+
+    /** The TLS mode the options ask for; usage errors for contradictions. */
+    private TlsMode tlsMode() {
+        boolean creds = tlsCertificates != null || tlsPsk != null;
+        TlsMode mode;
+        if (tls == null) {
+            mode = creds ? TlsMode.ON : TlsMode.OFF;
+        } else {
+            try {
+                mode = TlsMode.parse(tls);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--tls: " + tls + " (expected: off, on or require)");
+            }
+        }
+        if (tlsCertificates != null && tlsPsk != null) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--tls-certificates and --tls-psk: both given (expected: one of them)");
+        }
+        if (tlsVerifyPeer && tlsCertificates == null) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--tls-verify-peer: without --tls-certificates (expected: X.509 credentials; PSK has no certificates)");
+        }
+        if (mode == TlsMode.OFF && creds) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--tls off: with " + (tlsPsk != null ? "--tls-psk" : "--tls-certificates") + " (expected: --tls on or require)");
+        }
+        if (mode != TlsMode.OFF && !creds) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--tls " + mode + ": no credentials (expected: --tls-certificates DIR or --tls-psk FILE)");
+        }
+        return mode;
     }
 
     static void setLogLevel(String level) {

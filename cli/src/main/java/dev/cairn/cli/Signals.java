@@ -6,7 +6,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * SIGTERM and SIGINT handling for {@code serve}: run a graceful stop and let {@code main} exit 0,
- * instead of the JVM's default (shutdown hooks, then exit status 143 or 130).
+ * instead of the JVM's default (shutdown hooks, then exit status 143 or 130); SIGHUP reloads TLS credentials.
  *
  * <p>{@code sun.misc.Signal} is the only way the JDK offers; it is called reflectively because javac
  * warns about it as internal API with no way to silence the warning. Where it is missing the
@@ -19,6 +19,18 @@ final class Signals {
 
     /** Runs {@code action} (on a JDK signal thread) when SIGTERM or SIGINT arrives; false if not possible. */
     static boolean onTerminate(Runnable action) {
+        return on(action, "TERM", "INT");
+    }
+
+    /**
+     * Runs {@code action} when SIGHUP arrives, instead of the JVM's default (which shuts down); false if not
+     * possible. {@code serve} uses it to reload TLS certificates, as nbdkit and nginx do.
+     */
+    static boolean onHangup(Runnable action) {
+        return on(action, "HUP");
+    }
+
+    private static boolean on(Runnable action, String... signals) {
         try {
             Class<?> signal = Class.forName("sun.misc.Signal");
             Class<?> handlerType = Class.forName("sun.misc.SignalHandler");
@@ -34,7 +46,7 @@ final class Signals {
                         case "toString" -> "cairn signal handler";
                         default -> null;
                     });
-            for (String name : new String[] {"TERM", "INT"}) {
+            for (String name : signals) {
                 Object sig = signal.getConstructor(String.class).newInstance(name);
                 signal.getMethod("handle", signal, handlerType).invoke(null, sig, handler);
             }

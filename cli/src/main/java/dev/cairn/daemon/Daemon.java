@@ -19,6 +19,7 @@ import dev.cairn.dm.StatusType;
 import dev.cairn.dm.SuspendMode;
 import dev.cairn.nbd.server.NbdExport;
 import dev.cairn.nbd.server.NbdServer;
+import dev.cairn.nbd.server.ServerTls;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -79,9 +80,16 @@ public final class Daemon implements AutoCloseable {
      * @param nbdPort    NBD TCP port; 0 picks a free one; -1 disables TCP
      * @param nbdUnix    also serve NBD on {@code STATE_DIR/nbd.sock}
      * @param banner     where the start banner goes (stdout), or null for none
+     * @param nbdTls     NBD STARTTLS credentials and mode, or null for TLS off (the caller keeps it to reload)
+     * @param allowPlaintextRemote serve NBD without required TLS on an address beyond loopback
      */
-    public record Config(StateDir stateDir, String listenHost, int nbdPort, boolean nbdUnix, PrintStream banner) {
+    public record Config(StateDir stateDir, String listenHost, int nbdPort, boolean nbdUnix, PrintStream banner,
+            ServerTls nbdTls, boolean allowPlaintextRemote) {
         public static final int DEFAULT_NBD_PORT = 10809;
+
+        public Config(StateDir stateDir, String listenHost, int nbdPort, boolean nbdUnix, PrintStream banner) {
+            this(stateDir, listenHost, nbdPort, nbdUnix, banner, null, false);
+        }
     }
 
     /** A live export: its record, the NBD export and the open handle that counts it as a user of the device. */
@@ -195,7 +203,10 @@ public final class Daemon implements AutoCloseable {
     }
 
     private NbdServer buildNbd() {
-        NbdServer.Builder b = NbdServer.builder().submitter(submitter);
+        NbdServer.Builder b = NbdServer.builder().submitter(submitter).allowPlaintextRemote(config.allowPlaintextRemote());
+        if (config.nbdTls() != null) {
+            b.tls(config.nbdTls());
+        }
         if (config.nbdPort() >= 0) {
             b.tcp(config.listenHost(), config.nbdPort());
         }

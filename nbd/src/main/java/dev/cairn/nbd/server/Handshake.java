@@ -20,8 +20,14 @@ import java.util.function.Consumer;
  * <ul>
  *   <li>Only fixed newstyle: a client without {@code C_FIXED_NEWSTYLE}, or with an unknown client flag, is
  *       dropped (the spec says a server MUST drop unknown flags; non-fixed clients cannot receive errors).</li>
- *   <li>Unknown options get {@code ERR_UNSUP} and haggling goes on; STARTTLS is refused the same way with a
- *       message saying TLS is not supported yet.</li>
+ *   <li>Unknown options get {@code ERR_UNSUP} and haggling goes on.</li>
+ *   <li>TLS ({@link TlsMode}): with TLS off STARTTLS gets {@code ERR_POLICY}. Otherwise STARTTLS is acked and
+ *       the very next bytes are the TLS handshake ({@link StartTlsTransport#upgrade}, fed with whatever the
+ *       client pipelined after the option); a failed handshake drops the connection, and everything agreed
+ *       before it (structured replies, meta contexts) is forgotten, as the spec requires. With TLS required,
+ *       every option but STARTTLS and ABORT gets {@code ERR_TLS_REQD} before the upgrade, so nothing is
+ *       listed or described in plaintext, and EXPORT_NAME (which cannot carry an error) drops the client.
+ *       A second STARTTLS gets {@code ERR_INVALID}.</li>
  *   <li>Floods are bounded: at most {@link #MAX_OPTIONS} options per connection; option data above
  *       {@link #MAX_OPTION_BYTES} is skipped (up to {@link #MAX_SKIP_BYTES}) and answered
  *       {@code ERR_TOO_BIG}; anything larger drops the connection. No allocation follows a client's length
@@ -51,6 +57,8 @@ final class Handshake {
     /** Export name the meta context selection was made for, or null when none is selected. */
     private String metaExport;
     private boolean baseAllocation;
+    /** True once STARTTLS succeeded. */
+    private boolean tlsActive;
 
     Handshake(NbdServer server, NbdTransport transport, WireReader in, Consumer<NbdExport> chosen) {
         this.server = server;
@@ -102,6 +110,10 @@ final class Handshake {
                             + MAX_OPTION_BYTES + ")");
                 }
                 skip(length);
+                if (tlsRequired(option)) {
+                    replyTlsRequired(option);
+                    continue;
+                }
                 reply(option, REP_ERR_TOO_BIG, optionName(option) + " length: " + length + " (expected: <= "
                         + MAX_OPTION_BYTES + ")");
                 continue;
@@ -119,6 +131,14 @@ final class Handshake {
 
     /** Handles one option; a non-null result ends the handshake. */
     private Result option(int option, ByteBuffer data) throws IOException {
+        if (tlsRequired(option)) {
+            if (option == OPT_EXPORT_NAME) {
+                throw new ProtocolException("EXPORT_NAME before STARTTLS (TLS is required and EXPORT_NAME has no"
+                        + " error reply)");
+            }
+            replyTlsRequired(option);
+            return null;
+        }
         switch (option) {
             case OPT_EXPORT_NAME -> {
                 return exportName(data);
@@ -128,7 +148,7 @@ final class Handshake {
                 return ABORTED;
             }
             case OPT_LIST -> list(data);
-            case OPT_STARTTLS -> reply(option, REP_ERR_UNSUP, "TLS is not supported by this server yet");
+            case OPT_STARTTLS -> startTls(data);
             case OPT_INFO, OPT_GO -> {
                 return infoOrGo(option, data);
             }
@@ -144,6 +164,39 @@ final class Handshake {
             default -> reply(option, REP_ERR_UNSUP, "option " + optionName(option) + " is not supported");
         }
         return null;
+    }
+
+    /** With TLS required and not yet active, every option but STARTTLS and ABORT is refused. */
+    private boolean tlsRequired(int option) {
+        return !tlsActive && option != OPT_STARTTLS && option != OPT_ABORT
+                && transport instanceof StartTlsTransport t && t.mode() == TlsMode.REQUIRE;
+    }
+
+    private void replyTlsRequired(int option) throws IOException {
+        reply(option, REP_ERR_TLS_REQD, "TLS required: option " + optionName(option)
+                + " is not permitted before STARTTLS");
+    }
+
+    private void startTls(ByteBuffer data) throws IOException {
+        if (!(transport instanceof StartTlsTransport upgradable) || upgradable.mode() == TlsMode.OFF) {
+            reply(OPT_STARTTLS, REP_ERR_POLICY, "TLS is off on this server");
+            return;
+        }
+        if (data.hasRemaining()) {
+            reply(OPT_STARTTLS, REP_ERR_INVALID, "STARTTLS takes no data");
+            return;
+        }
+        if (tlsActive) {
+            reply(OPT_STARTTLS, REP_ERR_INVALID, "TLS is already active");
+            return;
+        }
+        ack(OPT_STARTTLS);
+        upgradable.upgrade(in.takeBuffered());
+        tlsActive = true;
+        // The spec: after STARTTLS the server forgets what was negotiated in plaintext.
+        structured = false;
+        metaExport = null;
+        baseAllocation = false;
     }
 
     private Result exportName(ByteBuffer data) throws IOException {

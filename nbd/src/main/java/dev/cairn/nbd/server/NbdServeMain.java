@@ -18,6 +18,7 @@ import java.util.concurrent.CountDownLatch;
  * <pre>
  * java -cp ... dev.cairn.nbd.server.NbdServeMain [--unix PATH] [--tcp HOST:PORT]
  *      (--memory SIZE | --file PATH [--size SIZE]) [--name NAME] [--read-only]
+ *      [--tls on|require (--tls-certificates DIR [--tls-verify-peer] | --tls-psk FILE)]
  * </pre>
  * A file is served through {@link FileStore}; with {@code --size} a missing file is first created
  * (sparse), and an existing one must have that size. SIZE takes K, M, G, T suffixes (powers of 1024). Prints one line
@@ -34,6 +35,10 @@ public final class NbdServeMain {
         Long size = null;
         String name = "";
         boolean readOnly = false;
+        TlsMode tlsMode = TlsMode.OFF;
+        String tlsCertificates = null;
+        String tlsPsk = null;
+        boolean tlsVerifyPeer = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -44,6 +49,10 @@ public final class NbdServeMain {
                 case "--size" -> size = Sizes.parseBytes(a, value(args, ++i, a));
                 case "--name" -> name = value(args, ++i, a);
                 case "--read-only" -> readOnly = true;
+                case "--tls" -> tlsMode = TlsMode.parse(value(args, ++i, a));
+                case "--tls-certificates" -> tlsCertificates = value(args, ++i, a);
+                case "--tls-psk" -> tlsPsk = value(args, ++i, a);
+                case "--tls-verify-peer" -> tlsVerifyPeer = true;
                 default -> usage("unknown argument: " + a);
             }
         }
@@ -64,6 +73,14 @@ public final class NbdServeMain {
         }
         Submitter submitter = Submitter.create(SubmitPolicy.FLUSH_ON_BLOCK);
         NbdServer.Builder b = NbdServer.builder().submitter(submitter);
+        if (tlsMode != TlsMode.OFF) {
+            if ((tlsCertificates == null) == (tlsPsk == null)) {
+                usage("--tls " + tlsMode + " needs exactly one of --tls-certificates and --tls-psk");
+            }
+            TlsConfig.Credentials creds = tlsPsk != null ? new TlsConfig.Psk(Path.of(tlsPsk))
+                    : new TlsConfig.X509(Path.of(tlsCertificates), tlsVerifyPeer);
+            b.tls(ServerTls.load(new TlsConfig(tlsMode, creds)));
+        }
         if (unix != null) {
             b.unix(Path.of(unix));
         }
@@ -101,7 +118,7 @@ public final class NbdServeMain {
     private static void usage(String why) {
         System.err.println("NbdServeMain: " + why);
         System.err.println("usage: NbdServeMain [--unix PATH] [--tcp HOST:PORT] (--memory SIZE | --file PATH [--size SIZE])"
-                + " [--name NAME] [--read-only]");
+                + " [--name NAME] [--read-only] [--tls on|require (--tls-certificates DIR [--tls-verify-peer] | --tls-psk FILE)]");
         System.exit(2);
     }
 }

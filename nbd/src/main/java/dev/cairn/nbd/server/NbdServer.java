@@ -87,6 +87,8 @@ public final class NbdServer implements AutoCloseable {
     private final BufferPool bufferPool;
     private final AtomicLong memoryRefusals = new AtomicLong();
     private final AtomicLong allocationFailures = new AtomicLong();
+    /** Null when TLS is off. */
+    private final ServerTls tls;
 
     private final Map<String, NbdExport> exports = new ConcurrentHashMap<>();
     private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
@@ -111,6 +113,7 @@ public final class NbdServer implements AutoCloseable {
         this.drainTimeout = b.drainTimeout;
         this.maxPayloadBytes = (int) Math.min(MAX_PAYLOAD_BYTES, Long.highestOneBit(maxInFlightBytes));
         this.bufferPool = new BufferPool(b.bufferPoolBytes, b.maxClientMemoryBytes, b.allocator);
+        this.tls = b.tls == null || b.tls.mode() == TlsMode.OFF ? null : b.tls;
     }
 
     public static Builder builder() {
@@ -261,7 +264,8 @@ public final class NbdServer implements AutoCloseable {
             transport.close();
             return;
         }
-        Connection c = new Connection(this, transport, connectionIds.incrementAndGet());
+        Connection c = new Connection(this, tls == null ? transport : new StartTlsTransport(transport, tls),
+                connectionIds.incrementAndGet());
         Thread t = c.connectionThread();
         connections.put(c, t);
         t.start();
@@ -325,6 +329,11 @@ public final class NbdServer implements AutoCloseable {
         } catch (IOException e) {
             return -1;
         }
+    }
+
+    /** Off, on or require. */
+    public TlsMode tlsMode() {
+        return tls == null ? TlsMode.OFF : tls.mode();
     }
 
     /** The Unix socket path, or null. */
@@ -452,6 +461,21 @@ public final class NbdServer implements AutoCloseable {
                 + " connections]";
     }
 
+    /** True when every address {@code host} names is a loopback address (an unknown name is not). */
+    public static boolean isLoopback(String host) {
+        try {
+            java.net.InetAddress[] all = java.net.InetAddress.getAllByName(host);
+            for (java.net.InetAddress a : all) {
+                if (!a.isLoopbackAddress()) {
+                    return false;
+                }
+            }
+            return all.length > 0;
+        } catch (java.net.UnknownHostException e) {
+            return false;
+        }
+    }
+
     /** Configuration of an {@link NbdServer}. Without any listener, TCP 127.0.0.1:10809 is used. */
     public static final class Builder {
         private Submitter submitter;
@@ -468,6 +492,8 @@ public final class NbdServer implements AutoCloseable {
         private long bufferPoolBytes = DEFAULT_BUFFER_POOL_BYTES;
         private long maxClientMemoryBytes = DEFAULT_MAX_CLIENT_MEMORY_BYTES;
         private BufferPool.Allocator allocator = java.nio.ByteBuffer::allocateDirect;
+        private ServerTls tls;
+        private boolean allowPlaintextRemote;
 
         private Builder() {}
 
@@ -589,6 +615,25 @@ public final class NbdServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * STARTTLS with these credentials and mode (default: TLS off). Every listener gets the same mode.
+         * Not owned: the caller keeps it to {@link ServerTls#reload} certificates.
+         */
+        public Builder tls(ServerTls value) {
+            this.tls = Objects.requireNonNull(value, "tls");
+            return this;
+        }
+
+        /**
+         * Allows a TCP listener on an address other than loopback without {@link TlsMode#REQUIRE}. Without it
+         * {@link #build} refuses such a server: anyone who can reach the port could read and overwrite the
+         * exports, and a plaintext session can be read or changed on the way.
+         */
+        public Builder allowPlaintextRemote(boolean value) {
+            this.allowPlaintextRemote = value;
+            return this;
+        }
+
         public NbdServer build() {
             if (submitter == null) {
                 throw new IllegalStateException("submitter: null (expected: a Submitter; call submitter(...))");
@@ -596,6 +641,12 @@ public final class NbdServer implements AutoCloseable {
             if (tcpHost == null && unixPath == null && !noListeners) {
                 tcpHost = "127.0.0.1";
                 tcpPort = DEFAULT_PORT;
+            }
+            if (tcpHost != null && !allowPlaintextRemote && (tls == null || tls.mode() != TlsMode.REQUIRE)
+                    && !isLoopback(tcpHost)) {
+                throw new IllegalStateException("tcp host: " + tcpHost + " (expected: a loopback address, or TLS"
+                        + " required, or allowPlaintextRemote(true)): plaintext NBD beyond this machine lets anyone"
+                        + " who can reach the port read and overwrite the exports");
             }
             return new NbdServer(this);
         }

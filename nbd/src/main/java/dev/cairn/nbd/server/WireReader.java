@@ -59,6 +59,16 @@ final class WireReader {
         return window.remaining();
     }
 
+    /**
+     * Hands over the bytes read ahead and not consumed, leaving the window empty: after STARTTLS they are the
+     * start of the client's TLS handshake, which the TLS engine must see.
+     */
+    ByteBuffer takeBuffered() {
+        ByteBuffer copy = ByteBuffer.allocate(window.remaining());
+        copy.put(window).flip();
+        return copy;
+    }
+
     ByteBuffer window() {
         return window;
     }

@@ -77,12 +77,12 @@ class HandshakeTest {
     }
 
     @Test
-    void startTlsIsRefusedWithAMessage() {
+    void startTlsIsRefusedByPolicyWhenTlsIsOff() {
         try (TestClient c = TestClient.connect(f.server)) {
             c.hello();
             OptionReply r = c.option(OPT_STARTTLS, new byte[0]).getFirst();
-            assertThat(r.type()).isEqualTo(REP_ERR_UNSUP);
-            assertThat(r.text()).contains("TLS is not supported");
+            assertThat(r.type()).isEqualTo(REP_ERR_POLICY);
+            assertThat(r.text()).contains("TLS is off");
             c.option(OPT_ABORT, new byte[0]);
         }
     }

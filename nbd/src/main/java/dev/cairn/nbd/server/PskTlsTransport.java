@@ -1,0 +1,222 @@
+package dev.cairn.nbd.server;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.util.concurrent.locks.ReentrantLock;
+import org.bouncycastle.tls.TlsServerProtocol;
+
+/**
+ * TLS with pre-shared keys through Bouncy Castle's non-blocking {@link TlsServerProtocol} (the JDK has no
+ * TLS-PSK): raw bytes go in with {@code offerInput}, records come out with {@code readOutput}.
+ *
+ * <p>Thread safety: {@link #protocolLock} guards {@link #protocol} and is never held during socket I/O. Output
+ * is taken from the protocol only under {@link #writeLock} (lock order: writeLock, then protocolLock), so records
+ * reach the socket in the order the protocol made them, whether the writer (replies) or the reader (an alert, a
+ * key update) drains them. {@link #rawIn} belongs to the reader; {@link #plain} and {@link #netOut} to the
+ * holder of {@link #writeLock}.
+ */
+final class PskTlsTransport extends TlsTransport {
+    /** Plaintext handed to the protocol at once by the writer, and raw bytes read at once by the reader. */
+    static final int CHUNK_BYTES = 64 * 1024;
+
+    private final TlsServerProtocol protocol = new TlsServerProtocol();
+    private final PskServer server;
+    private final ReentrantLock protocolLock = new ReentrantLock();
+    private final byte[] rawIn = new byte[CHUNK_BYTES];
+    private final ByteBuffer rawInBuffer = ByteBuffer.wrap(rawIn);
+    private final byte[] plain = new byte[CHUNK_BYTES];
+    private final ByteBuffer netOut = ByteBuffer.allocateDirect(CHUNK_BYTES);
+    private ByteBuffer alreadyRead;
+
+    PskTlsTransport(NbdTransport raw, PskServer server, ByteBuffer alreadyRead) {
+        super(raw);
+        this.server = server;
+        this.alreadyRead = alreadyRead;
+    }
+
+    @Override
+    void handshake() throws IOException {
+        protocolLock.lock();
+        try {
+            protocol.accept(server);
+        } finally {
+            protocolLock.unlock();
+        }
+        if (alreadyRead.hasRemaining()) {
+            byte[] early = new byte[alreadyRead.remaining()];
+            alreadyRead.get(early);
+            offer(early, early.length);
+        }
+        alreadyRead = null;
+        flushOutput();
+        while (handshaking()) {
+            int n = readRaw();
+            if (n < 0) {
+                throw new EOFException("client closed the connection during the TLS handshake");
+            }
+            offer(rawIn, n);
+            flushOutput();
+        }
+        protocolLock.lock();
+        try {
+            if (protocol.isClosed()) {
+                throw new EOFException("client closed TLS during the handshake");
+            }
+        } finally {
+            protocolLock.unlock();
+        }
+    }
+
+    private boolean handshaking() {
+        protocolLock.lock();
+        try {
+            return protocol.isHandshaking() && !protocol.isClosed();
+        } finally {
+            protocolLock.unlock();
+        }
+    }
+
+    @Override
+    String negotiated() {
+        return server.negotiated();
+    }
+
+    private int readRaw() throws IOException {
+        rawInBuffer.clear();
+        int n;
+        do {
+            n = raw.read(rawInBuffer);
+        } while (n == 0);
+        return n;
+    }
+
+    /** Hands raw bytes to the protocol; on a fatal error sends the alert it queued, then rethrows. */
+    private void offer(byte[] bytes, int length) throws IOException {
+        protocolLock.lock();
+        try {
+            protocol.offerInput(bytes, 0, length);
+        } catch (IOException | RuntimeException e) {
+            protocolLock.unlock();
+            try {
+                flushOutput();
+            } catch (IOException | RuntimeException again) {
+                e.addSuppressed(again);
+            }
+            throw e;
+        }
+        protocolLock.unlock();
+    }
+
+    private boolean outputAvailable() {
+        protocolLock.lock();
+        try {
+            return protocol.getAvailableOutputBytes() > 0;
+        } finally {
+            protocolLock.unlock();
+        }
+    }
+
+    /** Sends every record the protocol has made. */
+    private void flushOutput() throws IOException {
+        writeLock.lock();
+        try {
+            drainLocked();
+        } finally {
+            writeLock.unlock();
+        }
+    }
+
+    /** Under {@link #writeLock}. */
+    private void drainLocked() throws IOException {
+        while (true) {
+            netOut.clear();
+            protocolLock.lock();
+            try {
+                int available = protocol.getAvailableOutputBytes();
+                if (available == 0) {
+                    return;
+                }
+                protocol.readOutput(netOut, Math.min(available, netOut.remaining()));
+            } finally {
+                protocolLock.unlock();
+            }
+            netOut.flip();
+            writeRaw(netOut);
+        }
+    }
+
+    @Override
+    public int read(ByteBuffer dst) throws IOException {
+        if (!dst.hasRemaining()) {
+            return 0;
+        }
+        while (true) {
+            protocolLock.lock();
+            try {
+                int available = protocol.getAvailableInputBytes();
+                if (available > 0) {
+                    return protocol.readInput(dst, Math.min(available, dst.remaining()));
+                }
+                if (protocol.isClosed()) {
+                    return -1;
+                }
+            } finally {
+                protocolLock.unlock();
+            }
+            int n = readRaw();
+            if (n < 0) {
+                return -1;
+            }
+            offer(rawIn, n);
+            if (outputAvailable()) {
+                flushOutput();
+            }
+        }
+    }
+
+    @Override
+    public long write(ByteBuffer[] srcs, int offset, int length) throws IOException {
+        writeLock.lock();
+        try {
+            int n = 0;
+            for (int i = offset; i < offset + length && n < plain.length; i++) {
+                ByteBuffer b = srcs[i];
+                int k = Math.min(b.remaining(), plain.length - n);
+                b.get(plain, n, k);
+                n += k;
+            }
+            if (n == 0) {
+                return 0;
+            }
+            protocolLock.lock();
+            try {
+                if (protocol.isClosed()) {
+                    throw new ClosedChannelException();
+                }
+                protocol.writeApplicationData(plain, 0, n);
+            } finally {
+                protocolLock.unlock();
+            }
+            drainLocked();
+            return n;
+        } finally {
+            writeLock.unlock();
+        }
+    }
+
+    @Override
+    void sendCloseNotify() throws IOException {
+        protocolLock.lock();
+        try {
+            if (protocol.isClosed()) {
+                return;
+            }
+            protocol.close();
+        } finally {
+            protocolLock.unlock();
+        }
+        drainLocked();
+    }
+}
