@@ -62,6 +62,15 @@ interface NbdTransport extends Closeable {
         }
     }
 
+    /**
+     * Bytes this transport has received and not yet returned by {@link #read} (TLS records read ahead, say):
+     * the client has already sent more, so the reader should go on reading rather than write a reply itself.
+     * Called by the reader only.
+     */
+    default int bufferedBytes() {
+        return 0;
+    }
+
     /** Makes a blocked or later {@link #read} see end of stream; replies can still be written. */
     void shutdownInput();
 

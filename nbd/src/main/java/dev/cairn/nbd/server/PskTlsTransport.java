@@ -148,6 +148,16 @@ final class PskTlsTransport extends TlsTransport {
     }
 
     @Override
+    public int bufferedBytes() {
+        protocolLock.lock();
+        try {
+            return protocol.getAvailableInputBytes();
+        } finally {
+            protocolLock.unlock();
+        }
+    }
+
+    @Override
     public int read(ByteBuffer dst) throws IOException {
         if (!dst.hasRemaining()) {
             return 0;

@@ -51,6 +51,11 @@ final class StartTlsTransport implements NbdTransport {
     }
 
     @Override
+    public int bufferedBytes() {
+        return current.bufferedBytes();
+    }
+
+    @Override
     public boolean splices() {
         return current.splices();
     }

@@ -54,9 +54,12 @@ final class WireReader {
         }
     }
 
-    /** Bytes already read from the stream and not yet consumed (the start of a pipelined request). */
+    /**
+     * Bytes already read from the stream and not yet consumed (the start of a pipelined request), including
+     * what the transport holds back (TLS records read ahead).
+     */
     int buffered() {
-        return window.remaining();
+        return window.remaining() + transport.bufferedBytes();
     }
 
     /**

@@ -285,6 +285,83 @@ class TlsTest {
         assertThat(tls.stats().handshakesCompleted()).isGreaterThanOrEqualTo(30);
     }
 
+    /** Bouncy Castle's PSK client: TLS 1.2 twice (its key exchange zeroes the key it is given) and TLS 1.3. */
+    @Test
+    void pskWithTls12AndTls13Clients() throws Exception {
+        start(TlsMode.REQUIRE, new TlsConfig.Psk(files.psk), Duration.ofSeconds(10));
+        String line = Files.readAllLines(files.psk).getFirst();
+        byte[] key = java.util.HexFormat.of().parseHex(line.substring(line.indexOf(':') + 1));
+        var crypto = new org.bouncycastle.tls.crypto.impl.jcajce.JcaTlsCryptoProvider().create(new java.security.SecureRandom());
+        for (int round = 0; round < 3; round++) {
+            boolean tls13 = round == 2;
+            try (TlsTestClient c = new TlsTestClient(server.tcpPort()).hello()) {
+                assertThat(c.option(OPT_STARTTLS, new byte[0]).getFirst().type()).isEqualTo(REP_ACK);
+                var socket = c.plainSocket();
+                var protocol = new org.bouncycastle.tls.TlsClientProtocol(socket.getInputStream(), socket.getOutputStream());
+                protocol.connect(new org.bouncycastle.tls.PSKTlsClient(crypto,
+                        new org.bouncycastle.tls.BasicTlsPSKIdentity("alice", key.clone())) {
+                    @Override
+                    protected org.bouncycastle.tls.ProtocolVersion[] getSupportedVersions() {
+                        return tls13 ? org.bouncycastle.tls.ProtocolVersion.TLSv13.only()
+                                : org.bouncycastle.tls.ProtocolVersion.TLSv12.only();
+                    }
+
+                    @Override
+                    protected int[] getSupportedCipherSuites() {
+                        return tls13 ? new int[] {org.bouncycastle.tls.CipherSuite.TLS_AES_128_GCM_SHA256}
+                                : super.getSupportedCipherSuites();
+                    }
+
+                    @Override
+                    public java.util.Vector<org.bouncycastle.tls.TlsPSKExternal> getExternalPSKs() {
+                        java.util.Vector<org.bouncycastle.tls.TlsPSKExternal> v = new java.util.Vector<>();
+                        if (tls13) {
+                            v.add(new org.bouncycastle.tls.BasicTlsPSKExternal("alice".getBytes(),
+                                    getCrypto().createSecret(key.clone()), org.bouncycastle.tls.PRFAlgorithm.tls13_hkdf_sha256));
+                        }
+                        return v;
+                    }
+                });
+                c.useStreams(protocol.getInputStream(), protocol.getOutputStream());
+                assertThat(c.option(OPT_LIST, new byte[0]).getFirst().type()).isEqualTo(REP_SERVER);
+                goAndMoveData(c, false);
+            }
+        }
+        assertThat(tls.stats().negotiated()).containsOnlyKeys("TLSv1.2 TLS_DHE_PSK_WITH_AES_128_GCM_SHA256",
+                "TLSv1.3 TLS_AES_128_GCM_SHA256");
+        assertThat(tls.stats().negotiated().get("TLSv1.2 TLS_DHE_PSK_WITH_AES_128_GCM_SHA256")).isEqualTo(2);
+    }
+
+    @Test
+    void theInFlightBoundHoldsUnderTls() throws Exception {
+        tls = ServerTls.load(new TlsConfig(TlsMode.REQUIRE, new TlsConfig.X509(files.pki, false)));
+        submitter = Submitter.create(SubmitPolicy.FLUSH_ON_BLOCK);
+        server = NbdServer.builder().submitter(submitter).tcp("127.0.0.1", 0).tls(tls)
+                .maxInFlightRequestsPerConnection(4).build();
+        TestDevice device = new TestDevice("held", 8 << 20);
+        server.addExport(NbdExport.of("held", device));
+        server.start();
+        try (TlsRelay relay = new TlsRelay(dir.resolve("bound-" + System.nanoTime() + ".sock"), server::tcpPort, trusting());
+                TestClient c = TestClient.connectUnix(relay.socket())) {
+            c.go("held", false, false);
+            device.holdIf(b -> true);
+            ByteBuffer requests = ByteBuffer.allocate(12 * REQUEST_HEADER_BYTES);
+            for (int i = 0; i < 12; i++) {
+                dev.cairn.nbd.protocol.NbdWire.putRequest(requests, 0, CMD_READ, i, i * 65536L, 65536);
+            }
+            c.send(requests.flip());
+            assertThat(Poll.until(() -> device.heldCount() == 4, Duration.ofSeconds(10))).isTrue();
+            device.releaseHeld(); // from now on nothing is held: maxHeld counts only what was held before
+            for (int i = 0; i < 12; i++) {
+                assertThat(c.readSimple().error()).isZero();
+                c.read(65536);
+            }
+            assertThat(device.maxHeld.get()).as("READs at the device at once (the bound is 4)").isEqualTo(4);
+            c.disconnect();
+            assertThat(c.closedByServer()).isTrue();
+        }
+    }
+
     @Test
     void reloadServesNewCertificatesToNewClientsAndKeepsOpenSessions() throws Exception {
         Path certs = dir.resolve("reload");

@@ -115,6 +115,16 @@ final class TlsTestClient implements AutoCloseable {
         return tls;
     }
 
+    /** Switches to streams layered over the plaintext socket (a Bouncy Castle TLS client after STARTTLS). */
+    void useStreams(java.io.InputStream newIn, java.io.OutputStream newOut) {
+        in = new DataInputStream(newIn);
+        out = new DataOutputStream(new java.io.BufferedOutputStream(newOut));
+    }
+
+    Socket plainSocket() {
+        return plain;
+    }
+
     DataInputStream in() {
         return in;
     }
