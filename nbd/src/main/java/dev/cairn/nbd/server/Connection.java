@@ -624,15 +624,16 @@ final class Connection implements Runnable {
                     pool.release(piece);
                     throw e;
                 }
+                WritePieces.Piece end = pieces.add(piece);
                 Bio bio = Bio.alloc().setDevice(device).setOp(BioOp.WRITE)
                         .setSector((r.offsetBytes + doneBytes) >>> Sectors.SECTOR_SHIFT).setData(piece.segment(n))
-                        .setFlags(bioFlags).setEndIo(pieces.add(piece));
+                        .setFlags(bioFlags).setEndIo(end);
                 doneBytes += n;
                 try {
                     submitter.submit(bio);
                 } catch (RuntimeException e) {
                     LOG.log(Level.WARNING, () -> this + ": device failed " + r, e);
-                    pieces.submitFailed(piece); // the device may still hold the buffer
+                    end.submitFailed(); // the device may still hold the buffer
                     in.skip(lengthBytes - doneBytes);
                     break;
                 }

@@ -1,7 +1,10 @@
 package dev.cairn.nbd.server;
 
+import dev.cairn.block.Bio;
 import dev.cairn.block.BioEndIo;
 import dev.cairn.block.BioStatus;
+import dev.cairn.nbd.protocol.NbdConstants;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -14,8 +17,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>The count starts at one for the reader, which holds it while it is still reading pieces, so the request
  * cannot end between two pieces; {@link #readerDone} drops it. The first error wins.
  *
- * <p>Thread safety: {@link #add}, {@link #fail}, {@link #submitFailed} and {@link #readerDone} run on the
- * reader thread; piece completions on any thread. The count is atomic and the error is set with a
+ * <p>Thread safety: {@link #add}, {@link #fail}, {@link Piece#submitFailed} and {@link #readerDone} run on
+ * the reader thread; piece completions on any thread. The count is atomic and the error is set with a
  * compare-and-set; the completion that takes the count to zero reads it after that (happens-before: the
  * count's decrement).
  */
@@ -34,28 +37,51 @@ final class WritePieces {
         this.pool = pool;
     }
 
-    /** Counts a piece about to be submitted; its bio's end-io. */
-    BioEndIo add(BufferPool.Buffer piece) {
+    /** Counts a piece about to be submitted; the result is its bio's end-io. */
+    Piece add(BufferPool.Buffer buffer) {
         remaining.incrementAndGet();
-        return bio -> {
-            pool.release(piece);
+        return new Piece(buffer);
+    }
+
+    /**
+     * One piece's end: its buffer goes back (or, when the device threw while owning it, is abandoned) and
+     * the count goes down, once, however many times the device reports it (a device that throws may also
+     * complete the bio).
+     */
+    final class Piece implements BioEndIo {
+        private final BufferPool.Buffer buffer;
+        private final AtomicBoolean ended = new AtomicBoolean();
+
+        private Piece(BufferPool.Buffer buffer) {
+            this.buffer = buffer;
+        }
+
+        @Override
+        public void endIo(Bio bio) {
+            if (!ended.compareAndSet(false, true)) {
+                return;
+            }
+            pool.release(buffer);
             if (!bio.status().isOk()) {
                 failure.compareAndSet(null, new Failure(0, null, bio.status()));
             }
             end();
-        };
+        }
+
+        /** Submitting this piece's bio threw: the device may still hold the buffer, which is never reused. */
+        void submitFailed() {
+            if (!ended.compareAndSet(false, true)) {
+                return;
+            }
+            pool.abandon(buffer);
+            fail(NbdConstants.EIO, "device error");
+            end();
+        }
     }
 
     /** The request fails with {@code errno} (the first failure wins); pieces in flight still complete. */
     void fail(int errno, String message) {
         failure.compareAndSet(null, new Failure(errno, message, BioStatus.IOERR));
-    }
-
-    /** Submitting {@code piece}'s bio threw: the device may still hold its buffer, which is never reused. */
-    void submitFailed(BufferPool.Buffer piece) {
-        pool.abandon(piece);
-        fail(dev.cairn.nbd.protocol.NbdConstants.EIO, "device error");
-        end();
     }
 
     /** The reader has submitted every piece it will. */

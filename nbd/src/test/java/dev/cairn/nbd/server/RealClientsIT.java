@@ -140,6 +140,44 @@ class RealClientsIT {
         Tools.run(T, nbdcopy, "--connections=1", uri("copy"), "null:").ok();
     }
 
+    /**
+     * Issue 22 item 7: the image of a live export was truncated from 64 to 16 MiB; reads past 16 MiB failed
+     * with EIO, but nbdinfo --map showed that range as "hole,zero" and nbdcopy exited 0 having written zeros
+     * for it. Now the map calls it data, and nbdcopy fails instead of copying zeros.
+     */
+    @Test
+    void blockStatusNeverCallsZerosWhatReadsCannotReturn() throws Exception {
+        String nbdcopy = Tools.require("nbdcopy", "libnbd-bin");
+        Path img = dir.resolve("shrinking.img");
+        dev.cairn.block.store.FileStore.createSparse(img, 64 * MIB);
+        try (dev.cairn.block.store.FileStore store = dev.cairn.block.store.FileStore.open(img,
+                dev.cairn.block.store.FileStoreConfig.defaults())) {
+            server.addExport(NbdExport.of("shrinking", store));
+            byte[] data = new byte[(int) MIB];
+            new Random(7).nextBytes(data);
+            Tools.run(T, Tools.require("qemu-io", "qemu-utils"), "-f", "raw", "-c", "write -P 0x5a 0 1M",
+                    uri("shrinking")).ok();
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
+                f.setLength(16 * MIB);
+            }
+            String map = Tools.run(T, nbdinfo(), "--map", uri("shrinking")).ok().stdout();
+            for (String line : map.strip().split("\n")) {
+                String[] fields = line.strip().split("\\s+");
+                long offset = Long.parseLong(fields[0]);
+                long length = Long.parseLong(fields[1]);
+                if (offset + length > 16 * MIB) {
+                    assertThat(line).as("past the file's end, in:%n%s", map).doesNotContain("zero");
+                }
+            }
+            assertThat(map).as("holes inside the file are still holes").contains("hole,zero");
+            Path out = dir.resolve("copy.img");
+            Tools.Result copy = Tools.run(T, nbdcopy, uri("shrinking"), out.toString());
+            assertThat(copy.exitCode()).as("nbdcopy must fail, not copy zeros: %s", copy).isNotZero();
+            server.removeExport("shrinking");
+            assertThat(dev.cairn.testkit.Poll.until(() -> server.connectionCount() == 0, T)).isTrue();
+        }
+    }
+
     @Test
     void fioVerifyJob() {
         String fio = Tools.require("fio", "fio");
