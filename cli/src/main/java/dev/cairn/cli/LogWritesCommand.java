@@ -64,6 +64,8 @@ final class LogWritesCommand extends ClientCommand {
                 while ((e = r.next()) != null) {
                     entries.add(e);
                 }
+                LogEntry last = entries.isEmpty() ? null : entries.get(entries.size() - 1);
+                boolean complete = last != null && last.isMark() && LogWritesFormat.END_MARK.equals(last.mark());
                 if (json.json) {
                     Map<String, Object> m = new LinkedHashMap<>();
                     m.put("path", log.toAbsolutePath().toString());
@@ -74,6 +76,7 @@ final class LogWritesCommand extends ClientCommand {
                     for (LogEntry x : entries) {
                         list.add(entryJson(x));
                     }
+                    m.put("complete", complete);
                     m.put("entries", list);
                     printJson(m);
                     return 0;
@@ -84,6 +87,10 @@ final class LogWritesCommand extends ClientCommand {
                 for (LogEntry x : entries) {
                     out.printf("%-8d %-12d %-8s %-18s %-12d %-8d %s%n", x.index(), x.headerOffsetBytes(), x.kind(),
                             LogWritesFormat.flagNames(x.flags()), x.sector(), x.nrSectors(), x.isMark() ? x.mark() : "");
+                }
+                if (!complete) {
+                    out.println("note: the log does not end with the " + LogWritesFormat.END_MARK + " mark: its table is still"
+                            + " live or was not removed cleanly; entries after the last FUA or mark may be missing");
                 }
                 out.flush();
                 return 0;

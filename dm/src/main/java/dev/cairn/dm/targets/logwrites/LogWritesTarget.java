@@ -149,7 +149,15 @@ final class LogWritesTarget implements Target {
     public MapResult map(Bio clone) {
         clone.setDevice(dev.device());
         BioOp op = clone.op();
-        if (!loggingEnabled || op == BioOp.READ) {
+        if (op == BioOp.READ) {
+            return MapResult.REMAPPED;
+        }
+        if (!loggingEnabled) {
+            if (op == BioOp.DISCARD && !deviceSupportsDiscard) {
+                // Still advertised (the limits do not change with logging): accepted and dropped, as when logging.
+                clone.complete(BioStatus.OK);
+                return MapResult.SUBMITTED;
+            }
             return MapResult.REMAPPED;
         }
         boolean flush = op == BioOp.FLUSH || clone.hasFlag(BioFlags.PREFLUSH);
@@ -360,6 +368,12 @@ final class LogWritesTarget implements Target {
             }
         }
         release.run();
+    }
+
+    /** Reads pass through untouched, so a file store below may answer them by reference. */
+    @Override
+    public boolean passesSpliceReads() {
+        return true;
     }
 
     @Override

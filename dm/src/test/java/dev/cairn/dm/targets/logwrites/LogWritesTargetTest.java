@@ -281,6 +281,22 @@ class LogWritesTargetTest {
     }
 
     @Test
+    void discardsAreAcceptedAndLoggedWhenTheDataDeviceCannotDiscard() throws Exception {
+        QueueLimits noDiscard = QueueLimits.defaults().withDiscard(0, 0);
+        List<String> seen = new ArrayList<>();
+        dm.addLeaf("plain", new dev.cairn.dm.RecordingDevice("plain", DATA_BYTES, noDiscard, seen::add));
+        MappedDevice md = dm.create("lw", "0 2048 log-writes plain log");
+        assertThat(md.limits().supportsDiscard()).isTrue();
+        assertThat(md.limits().discardGranularityBytes()).isEqualTo(512);
+        assertThat(md.limits().supportsWriteZeroes()).isFalse();
+        assertThat(Io.discard(stack.submitter(), md, 16, 8)).isEqualTo(BioStatus.OK);
+        assertThat(Io.flush(stack.submitter(), md)).isEqualTo(BioStatus.OK);
+        dm.remove("lw", false);
+        assertThat(seen).noneMatch(e -> e.contains("DISCARD"));
+        assertThat(readLog(log, LOG_BYTES).describe()).containsExactly("DISCARD 16+8", "FLUSH", "MARK dm-log-writes-end");
+    }
+
+    @Test
     void aSecondTableCannotWriteALogThatIsInUse() throws Exception {
         dm.create("lw", "0 2048 log-writes data log");
         dm.addLeaf("data2", new MemoryStore("data2", DATA_BYTES));
