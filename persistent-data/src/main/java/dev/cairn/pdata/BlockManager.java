@@ -76,6 +76,13 @@ public final class BlockManager {
         return b;
     }
 
+    /** Reads block {@code location} from the device without checks or caching (to tell an unformatted device). */
+    public void readRaw(long location, byte[] into) throws MetadataException {
+        checkLocation(location);
+        io.read(location * SECTORS_PER_BLOCK, into);
+        reads++;
+    }
+
     /** Block {@code location} as all zeros, dirty, without reading it ({@code dm_bm_write_lock_zero}). */
     public Block zeroed(long location, BlockValidator validator) throws MetadataException {
         checkLocation(location);

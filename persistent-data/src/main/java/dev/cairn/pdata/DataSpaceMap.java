@@ -52,10 +52,8 @@ public final class DataSpaceMap extends SpaceMap {
         if (seen[0] != n) {
             throw new MetadataException("data space map: " + seen[0] + " index entries (expected: " + n + ")");
         }
-        if (sm.nrAllocated != root.nrAllocated()) {
-            throw new MetadataException("data space map: bitmaps count " + sm.nrAllocated + " allocated blocks, root says "
-                    + root.nrAllocated());
-        }
+        // nr_allocated is recounted from the bitmaps: thin_restore 0.9 may store one more than its bitmaps hold,
+        // and thin_check does not compare the two.
         return sm;
     }
 

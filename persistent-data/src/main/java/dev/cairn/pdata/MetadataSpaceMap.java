@@ -56,10 +56,8 @@ public final class MetadataSpaceMap extends SpaceMap {
             }
             loadBitmap(i, loc, overflow);
         }
-        if (nrAllocated != root.nrAllocated()) {
-            throw new MetadataException("metadata space map: bitmaps count " + nrAllocated
-                    + " allocated blocks, root says " + root.nrAllocated());
-        }
+        // nr_allocated is recounted from the bitmaps: thin_restore 0.9 may store one more than its bitmaps hold,
+        // and thin_check does not compare the two.
     }
 
     @Override
