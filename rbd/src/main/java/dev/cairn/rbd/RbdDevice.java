@@ -196,19 +196,21 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
         int len = bio.sizeBytes();
         MemorySegment direct = singleNativeSegment(bio);
         if (direct != null) {
-            aio("rbd_aio_read", c -> (int) Librbd.RBD_AIO_READ.invokeExact(image, offsetBytes, (long) len, direct, c),
+            MemorySegment buf = raw(direct);
+            aio("rbd_aio_read", c -> (int) Librbd.RBD_AIO_READ.invokeExact(image, offsetBytes, (long) len, buf, c),
                     ret -> bio.complete(ret == len ? BioStatus.OK : statusOf(ret < 0 ? ret : -5)));
             return;
         }
         Arena arena = Arena.ofShared();
         MemorySegment bounce = arena.allocate(len, 4096);
-        aio("rbd_aio_read", c -> (int) Librbd.RBD_AIO_READ.invokeExact(image, offsetBytes, (long) len, bounce, c), ret -> {
+        MemorySegment bounceRaw = raw(bounce);
+        aio("rbd_aio_read", c -> (int) Librbd.RBD_AIO_READ.invokeExact(image, offsetBytes, (long) len, bounceRaw, c), ret -> {
             if (ret == len) {
                 bio.copyFrom(bounce, 0, 0, len);
             }
             arena.close();
             bio.complete(ret == len ? BioStatus.OK : statusOf(ret < 0 ? ret : -5));
-        }, arena);
+        });
     }
 
     private void writeLike(Bio bio, long offsetBytes, LongConsumer done) {
@@ -217,15 +219,17 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
             case WRITE -> {
                 MemorySegment direct = singleNativeSegment(bio);
                 if (direct != null) {
-                    aio("rbd_aio_write", c -> (int) Librbd.RBD_AIO_WRITE.invokeExact(image, offsetBytes, len, direct, c), done);
+                    MemorySegment buf = raw(direct);
+                    aio("rbd_aio_write", c -> (int) Librbd.RBD_AIO_WRITE.invokeExact(image, offsetBytes, len, buf, c), done);
                 } else {
                     Arena arena = Arena.ofShared();
                     MemorySegment bounce = arena.allocate(len, 4096);
                     bio.copyTo(0, bounce, 0, len);
-                    aio("rbd_aio_write", c -> (int) Librbd.RBD_AIO_WRITE.invokeExact(image, offsetBytes, len, bounce, c), ret -> {
+                    MemorySegment bounceRaw = raw(bounce);
+                    aio("rbd_aio_write", c -> (int) Librbd.RBD_AIO_WRITE.invokeExact(image, offsetBytes, len, bounceRaw, c), ret -> {
                         arena.close();
                         done.accept(ret);
-                    }, arena);
+                    });
                 }
             }
             case DISCARD -> aio("rbd_aio_discard", c -> (int) Librbd.RBD_AIO_DISCARD.invokeExact(image, offsetBytes, len, c), done);
@@ -251,12 +255,8 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
         int submit(MemorySegment completion) throws Throwable;
     }
 
-    private void aio(String what, Call call, LongConsumer done) {
-        aio(what, call, done, null);
-    }
-
     /** Creates a completion tagged with a fresh id, submits, and on a submit error completes at once. */
-    private void aio(String what, Call call, LongConsumer done, Arena toCloseOnSubmitError) {
+    private void aio(String what, Call call, LongConsumer done) {
         long id = NEXT_ID.getAndIncrement();
         inFlight.incrementAndGet();
         PENDING.put(id, new Op(this, done));
@@ -277,12 +277,7 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
         }
         if (rc < 0 && PENDING.remove(id) != null) {
             inFlight.decrementAndGet();
-            if (toCloseOnSubmitError != null) {
-                // the consumer closes the arena too; it is idempotent only through this path
-                done.accept(rc);
-                return;
-            }
-            done.accept(rc);
+            done.accept(rc); // a bounce buffer's consumer closes its arena
         }
     }
 
@@ -317,6 +312,15 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
                 LOG.log(System.Logger.Level.ERROR, op.device.name + ": completing an I/O failed", e);
             }
         }
+    }
+
+    /**
+     * The buffer's address with no arena attached. Passing an arena's segment to a downcall holds that
+     * arena open for the call, and librbd may complete the I/O (and the completer close the bounce
+     * arena) before {@code rbd_aio_*} returns; the memory itself stays valid until the completion.
+     */
+    private static MemorySegment raw(MemorySegment buffer) {
+        return MemorySegment.ofAddress(buffer.address());
     }
 
     private static MemorySegment singleNativeSegment(Bio bio) {
