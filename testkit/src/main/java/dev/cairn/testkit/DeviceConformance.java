@@ -36,26 +36,32 @@ public final class DeviceConformance {
      * @param maxSectors        largest single operation
      * @param discardZeroes     whether the device promises zeros after DISCARD (NBD TRIM and RBD do not)
      * @param sectors           how much of the device to use from sector 0 (0: all of it)
+     * @param alignSectors      operations start and end on multiples of this (at least the logical block)
      */
-    public record Options(int opsPerThread, int threads, int maxSectors, boolean discardZeroes, long sectors) {
+    public record Options(int opsPerThread, int threads, int maxSectors, boolean discardZeroes, long sectors,
+            int alignSectors) {
         public static Options defaults() {
-            return new Options(600, 4, 1024, false, 0);
+            return new Options(600, 4, 1024, false, 0, 1);
         }
 
         public Options withOps(int value) {
-            return new Options(value, threads, maxSectors, discardZeroes, sectors);
+            return new Options(value, threads, maxSectors, discardZeroes, sectors, alignSectors);
         }
 
         public Options withThreads(int value) {
-            return new Options(opsPerThread, value, maxSectors, discardZeroes, sectors);
+            return new Options(opsPerThread, value, maxSectors, discardZeroes, sectors, alignSectors);
         }
 
         public Options withDiscardZeroes(boolean value) {
-            return new Options(opsPerThread, threads, maxSectors, value, sectors);
+            return new Options(opsPerThread, threads, maxSectors, value, sectors, alignSectors);
         }
 
         public Options withSectors(long value) {
-            return new Options(opsPerThread, threads, maxSectors, discardZeroes, value);
+            return new Options(opsPerThread, threads, maxSectors, discardZeroes, value, alignSectors);
+        }
+
+        public Options withAlignment(int value) {
+            return new Options(opsPerThread, threads, maxSectors, discardZeroes, sectors, value);
         }
     }
 
@@ -69,11 +75,12 @@ public final class DeviceConformance {
         model.forget(0, Sectors.toBytes(device.capacitySectors()));
 
         // 1. One thread over the whole range.
-        RandomIo.create(seed, 0, sectors).withMaxSectors(options.maxSectors()).withDiscardZeroes(options.discardZeroes())
+        RandomIo.create(seed, 0, sectors).withAlignment(options.alignSectors()).withMaxSectors(options.maxSectors()).withDiscardZeroes(options.discardZeroes())
                 .run(submitter, device, model, options.opsPerThread());
 
         // 2. Several threads at once, each on its own slice, one model.
-        long slice = sectors / options.threads() / blockSectors * blockSectors;
+        int unit = Math.max(blockSectors, options.alignSectors());
+        long slice = sectors / options.threads() / unit * unit;
         ExecutorService pool = Executors.newFixedThreadPool(options.threads());
         try {
             List<Future<?>> done = new ArrayList<>();
@@ -81,7 +88,7 @@ public final class DeviceConformance {
                 long first = t * slice;
                 long s = seed + 1 + t;
                 done.add(pool.submit(() -> {
-                    RandomIo.create(s, first, slice).withMaxSectors(Math.min(options.maxSectors(), (int) Math.min(slice, 1 << 20)))
+                    RandomIo.create(s, first, slice).withAlignment(options.alignSectors()).withMaxSectors(Math.min(options.maxSectors(), (int) Math.min(slice, 1 << 20)))
                             .withDiscardZeroes(options.discardZeroes()).run(submitter, device, model, options.opsPerThread());
                     return null;
                 }));

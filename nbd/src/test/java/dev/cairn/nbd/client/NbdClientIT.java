@@ -106,7 +106,8 @@ class NbdClientIT {
         closeables.add(server);
         server.addExport(NbdExport.of("disk", store));
         server.start();
-        NbdClientDevice d = open("nbd://127.0.0.1:" + server.tcpPort() + "/disk?connections=1");
+        NbdClientDevice d = open("nbd://127.0.0.1:" + server.tcpPort() + "/disk");
+        // Unaligned reads of partly allocated memory found ReplyWriter slicing a pooled buffer past its stale limit.
         DeviceConformance.check(stack.submitter(), d, DeviceConformance.Options.defaults());
         // What the client wrote is what the server's store holds.
         MemorySegment data = Pattern.segment(4096, 8192, 77);
