@@ -5,8 +5,9 @@ import java.util.Objects;
 
 /**
  * A device a target uses, opened through {@link TargetContext#open} or {@link TargetArgs#openDevice}:
- * another mapped device (by name), a named leaf registered with the {@link DeviceRegistry}, a new
- * memory store ({@code mem:SIZE}) or a file ({@code file:PATH}). dm core records it as a dependency of
+ * another mapped device (by name), a named leaf registered with the {@link DeviceRegistry}, or a leaf
+ * reference opened by its {@link LeafType} ({@code mem:SIZE}, {@code file:PATH}, {@code rbd:...},
+ * {@code nbd://...}). dm core records it as a dependency of
  * the table and releases it when the table is destroyed.
  *
  * <p>{@link #spec()} is the reference exactly as written in the table; targets print it in their
@@ -24,17 +25,35 @@ public final class DeviceRef {
         /** {@code mem:SIZE}: a memory store made for this table alone. */
         MEMORY,
         /** {@code file:PATH}: a file or block device, shared by every table that names the same path. */
-        FILE
+        FILE,
+        /** A leaf of another {@link LeafType} ({@code rbd:}, {@code nbd:}...), shared or private as its type says. */
+        EXTERNAL
     }
 
     private final String spec;
     private final Kind kind;
     private final BlockDevice device;
+    /** The {@link LeafType#shareKey} of a shared leaf; null for a private leaf, a mapped device or a named leaf. */
+    private final String shareKey;
 
     DeviceRef(String spec, Kind kind, BlockDevice device) {
+        this(spec, kind, device, null);
+    }
+
+    DeviceRef(String spec, Kind kind, BlockDevice device, String shareKey) {
         this.spec = Objects.requireNonNull(spec, "spec");
         this.kind = Objects.requireNonNull(kind, "kind");
         this.device = Objects.requireNonNull(device, "device");
+        this.shareKey = shareKey;
+    }
+
+    String shareKey() {
+        return shareKey;
+    }
+
+    /** True for a leaf opened for this reference alone ({@code mem:}): two such references are two devices. */
+    boolean isPrivateLeaf() {
+        return shareKey == null && kind != Kind.MAPPED && kind != Kind.LEAF;
     }
 
     /** The reference as written in the table (a name, {@code mem:1G}, {@code file:/path}). */

@@ -2,11 +2,8 @@ package dev.cairn.dm;
 
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.IoMutex;
-import dev.cairn.block.Sizes;
 import dev.cairn.block.Submitter;
-import dev.cairn.block.store.MemoryStore;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.InstantSource;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -40,9 +37,10 @@ import java.util.logging.Logger;
  * }</pre>
  *
  * <p><b>Names and references.</b> Mapped devices and leaves ({@link #addLeaf}: any
- * {@link BlockDevice} given a name) share one namespace. A table refers to them by name, or makes a
- * new memory store ({@code mem:SIZE}), or opens a file ({@code file:PATH}, shared by path and closed
- * when no table uses it). A table cannot refer to its own device or to one that uses it (no cycles).
+ * {@link BlockDevice} given a name) share one namespace. A table refers to them by name, or names a
+ * leaf that its {@link LeafType} opens: a new memory store ({@code mem:SIZE}), a file ({@code file:PATH},
+ * shared by path and closed when no table uses it), an RBD image or a remote NBD export when those
+ * modules are on the class path. A table cannot refer to its own device or to one that uses it (no cycles).
  *
  * <p><b>Holders.</b> A device used by another device's table (live, inactive or being loaded) is held
  * by it; a held or open device cannot be removed unless forced.
@@ -64,14 +62,15 @@ public final class DeviceRegistry implements AutoCloseable {
     private final Map<String, BlockDevice> leaves = new TreeMap<>();
     /** For each device (mapped or leaf, by name) the number of references per holder device. */
     private final Map<String, Map<MappedDevice, Integer>> uses = new HashMap<>();
-    private final Map<Path, FileLeaf> files = new HashMap<>();
+    /** Opened leaves that references share ({@code file:}, {@code rbd:}...), by {@link LeafType#shareKey}. */
+    private final Map<String, SharedLeaf> sharedLeaves = new HashMap<>();
     private boolean closed;
 
-    private static final class FileLeaf {
+    private static final class SharedLeaf {
         final BlockDevice device;
         int refs;
 
-        FileLeaf(BlockDevice device) {
+        SharedLeaf(BlockDevice device) {
             this.device = device;
         }
     }
@@ -445,20 +444,18 @@ public final class DeviceRegistry implements AutoCloseable {
     private final class Resolver implements DeviceResolver {
         @Override
         public DeviceRef open(String spec, MappedDevice holder) throws DmException {
-            String problem = DeviceSpecs.checkSyntax(spec);
+            LeafTypes types = options.leafTypes();
+            String problem = DeviceSpecs.checkSyntax(spec, types);
             if (problem != null) {
                 throw new DmException(spec + " (expected: " + problem + ")");
             }
-            if (spec.startsWith(DeviceSpecs.MEM)) {
-                long bytes = Sizes.parse(spec.substring(DeviceSpecs.MEM.length())).orElse(-1);
-                return new DeviceRef(spec, DeviceRef.Kind.MEMORY, new MemoryStore(holder.name() + "/" + spec, bytes));
+            if (spec.indexOf(':') >= 0) {
+                LeafType type = types.forSpec(spec).orElseThrow(); // checkSyntax rejects unknown schemes
+                return openLeaf(type, spec, holder);
             }
             lock.lock();
             try {
                 checkOpen();
-                if (spec.startsWith(DeviceSpecs.FILE)) {
-                    return openFile(spec);
-                }
                 MappedDevice md = devices.get(spec);
                 if (md != null) {
                     if (md == holder) {
@@ -479,27 +476,74 @@ public final class DeviceRegistry implements AutoCloseable {
                     addUse(spec, holder);
                     return new DeviceRef(spec, DeviceRef.Kind.LEAF, leaf);
                 }
-                throw new DmException(spec + " (expected: an existing device, mem:SIZE or file:PATH)");
+                throw new DmException(spec + " (expected: an existing device, " + types.syntaxSummary() + ")");
             } finally {
                 lock.unlock();
             }
         }
 
-        private DeviceRef openFile(String spec) throws DmException {
-            Path path = Path.of(spec.substring(DeviceSpecs.FILE.length())).toAbsolutePath().normalize();
-            FileLeaf f = files.get(path);
-            if (f == null) {
-                BlockDevice dev;
+        /**
+         * Opens a leaf reference. The type's open may wait on a network (rbd:, nbd:), so it runs without the
+         * registry mutex: a shared leaf is looked up under the mutex, opened outside it, then published; if
+         * another table published the same key meanwhile, that one is used and ours closed.
+         */
+        private DeviceRef openLeaf(LeafType type, String spec, MappedDevice holder) throws DmException {
+            DeviceRef.Kind kind = switch (type.scheme()) {
+                case "mem" -> DeviceRef.Kind.MEMORY;
+                case "file" -> DeviceRef.Kind.FILE;
+                default -> DeviceRef.Kind.EXTERNAL;
+            };
+            String key = type.shareKey(spec).orElse(null);
+            if (key != null) {
+                lock.lock();
                 try {
-                    dev = options.fileOpener().open(path, false);
-                } catch (IOException | RuntimeException e) {
-                    throw new DmException(spec + " (expected: an existing file or block device; " + e.getMessage() + ")", e);
+                    checkOpen();
+                    SharedLeaf f = sharedLeaves.get(key);
+                    if (f != null) {
+                        f.refs++;
+                        return new DeviceRef(spec, kind, f.device, key);
+                    }
+                } finally {
+                    lock.unlock();
                 }
-                f = new FileLeaf(dev);
-                files.put(path, f);
             }
-            f.refs++;
-            return new DeviceRef(spec, DeviceRef.Kind.FILE, f.device);
+            BlockDevice dev;
+            try {
+                dev = type.open(spec, holder.name());
+            } catch (IOException | RuntimeException e) {
+                throw new DmException(spec + " (expected: " + e.getMessage() + ")", e);
+            }
+            if (key == null) {
+                return new DeviceRef(spec, kind, dev);
+            }
+            BlockDevice unused = null;
+            DeviceRef ref;
+            lock.lock();
+            try {
+                if (closed) {
+                    unused = dev;
+                    ref = null;
+                } else {
+                    SharedLeaf f = sharedLeaves.get(key);
+                    if (f == null) {
+                        f = new SharedLeaf(dev);
+                        sharedLeaves.put(key, f);
+                    } else {
+                        unused = dev;
+                    }
+                    f.refs++;
+                    ref = new DeviceRef(spec, kind, f.device, key);
+                }
+            } finally {
+                lock.unlock();
+            }
+            if (unused != null) {
+                closeQuietly(spec, unused);
+            }
+            if (ref == null) {
+                throw new DmException("registry: closed (expected: an open registry)");
+            }
+            return ref;
         }
 
         private void addUse(String name, MappedDevice holder) {
@@ -508,28 +552,23 @@ public final class DeviceRegistry implements AutoCloseable {
 
         @Override
         public void release(DeviceRef ref, MappedDevice holder) {
-            AutoCloseable toClose = null;
+            BlockDevice toClose = null;
             lock.lock();
             try {
-                switch (ref.kind()) {
-                    case MEMORY -> { }
-                    case FILE -> {
-                        Path path = Path.of(ref.spec().substring(DeviceSpecs.FILE.length())).toAbsolutePath().normalize();
-                        FileLeaf f = files.get(path);
-                        if (f != null && --f.refs == 0) {
-                            files.remove(path);
-                            if (f.device instanceof AutoCloseable c) {
-                                toClose = c;
-                            }
-                        }
+                if (ref.isPrivateLeaf()) {
+                    toClose = ref.device();
+                } else if (ref.shareKey() != null) {
+                    SharedLeaf f = sharedLeaves.get(ref.shareKey());
+                    if (f != null && --f.refs == 0) {
+                        sharedLeaves.remove(ref.shareKey());
+                        toClose = f.device;
                     }
-                    case MAPPED, LEAF -> {
-                        Map<MappedDevice, Integer> m = uses.get(ref.spec());
-                        if (m != null) {
-                            m.computeIfPresent(holder, (k, v) -> v == 1 ? null : v - 1);
-                            if (m.isEmpty()) {
-                                uses.remove(ref.spec());
-                            }
+                } else {
+                    Map<MappedDevice, Integer> m = uses.get(ref.spec());
+                    if (m != null) {
+                        m.computeIfPresent(holder, (k, v) -> v == 1 ? null : v - 1);
+                        if (m.isEmpty()) {
+                            uses.remove(ref.spec());
                         }
                     }
                 }
@@ -537,12 +576,23 @@ public final class DeviceRegistry implements AutoCloseable {
                 lock.unlock();
             }
             if (toClose != null) {
+                closeQuietly(ref.spec(), toClose);
+            }
+        }
+
+        private void closeQuietly(String spec, BlockDevice device) {
+            if (device instanceof AutoCloseable c) {
                 try {
-                    toClose.close();
+                    c.close();
                 } catch (Exception e) {
-                    LOG.log(Level.WARNING, "closing " + ref.spec() + " failed", e);
+                    LOG.log(Level.WARNING, "closing " + spec + " failed", e);
                 }
             }
+        }
+
+        @Override
+        public LeafTypes leafTypes() {
+            return options.leafTypes();
         }
 
         @Override

@@ -13,5 +13,8 @@ interface DeviceResolver {
 
     InstantSource clock();
 
+    /** The leaf types references may name. */
+    LeafTypes leafTypes();
+
     <T> T shared(String key, Supplier<T> factory);
 }

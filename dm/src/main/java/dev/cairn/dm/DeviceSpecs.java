@@ -1,28 +1,31 @@
 package dev.cairn.dm;
 
-import dev.cairn.block.Sizes;
-import dev.cairn.block.store.MemoryStore;
-
-/** Syntax of device references: {@code NAME}, {@code mem:SIZE}, {@code file:PATH}. */
+/**
+ * Syntax of device references: a device name, or {@code SCHEME:REST} for a leaf ({@link LeafType}).
+ * Names never contain a colon, so a colon always means a leaf reference.
+ */
 final class DeviceSpecs {
-    static final String MEM = "mem:";
-    static final String FILE = "file:";
-
     private DeviceSpecs() {}
 
-    /** Null when {@code spec} is well formed; otherwise what was expected. */
-    static String checkSyntax(String spec) {
-        if (spec.startsWith(MEM)) {
-            long bytes = Sizes.parse(spec.substring(MEM.length())).orElse(-1);
-            if (bytes <= 0 || bytes % MemoryStore.PAGE_BYTES != 0) {
-                return "mem:SIZE with a size that is a positive multiple of 4K, such as mem:64M";
-            }
-            return null;
+    /**
+     * Null when {@code spec} is well formed for {@code types}; otherwise what was expected (a scheme these
+     * types do not know is not well formed).
+     */
+    static String checkSyntax(String spec, LeafTypes types) {
+        if (spec.indexOf(':') >= 0) {
+            java.util.Optional<LeafType> type = types.forSpec(spec);
+            return type.isPresent() ? type.get().checkSyntax(spec) : expected(types);
         }
-        if (spec.startsWith(FILE)) {
-            return spec.length() > FILE.length() ? null : "file:PATH with a path";
+        return isValidName(spec) ? null : expected(types);
+    }
+
+    /** What a reference may be: "a device name, mem:SIZE or file:PATH". */
+    static String expected(LeafTypes types) {
+        String leaves = types.syntaxSummary();
+        if (leaves.isEmpty()) {
+            return "a device name";
         }
-        return isValidName(spec) ? null : "a device name, mem:SIZE or file:PATH";
+        return (leaves.contains(" or ") ? "a device name, " : "a device name or ") + leaves;
     }
 
     /** Device names: 1 to 127 characters, no whitespace, no '/', no ':' (so they never look like a spec), not . or ... */

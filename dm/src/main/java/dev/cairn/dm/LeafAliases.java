@@ -101,13 +101,11 @@ final class LeafAliases {
                     }
                 }
             }
-            case FILE, LEAF -> {
+            case FILE, LEAF, EXTERNAL -> {
                 if (device.limits().readOnly()) {
                     return;
                 }
-                Path path = ref.kind() == DeviceRef.Kind.FILE
-                        ? Path.of(ref.spec().substring(DeviceSpecs.FILE.length())).toAbsolutePath().normalize()
-                        : device instanceof FileStore fs ? fs.path().toAbsolutePath().normalize() : null;
+                Path path = device instanceof FileStore fs ? fs.path().toAbsolutePath().normalize() : null;
                 if (path == null) {
                     out.add(new Extent(device, ref.spec(), device, startSector, lengthSectors));
                 } else {

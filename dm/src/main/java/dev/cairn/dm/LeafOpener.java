@@ -1,14 +1,16 @@
 package dev.cairn.dm;
 
 import dev.cairn.block.BlockDevice;
+import dev.cairn.block.store.FileStore;
+import dev.cairn.block.store.FileStoreConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * Opens the leaf behind a {@code file:PATH} reference. The default
- * ({@link #fileStore()}) opens a {@code dev.cairn.block.store.FileStore}; tests may substitute their
- * own. If the device returned implements {@link AutoCloseable}, dm closes it when the last table that
- * uses the path is destroyed.
+ * Opens the file behind a {@code file:PATH} reference for {@link FileLeafType}. The default
+ * ({@link #fileStore()}) opens a {@link FileStore}; tests may substitute their own. If the device
+ * returned implements {@link AutoCloseable}, dm closes it when the last table that uses the path is
+ * destroyed.
  */
 @FunctionalInterface
 public interface LeafOpener {
@@ -17,6 +19,6 @@ public interface LeafOpener {
 
     /** The FileStore-backed opener. */
     static LeafOpener fileStore() {
-        return FileLeaves::open;
+        return (path, readOnly) -> FileStore.open(path, FileStoreConfig.defaults().withReadOnly(readOnly));
     }
 }

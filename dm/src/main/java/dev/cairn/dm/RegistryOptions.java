@@ -7,38 +7,48 @@ import java.util.Objects;
  * Configuration of a {@link DeviceRegistry}.
  *
  * @param clock              the clock handed to targets (flakey, delay); tests inject a fake one
- * @param fileOpener         opens {@code file:PATH} leaves
+ * @param leafTypes          the leaf references tables may use ({@code mem:}, {@code file:}, {@code rbd:}...)
  * @param targetTypes        the target types tables may use
  * @param cloneBioSetCapacity bios in each mapped device's clone pool (its per-bio reserve)
  */
-public record RegistryOptions(InstantSource clock, LeafOpener fileOpener, TargetTypes targetTypes, int cloneBioSetCapacity) {
+public record RegistryOptions(InstantSource clock, LeafTypes leafTypes, TargetTypes targetTypes, int cloneBioSetCapacity) {
     public RegistryOptions {
         Objects.requireNonNull(clock, "clock");
-        Objects.requireNonNull(fileOpener, "fileOpener");
+        Objects.requireNonNull(leafTypes, "leafTypes");
         Objects.requireNonNull(targetTypes, "targetTypes");
         if (cloneBioSetCapacity < 1) {
             throw new IllegalArgumentException("cloneBioSetCapacity: " + cloneBioSetCapacity + " (expected: >= 1)");
         }
     }
 
-    /** The system clock, FileStore for {@code file:}, every target type on the class path, 1024 clones per device. */
+    /** Every leaf type on the class path, with {@code file:} opened by {@code fileOpener}. */
+    public RegistryOptions(InstantSource clock, LeafOpener fileOpener, TargetTypes targetTypes, int cloneBioSetCapacity) {
+        this(clock, LeafTypes.load().with(new FileLeafType(fileOpener)), targetTypes, cloneBioSetCapacity);
+    }
+
+    /** The system clock, every leaf and target type on the class path, 1024 clones per device. */
     public static RegistryOptions defaults() {
-        return new RegistryOptions(InstantSource.system(), LeafOpener.fileStore(), TargetTypes.load(), 1024);
+        return new RegistryOptions(InstantSource.system(), LeafTypes.load(), TargetTypes.load(), 1024);
     }
 
     public RegistryOptions withClock(InstantSource value) {
-        return new RegistryOptions(value, fileOpener, targetTypes, cloneBioSetCapacity);
+        return new RegistryOptions(value, leafTypes, targetTypes, cloneBioSetCapacity);
     }
 
+    /** These leaf types with {@code file:} opened by {@code value}. */
     public RegistryOptions withFileOpener(LeafOpener value) {
+        return withLeafTypes(leafTypes.with(new FileLeafType(value)));
+    }
+
+    public RegistryOptions withLeafTypes(LeafTypes value) {
         return new RegistryOptions(clock, value, targetTypes, cloneBioSetCapacity);
     }
 
     public RegistryOptions withTargetTypes(TargetTypes value) {
-        return new RegistryOptions(clock, fileOpener, value, cloneBioSetCapacity);
+        return new RegistryOptions(clock, leafTypes, value, cloneBioSetCapacity);
     }
 
     public RegistryOptions withCloneBioSetCapacity(int value) {
-        return new RegistryOptions(clock, fileOpener, targetTypes, value);
+        return new RegistryOptions(clock, leafTypes, targetTypes, value);
     }
 }

@@ -182,8 +182,8 @@ final class Table {
         Map<Object, DeviceRef> out = new LinkedHashMap<>();
         for (TableTarget tt : targets) {
             for (DeviceRef r : tt.context().opened()) {
-                // Each mem: reference is its own store; every other reference names one device.
-                out.putIfAbsent(r.kind() == DeviceRef.Kind.MEMORY ? r : r.spec(), r);
+                // Each private leaf reference (mem:) is its own device; every other reference names one device.
+                out.putIfAbsent(r.isPrivateLeaf() ? r : r.spec(), r);
             }
         }
         return new ArrayList<>(out.values());

@@ -216,13 +216,14 @@ public final class TargetArgs {
     }
 
     /**
-     * A device reference, checked for syntax only: a device name, {@code mem:SIZE} or
-     * {@code file:PATH}. Open it with {@link #openDevice} once every other argument is validated.
+     * A device reference, checked for syntax only: a device name or a leaf reference
+     * ({@code mem:SIZE}, {@code file:PATH}, any other {@link LeafType}'s). Open it with {@link #openDevice} once every other argument is validated.
      */
     public String nextDeviceSpec(String argName) throws TableException {
-        String expected = "a device name, mem:SIZE or file:PATH";
+        LeafTypes types = context == null ? LeafTypes.load() : context.leafTypes();
+        String expected = DeviceSpecs.expected(types);
         String s = next(argName, expected);
-        String problem = DeviceSpecs.checkSyntax(s);
+        String problem = DeviceSpecs.checkSyntax(s, types);
         if (problem != null) {
             throw error(argName, s, problem);
         }

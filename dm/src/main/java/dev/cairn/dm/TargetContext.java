@@ -97,8 +97,8 @@ public final class TargetContext {
     }
 
     /**
-     * Opens a device by reference (a mapped or leaf device's name, {@code mem:SIZE} or
-     * {@code file:PATH}) and records it as a dependency of the table. Errors name the line and target;
+     * Opens a device by reference (a mapped or leaf device's name, or a leaf reference such as
+     * {@code mem:SIZE}, {@code file:PATH}, {@code rbd:POOL/IMAGE}; see {@link LeafType}) and records it as a dependency of the table. Errors name the line and target;
      * prefer {@link TargetArgs#openDevice}, whose errors also name the argument.
      */
     public DeviceRef open(String spec) throws TableException {
@@ -136,6 +136,10 @@ public final class TargetContext {
      */
     public <T> T shared(String key, Supplier<T> factory) {
         return resolver.shared(key, factory);
+    }
+
+    LeafTypes leafTypes() {
+        return resolver.leafTypes();
     }
 
     List<DeviceRef> opened() {

@@ -346,7 +346,7 @@ final class ReplyWriter implements Runnable {
         int pieces = sink == null ? 0 : sink.count();
         if (pieces == 0) {
             addData(from == 0 && lengthBytes == r.lengthBytes ? r.buffer.bytes(lengthBytes)
-                    : r.buffer.bytes.slice(from, lengthBytes));
+                    : slice(r, from, lengthBytes));
             return;
         }
         long at = from;
@@ -361,7 +361,7 @@ final class ReplyWriter implements Runnable {
                 break;
             }
             if (p.offsetBytes() > at) {
-                addData(r.buffer.bytes.slice((int) at, (int) (p.offsetBytes() - at)));
+                addData(slice(r, (int) at, (int) (p.offsetBytes() - at)));
                 at = p.offsetBytes();
             }
             long take = Math.min(end, pieceEnd) - at;
@@ -373,8 +373,17 @@ final class ReplyWriter implements Runnable {
             at += take;
         }
         if (at < end) {
-            addData(r.buffer.bytes.slice((int) at, (int) (end - at)));
+            addData(slice(r, (int) at, (int) (end - at)));
         }
+    }
+
+    /**
+     * {@code [from, from + lengthBytes)} of the request's read buffer. The pooled buffer's NIO view keeps the
+     * limit of its previous use, and {@code slice(index, length)} is bounded by the limit: reset it to this
+     * request's length first, or a gap after a smaller earlier read throws (and the writer thread dies).
+     */
+    private static ByteBuffer slice(Request r, int from, int lengthBytes) {
+        return r.buffer.bytes(r.lengthBytes).slice(from, lengthBytes);
     }
 
     private void addFile(FileChannel file, long positionBytes, long lengthBytes) {

@@ -1,0 +1,188 @@
+package dev.cairn.rbd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cairn.block.BioStatus;
+import dev.cairn.block.Extents;
+import dev.cairn.block.SubmitPolicy;
+import dev.cairn.dm.DeviceRegistry;
+import dev.cairn.dm.MappedDevice;
+import dev.cairn.nbd.server.NbdExport;
+import dev.cairn.nbd.server.NbdServer;
+import dev.cairn.testkit.DeviceConformance;
+import dev.cairn.testkit.ExternalTools;
+import dev.cairn.testkit.Io;
+import dev.cairn.testkit.Pattern;
+import dev.cairn.testkit.Poll;
+import dev.cairn.testkit.StackBuilder;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@code rbd:} leaf against a real one-OSD Ceph cluster started by the test: the device conformance
+ * suite, qemu's own rbd driver reading what Cairn wrote, snapshots read-only, stacks (striped over four
+ * images, a snapshot of an RBD origin) exported over NBD and checked with qemu-io, and an OSD that stops
+ * answering in the middle of I/O.
+ */
+class RbdDeviceIT {
+    private static final long MIB = 1 << 20;
+
+    @TempDir
+    static Path dir;
+    static CephCluster ceph;
+
+    private final StackBuilder stack = StackBuilder.create(SubmitPolicy.FLUSH_ON_BLOCK);
+
+    @BeforeAll
+    static void startCluster() throws Exception {
+        ceph = CephCluster.start(dir);
+    }
+
+    @AfterAll
+    static void stopCluster() {
+        if (ceph != null) {
+            ceph.close();
+        }
+    }
+
+    @AfterEach
+    void tearDown() {
+        stack.close();
+    }
+
+    private RbdDevice open(String image, int timeoutSeconds) throws Exception {
+        return stack.add(RbdDevice.open(RbdSpec.parse(ceph.spec(image, timeoutSeconds))));
+    }
+
+    private static String qemuIo(String image, String... commands) {
+        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of(
+                ExternalTools.require("qemu-io", "qemu-utils"), "-f", "raw"));
+        for (String c : commands) {
+            cmd.add("-c");
+            cmd.add(c);
+        }
+        cmd.add(image);
+        return ExternalTools.run(Duration.ofSeconds(120), cmd.toArray(String[]::new)).ok().stdout();
+    }
+
+    @Test
+    void conformance() throws Exception {
+        ceph.createImage("conf", 64 * MIB);
+        RbdDevice d = open("conf", 30);
+        assertThat(d.capacitySectors()).isEqualTo(64 * MIB / 512);
+        assertThat(d.objectBytes()).isEqualTo(4 * MIB);
+        assertThat(d.limits().maxSectors()).isEqualTo(4 * MIB / 512);
+        DeviceConformance.check(stack.submitter(), d, DeviceConformance.Options.defaults().withOps(300));
+        // write-zeroes of whole objects deallocates them: diff_iterate2 no longer reports data there.
+        assertThat(Io.writeZeroes(stack.submitter(), d, 0, 8 * MIB / 512, 0)).isEqualTo(BioStatus.OK);
+        assertThat(Io.extents(d, 0, 8 * MIB / 512)).allSatisfy(e -> assertThat(e.flags() & Extents.ZERO).isNotZero());
+    }
+
+    @Test
+    void qemuImgThroughItsOwnRbdDriverSeesWhatCairnWrote() throws Exception {
+        ceph.createImage("shared", 16 * MIB);
+        RbdDevice d = open("shared", 30);
+        Io.writeOk(stack.submitter(), d, MIB / 512, MemorySegment.ofArray(new byte[65536]).fill((byte) 0xab));
+        Io.writeOk(stack.submitter(), d, 9 * MIB / 512, MemorySegment.ofArray(new byte[4096]).fill((byte) 0x5c));
+        assertThat(Io.flush(stack.submitter(), d)).isEqualTo(BioStatus.OK);
+        String img = "rbd:rbd/shared:conf=" + ceph.conf();
+        String out = qemuIo(img, "read -P 0xab 1M 64k", "read -P 0x5c 9M 4k", "read -P 0 2M 1M");
+        assertThat(out).doesNotContain("Pattern verification failed");
+        // and the other way round: what qemu writes, Cairn reads
+        qemuIo(img, "write -P 0x77 4M 128k");
+        MemorySegment got = Io.readOk(stack.submitter(), d, 4 * MIB / 512, 131072);
+        assertThat(got.mismatch(MemorySegment.ofArray(new byte[131072]).fill((byte) 0x77))).isEqualTo(-1);
+    }
+
+    @Test
+    void aSnapshotIsReadOnlyAndKeepsItsData() throws Exception {
+        ceph.createImage("snapped", 8 * MIB);
+        RbdDevice d = open("snapped", 30);
+        MemorySegment before = Pattern.segment(0, 65536, 1);
+        Io.writeOk(stack.submitter(), d, 0, before);
+        assertThat(Io.flush(stack.submitter(), d)).isEqualTo(BioStatus.OK);
+        ceph.rbd("snap", "create", "rbd/snapped@s1");
+        Io.writeOk(stack.submitter(), d, 0, Pattern.segment(0, 65536, 2));
+        RbdDevice snap = stack.add(RbdDevice.open(RbdSpec.parse("rbd:rbd/snapped@s1?conf=" + ceph.conf())));
+        assertThat(snap.limits().readOnly()).isTrue();
+        assertThat(Io.readOk(stack.submitter(), snap, 0, 65536).mismatch(before)).isEqualTo(-1);
+        assertThat(Io.write(stack.submitter(), snap, 0, Pattern.segment(0, 4096, 3))).isEqualTo(BioStatus.PERM);
+    }
+
+    @Test
+    void stripedOverFourImagesAndASnapshotOfAnRbdOriginExportedOverNbd() throws Exception {
+        for (int i = 0; i < 4; i++) {
+            ceph.createImage("s" + i, 16 * MIB);
+        }
+        ceph.createImage("origin", 16 * MIB);
+        DeviceRegistry dm = stack.add(new DeviceRegistry(stack.submitter()));
+        long perImage = 16 * MIB / 512;
+        StringBuilder striped = new StringBuilder("0 " + 4 * perImage + " striped 4 128");
+        for (int i = 0; i < 4; i++) {
+            striped.append(' ').append(ceph.spec("s" + i, 30)).append(" 0");
+        }
+        MappedDevice stripe = dm.create("stripe", striped.toString());
+        dm.create("origin-real", "0 " + perImage + " linear " + ceph.spec("origin", 30) + " 0");
+        MappedDevice origin = dm.create("origin", "0 " + perImage + " snapshot-origin origin-real");
+        Io.writeOk(stack.submitter(), origin, 0, MemorySegment.ofArray(new byte[(int) MIB]).fill((byte) 0x11));
+        MappedDevice snap = dm.create("snap", "0 " + perImage + " snapshot origin-real mem:16M N 16");
+        Io.writeOk(stack.submitter(), origin, 0, MemorySegment.ofArray(new byte[(int) MIB]).fill((byte) 0x22));
+
+        Path sock = dir.resolve("nbd-" + System.nanoTime() + ".sock");
+        NbdServer server = stack.add(NbdServer.builder().submitter(stack.submitter()).unix(sock).build());
+        server.addExport(NbdExport.of("stripe", stripe));
+        server.addExport(NbdExport.of("snap", snap));
+        server.addExport(NbdExport.of("origin", origin));
+        server.start();
+        String base = "nbd+unix:///%s?socket=" + sock;
+        qemuIo(base.formatted("stripe"), "write -P 0x3c 0 4M", "write -P 0x4d 60M 1M", "flush");
+        String out = qemuIo(base.formatted("stripe"), "read -P 0x3c 0 4M", "read -P 0x4d 60M 1M");
+        assertThat(out).doesNotContain("Pattern verification failed");
+        out = qemuIo(base.formatted("snap"), "read -P 0x11 0 1M");
+        assertThat(out).doesNotContain("Pattern verification failed");
+        out = qemuIo(base.formatted("origin"), "read -P 0x22 0 1M");
+        assertThat(out).doesNotContain("Pattern verification failed");
+        // The striping is Linux's: the second 64 KiB chunk of the stripe is the first chunk of image s1,
+        // as qemu's rbd driver sees it.
+        out = qemuIo("rbd:rbd/s1:conf=" + ceph.conf(), "read -P 0x3c 0 64k");
+        assertThat(out).doesNotContain("Pattern verification failed");
+        ExternalTools.run(Duration.ofSeconds(120), ExternalTools.require("nbdcopy", "libnbd-bin"),
+                base.formatted("stripe"), dir.resolve("stripe.raw").toString()).ok();
+    }
+
+    @Test
+    void anOsdThatStopsAnsweringFailsIoAfterTheTimeoutAndIoResumesWhenItReturns() throws Exception {
+        ceph.createImage("frozen", 8 * MIB);
+        RbdDevice d = open("frozen", 3);
+        MemorySegment acked = Pattern.segment(0, 65536, 7);
+        Io.writeOk(stack.submitter(), d, 0, acked);
+        assertThat(Io.flush(stack.submitter(), d)).isEqualTo(BioStatus.OK);
+        ceph.freezeOsd();
+        try {
+            long t0 = System.nanoTime();
+            // A FUA write must reach the OSD: librbd's cache turns write-back after the first flush, and a
+            // read of an object the object map says is absent never leaves the client.
+            CompletableFuture<BioStatus> write = CompletableFuture.supplyAsync(() ->
+                    Io.write(stack.submitter(), d, 256, Pattern.segment(131072, 4096, 9), dev.cairn.block.BioFlags.FUA));
+            assertThat(Poll.until(() -> d.inFlight() > 0 || write.isDone(), Duration.ofSeconds(10))).isTrue();
+            // Fails (ETIMEDOUT) after the 3 s timeout: not a hang.
+            assertThat(write.get(60, TimeUnit.SECONDS)).isEqualTo(BioStatus.IOERR);
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThanOrEqualTo(Duration.ofSeconds(2));
+        } finally {
+            ceph.thawOsd();
+        }
+        // Once the OSD answers again, I/O works and the acknowledged write is there.
+        assertThat(Poll.until(() -> Io.read(stack.submitter(), d, 0, MemorySegment.ofArray(new byte[512])).isOk(),
+                Duration.ofSeconds(60))).isTrue();
+        assertThat(Io.readOk(stack.submitter(), d, 0, 65536).mismatch(acked)).isEqualTo(-1);
+        Io.writeOk(stack.submitter(), d, 128, Pattern.segment(65536, 4096, 8));
+    }
+}
