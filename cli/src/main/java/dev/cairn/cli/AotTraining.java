@@ -97,6 +97,7 @@ public final class AotTraining {
         failures += verb(root, "deps");
         failures += verb(root, "export", "ls");
         failures += verb(root, "snapshot", "ls");
+        failures += verb(root, "stats");
         failures += verb(root, "suspend", "training0");
         failures += verb(root, "resume", "training0");
         failures += verb(root, "remove", "training0");

@@ -77,6 +77,7 @@ public final class CairnMain implements Callable<Integer> {
     m.put("targets", DmCommands.Targets.class);
     m.put("export", ExportCommand.class);
     m.put("snapshot", SnapshotCommand.class);
+    m.put("stats", StatsCommand.class);
     m.put("image", ImageCommand.class);
     m.put("version", VersionCommand.class);
     m.put("help", CommandLine.HelpCommand.class);

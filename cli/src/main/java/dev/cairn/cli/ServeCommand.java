@@ -4,6 +4,7 @@ import ch.qos.logback.classic.Level;
 import dev.cairn.daemon.Daemon;
 import dev.cairn.daemon.DaemonException;
 import dev.cairn.daemon.ErrorKind;
+import dev.cairn.metrics.MetricsServer;
 import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -36,6 +37,10 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--no-tcp", description = "Serve NBD on the Unix socket only.")
     boolean noTcp;
+
+    @Option(names = "--metrics", paramLabel = "[HOST:]PORT",
+            description = "Serve Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to 127.0.0.1). Off unless given.")
+    String metrics;
 
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}). Logs go to stderr.")
@@ -73,6 +78,7 @@ final class ServeCommand implements Callable<Integer> {
         if (host.startsWith("[") && host.endsWith("]")) {
             host = host.substring(1, host.length() - 1);
         }
+        MetricsAddress metricsAddress = metrics == null ? null : MetricsAddress.parse(spec.commandLine(), metrics);
         Daemon.Config config = new Daemon.Config(stateDirOption.resolve(), host, noTcp ? -1 : port, true, System.out);
         // Installed before the start, so a SIGTERM that arrives while it runs (or right after the banner)
         // still stops cleanly with exit 0: it is remembered and acted on once the daemon exists.
@@ -87,9 +93,17 @@ final class ServeCommand implements Callable<Integer> {
         };
         Signals.onTerminate(stop);
         Daemon daemon;
+        MetricsServer metricsServer = null;
         try {
+            // Bound first: a busy metrics port fails the start before the daemon creates anything.
+            metricsServer = metricsAddress == null ? null : metricsAddress.start();
             daemon = Daemon.start(config);
+        } catch (MetricsAddress.BindException e) {
+            err.println("cairn serve: " + e.getMessage());
+            err.flush();
+            return CommandLine.ExitCode.SOFTWARE;
         } catch (DaemonException e) {
+            closeQuietly(metricsServer);
             err.println("cairn serve: " + e.getMessage());
             if (!e.hint().isEmpty()) {
                 err.println("  hint: " + e.hint());
@@ -97,6 +111,7 @@ final class ServeCommand implements Callable<Integer> {
             err.flush();
             return e.kind() == ErrorKind.USAGE ? CommandLine.ExitCode.USAGE : CommandLine.ExitCode.SOFTWARE;
         } catch (java.io.IOException e) {
+            closeQuietly(metricsServer);
             err.println("cairn serve: cannot start: " + e);
             err.flush();
             return CommandLine.ExitCode.SOFTWARE;
@@ -107,8 +122,20 @@ final class ServeCommand implements Callable<Integer> {
         if (stopRequested.get()) {
             daemon.stop();
         }
+        if (metricsServer != null) {
+            metricsServer.attach(daemon.metricsSources());
+            LoggerFactory.getLogger(ServeCommand.class).info("metrics on http://{}/metrics",
+                    metricsAddress.display(metricsServer.port()));
+        }
         daemon.awaitStop();
+        closeQuietly(metricsServer);
         return CommandLine.ExitCode.OK;
+    }
+
+    private static void closeQuietly(MetricsServer m) {
+        if (m != null) {
+            m.close();
+        }
     }
 
     static void setLogLevel(String level) {
