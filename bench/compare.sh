@@ -445,8 +445,9 @@ group_snapshot() {
 # round and server (the order rotating): start, then the first whole-device nbdcopy read (memory stores are
 # first filled by nbdcopy, not measured: reading holes costs nothing), stop; start again, then the first
 # 2 s of 4k random writes qd32, stop. The median is over rounds, that is over fresh starts. No warm-up and
-# no read-after-write check (the same servers pass it in the warm groups). Cairn starts with the AOT cache
-# bin/cairn would give it (h_cairn_aot_cache; CAIRN_BENCH_AOT=0: none).
+# no read-after-write check (the same servers pass it in the warm groups). Cairn starts as bin/cairn starts
+# serve: without an AOT cache; CAIRN_BENCH_AOT=1 measures it with one (h_cairn_aot_cache), made by a
+# training run first.
 group_cold() {
   local kind=$1
   local stack=cold-$kind transport=unix g=$data/cold-$kind r i w s n servers=(cairn nbdkit)
@@ -456,7 +457,7 @@ group_cold() {
   printf 'mem m0 %s\nexport m0\n' "$size_bytes" >"$g/mem.stack"
   printf 'file f0 %s\nexport f0\n' "$g/cairn.img" >"$g/file.stack"
   local aot_opts=
-  if [[ ${CAIRN_BENCH_AOT:-1} != 0 ]]; then
+  if [[ ${CAIRN_BENCH_AOT:-0} == 1 ]]; then
     h_cairn_aot_cache "$data/cairn-aot.aot" "$g/mem.stack" && aot_opts="-XX:AOTCache=$data/cairn-aot.aot"
   fi
   h_log "  cairn flags: ${aot_opts:-no AOT cache}"

@@ -30,8 +30,8 @@ STACK_TITLE = {
     "striped": "striped over 4 files, 64 KiB chunks (no peer stripes; peers concatenate the same 4 files: "
                "qemu-nbd over a flat-extent VMDK, nbd-server multifile, nbdkit's split plugin)",
     "depth": "depth of linear layers over a memory store (Cairn only)",
-    "cold-mem": "cold: a fresh server per run, memory store (Cairn with its AOT cache; nbdkit memory)",
-    "cold-file": "cold: a fresh server per run, file store (Cairn with its AOT cache; nbdkit file; qemu-nbd; nbd-server)",
+    "cold-mem": "cold: a fresh server per run, memory store (nbdkit memory)",
+    "cold-file": "cold: a fresh server per run, file store (nbdkit file; qemu-nbd; nbd-server)",
 }
 WORKLOAD_ORDER = ["copy-read", "copy-write", "rr4k-q1", "rr4k-q32", "rw4k-q1", "rw4k-q32", "mix4k-q1",
                   "mix4k-q32", "sr1m-q8", "sw1m-q8", "first4k-q32", "rewrite4k-q32", "cold-copy-read", "cold-rw4k-q32"]

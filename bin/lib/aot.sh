@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Sourced by bin/cairn. JDK 25's AOT cache (JEP 483/514/515) for Cairn's JVM: classes already loaded
-# and linked, and method profiles, from a training run, so a verb starts in about half the CPU time
-# (docs/benchmarks.md, "CLI start-up").
+# Sourced by bin/cairn. JDK 25's AOT cache (JEP 483/514/515) for the verbs' JVMs: classes already
+# loaded and linked, and method profiles, from a training run, so a verb starts in less CPU time
+# (docs/benchmarks.md, "CLI start-up"). serve does not use it (see bin/cairn).
 #
 # One cache per jar and JDK: cli/target/aot/cairn-JDKVERSION.aot, valid while it is newer than the jar
 # (bin/cairn touches the jar after each build, so a rebuild makes it stale; the JVM also refuses a cache
