@@ -19,7 +19,7 @@
 #   --quick   256 MiB devices, 2 s per fio run, 1 round, 4 workloads: a few minutes; proves the harness works
 #   --full    1 GiB devices, 5 s per fio run, 3 rounds, every workload: about an hour on 2 cores
 #   --groups  comma list of: plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,snapshot-n,
-#             striped,depth
+#             striped,depth,cold-mem,cold-file (cold: a fresh server for every run, see group_cold)
 #   --src     which Cairn to measure (see bench/harness/build.sh); default head
 #   --jfr     record a JFR profile of every Cairn server into DIR/jfr (settings=profile)
 #
@@ -80,7 +80,7 @@ if [[ $mode == quick ]]; then
   : "${charts:=$out/charts}"
 else
   : "${rounds:=3}" "${runtime:=5}" "${size:=1G}"
-  : "${groups:=plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,snapshot-n,striped,depth}"
+  : "${groups:=plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,snapshot-n,striped,depth,cold-mem,cold-file}"
   workloads=(copy-read copy-write rr4k-q1 rr4k-q32 rw4k-q1 rw4k-q32 mix4k-q1 mix4k-q32 sr1m-q8 sw1m-q8)
   depth_levels=(0 1 2 3 4 5 6 7 8)
   depth_workloads=(rr4k-q1 rr4k-q32 sr1m-q8)
@@ -441,6 +441,58 @@ group_snapshot() {
   SUBJ=() # each server's n/a is already recorded
 }
 
+# Cold rows: a fresh server for every measured run, as users meet it (start a server, copy once). Per
+# round and server (the order rotating): start, then the first whole-device nbdcopy read (memory stores are
+# first filled by nbdcopy, not measured: reading holes costs nothing), stop; start again, then the first
+# 2 s of 4k random writes qd32, stop. The median is over rounds, that is over fresh starts. No warm-up and
+# no read-after-write check (the same servers pass it in the warm groups). Cairn starts as bin/cairn starts
+# serve: without an AOT cache; CAIRN_BENCH_AOT=1 measures it with one (h_cairn_aot_cache), made by a
+# training run first.
+group_cold() {
+  local kind=$1
+  local stack=cold-$kind transport=unix g=$data/cold-$kind r i w s n servers=(cairn nbdkit)
+  mkdir -p "$g"
+  [[ $kind == file ]] && servers+=(qemu-nbd nbd-server)
+  n=${#servers[@]}
+  printf 'mem m0 %s\nexport m0\n' "$size_bytes" >"$g/mem.stack"
+  printf 'file f0 %s\nexport f0\n' "$g/cairn.img" >"$g/file.stack"
+  local aot_opts=
+  if [[ ${CAIRN_BENCH_AOT:-0} == 1 ]]; then
+    h_cairn_aot_cache "$data/cairn-aot.aot" "$g/mem.stack" && aot_opts="-XX:AOTCache=$data/cairn-aot.aot"
+  fi
+  h_log "  cairn flags: ${aot_opts:-no AOT cache}"
+  for ((r = 1; r <= rounds; r++)); do
+    h_log "  round $r/$rounds"
+    for w in copy-read rw4k-q32; do
+      for ((i = 0; i < n; i++)); do
+        s=${servers[$(((i + r - 1) % n))]}
+        [[ $kind == file ]] && copy_file "$g/$s.img"
+        H_WHY=
+        case $s/$kind in
+          cairn/mem) H_JAVA_OPTS="${CAIRN_BENCH_JAVA_OPTS:-} $aot_opts" h_start_cairn cold-cairn $transport "$g/mem.stack" ;;
+          cairn/file) H_JAVA_OPTS="${CAIRN_BENCH_JAVA_OPTS:-} $aot_opts" h_start_cairn cold-cairn $transport "$g/file.stack" ;;
+          nbdkit/mem) h_start_nbdkit cold-nbdkit $transport memory "$size_bytes" ;;
+          nbdkit/file) h_start_nbdkit cold-nbdkit $transport file "$g/nbdkit.img" ;;
+          qemu-nbd/file) h_start_qemu cold-qemu $transport -f raw "$g/qemu-nbd.img" ;;
+          nbd-server/file) h_start_nbdserver cold-nbdserver $transport "$g/nbd-server.img" ;;
+        esac || { h_log "    $s did not start: ${H_WHY:-?}"; continue; }
+        S_URI[$s]=$H_URI S_PID[$s]=$H_PID S_PROC[$s]=$s S_WHY[$s]=
+        P_PID[$s]=$H_PID
+        if [[ $kind == mem && $w == copy-read ]]; then
+          nbdcopy "$H_SRC" "$H_URI" 2>>"$H_RUN/cold-prefill.err" || h_log "    prefill of $s failed"
+        fi
+        local saved_runtime=$runtime
+        runtime=2
+        measure "$stack" $transport "$s" "cold-$w" "$r" "$size_bytes"
+        runtime=$saved_runtime
+        sample_peak "$s"
+        h_stop_pid "$H_PID"
+        unset 'P_PID[$s]'
+      done
+    done
+  done
+}
+
 # Records a subject that could not start as one "n/a" line, so the summary can say why.
 note_unavailable() {
   local stack=$1 transport=$2 s
@@ -465,6 +517,8 @@ for grp in "${group_list[@]}"; do
     depth) group_depth; stack=depth transport=unix ;;
     snapshot) group_snapshot; stack=snapshot transport=unix ;;
     snapshot-n) group_snapshot snapshot-n N; stack=snapshot-n transport=unix ;;
+    cold-mem) group_cold mem; stack=cold-mem transport=unix ;;
+    cold-file) group_cold file; stack=cold-file transport=unix ;;
     *) h_die "unknown group $grp (see --help)" ;;
   esac
   note_unavailable "$stack" "$transport"

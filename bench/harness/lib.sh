@@ -232,6 +232,32 @@ h_start_cairn() {
   h_wait_ready "$H_URI" "$H_PID"
 }
 
+# h_cairn_aot_cache CACHE STACKFILE: makes the JDK AOT cache (classes linked, method profiles) that Cairn's
+# server starts with in the cold rows, as bin/cairn makes one for cairn.jar (bin/lib/aot.sh): a training
+# run of StackServeMain over STACKFILE with the warm-up's I/O (fill, 70/30 4k, 1M reads and writes, a
+# whole-device read, 4k random writes), then TERM; the JVM writes the cache as it exits (assembling it
+# takes a few seconds, so the wait is longer than h_stop_pid's). Returns 1 when no cache was made.
+h_cairn_aot_cache() {
+  local cache=$1 stack=$2 pid i
+  [[ -s $cache ]] && return 0
+  H_JAVA_OPTS="${H_JAVA_OPTS:-} -XX:AOTCacheOutput=$cache -Xlog:aot=error,cds=error" \
+    h_start_cairn aot-training unix "$stack" || return 1
+  pid=$H_PID
+  nbdcopy "$H_SRC" "$H_URI" 2>>"$H_RUN/aot-training.err" || true
+  h_workload "$H_URI" mix4k-q32 "$size_bytes" 2 "$H_RUN/aot-training.json" >/dev/null || true
+  h_workload "$H_URI" sr1m-q8 "$size_bytes" 1 "$H_RUN/aot-training.json" >/dev/null || true
+  h_workload "$H_URI" sw1m-q8 "$size_bytes" 1 "$H_RUN/aot-training.json" >/dev/null || true
+  h_workload "$H_URI" copy-read "$size_bytes" 0 "$H_RUN/aot-training.json" >/dev/null || true
+  h_workload "$H_URI" rw4k-q32 "$size_bytes" 2 "$H_RUN/aot-training.json" >/dev/null || true
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 1200; i++)); do
+    h_alive "$pid" || break
+    sleep 0.1
+  done
+  h_stop_pid "$pid"
+  [[ -s $cache ]] || { h_log "  no AOT cache was made (see $H_RUN/aot-training.log)"; return 1; }
+}
+
 # nbdkit: h_start_nbdkit NAME TRANSPORT [nbdkit filters/plugin/args...]
 h_start_nbdkit() {
   local name=$1 transport=$2 listen=()
@@ -316,7 +342,7 @@ h_fio() {
 }
 
 h_workload() {
-  local uri=$1 w=$2 size=$3 runtime=$4 out=$5 t0 t1 common
+  local uri=$1 w=${2#cold-} size=$3 runtime=$4 out=$5 t0 t1 common
   common=(--size="$size" --time_based --runtime="$runtime")
   case $w in
     copy-read | copy-write)

@@ -19,7 +19,8 @@ import subprocess
 COLUMNS = ["cairn", "nbdkit", "qemu-nbd", "nbd-server"]
 COLUMN_OF = {"cairn": "cairn", "nbdkit": "nbdkit", "nbdkit-split": "nbdkit", "qemu-nbd": "qemu-nbd",
              "nbd-server": "nbd-server"}
-STACK_ORDER = ["plain-mem", "plain-file", "linear2", "snapshot", "snapshot-n", "striped", "depth"]
+STACK_ORDER = ["plain-mem", "plain-file", "linear2", "snapshot", "snapshot-n", "striped", "cold-mem", "cold-file",
+               "depth"]
 STACK_TITLE = {
     "plain-mem": "plain store, memory (Cairn MemoryStore; nbdkit memory)",
     "plain-file": "plain store, file (Cairn FileStore; nbdkit file; qemu-nbd raw; nbd-server)",
@@ -29,9 +30,11 @@ STACK_TITLE = {
     "striped": "striped over 4 files, 64 KiB chunks (no peer stripes; peers concatenate the same 4 files: "
                "qemu-nbd over a flat-extent VMDK, nbd-server multifile, nbdkit's split plugin)",
     "depth": "depth of linear layers over a memory store (Cairn only)",
+    "cold-mem": "cold: a fresh server per run, memory store (nbdkit memory)",
+    "cold-file": "cold: a fresh server per run, file store (nbdkit file; qemu-nbd; nbd-server)",
 }
 WORKLOAD_ORDER = ["copy-read", "copy-write", "rr4k-q1", "rr4k-q32", "rw4k-q1", "rw4k-q32", "mix4k-q1",
-                  "mix4k-q32", "sr1m-q8", "sw1m-q8", "first4k-q32", "rewrite4k-q32"]
+                  "mix4k-q32", "sr1m-q8", "sw1m-q8", "first4k-q32", "rewrite4k-q32", "cold-copy-read", "cold-rw4k-q32"]
 WORKLOAD_TITLE = {
     "copy-read": "nbdcopy to null:", "copy-write": "nbdcopy from a file",
     "rr4k-q1": "4k randread qd1", "rr4k-q32": "4k randread qd32",
@@ -39,6 +42,7 @@ WORKLOAD_TITLE = {
     "mix4k-q1": "4k 70/30 qd1", "mix4k-q32": "4k 70/30 qd32",
     "sr1m-q8": "1M seq read qd8", "sw1m-q8": "1M seq write qd8",
     "first4k-q32": "4k first write qd32", "rewrite4k-q32": "4k rewrite qd32",
+    "cold-copy-read": "first nbdcopy to null: after start", "cold-rw4k-q32": "first 2 s of 4k randwrite qd32",
 }
 
 

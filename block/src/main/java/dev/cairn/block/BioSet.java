@@ -41,6 +41,7 @@ public final class BioSet implements AutoCloseable {
     private final BioList rescueList = new BioList(); // @GuardedBy("rescueLock")
     private Thread rescuer; // @GuardedBy("rescueLock")
     private long rescued; // @GuardedBy("rescueLock")
+    private long punted; // @GuardedBy("rescueLock")
     private volatile boolean closed;
 
     BioSet(Submitter submitter, String name, int capacity) {
@@ -94,6 +95,16 @@ public final class BioSet implements AutoCloseable {
         rescueLock.lock();
         try {
             return rescued;
+        } finally {
+            rescueLock.unlock();
+        }
+    }
+
+    /** How many bios have been punted to the rescuer so far (handed over; {@link #rescuedCount} once it submits them). */
+    public long puntedCount() {
+        rescueLock.lock();
+        try {
+            return punted;
         } finally {
             rescueLock.unlock();
         }
@@ -191,6 +202,7 @@ public final class BioSet implements AutoCloseable {
                 throw new IllegalStateException("bio set " + name + " is closed");
             }
             rescueList.add(bio);
+            punted++;
             if (rescuer == null) {
                 rescuer = Thread.ofPlatform().daemon().name("cairn-rescuer-" + name).start(this::rescueLoop);
             }

@@ -121,6 +121,16 @@ public final class Submitter implements AutoCloseable {
         bioSets.remove(set);
     }
 
+    /** The bio sets made from this submitter and not closed yet, at this moment (for statistics). */
+    public List<BioSet> openBioSets() {
+        return List.copyOf(bioSets);
+    }
+
+    /** Watchdog reports made so far (0 without a watchdog). */
+    public long watchdogReportCount() {
+        return watchdog == null ? 0 : watchdog.reportCount();
+    }
+
     List<BioSet> bioSets() {
         return bioSets;
     }

@@ -23,6 +23,7 @@ final class Watchdog implements AutoCloseable {
     private final Consumer<WatchdogReport> reporter;
     private final Set<ParkRecord> reported = Collections.newSetFromMap(new WeakHashMap<>());
     private volatile boolean stopped;
+    private volatile long reports; // written by the watchdog thread only
     private Thread thread;
 
     Watchdog(Submitter submitter, Duration threshold, Consumer<WatchdogReport> reporter) {
@@ -64,6 +65,7 @@ final class Watchdog implements AutoCloseable {
                 }
             }
             if (!stuck.isEmpty() || !bios.isEmpty()) {
+                reports++;
                 try {
                     reporter.accept(new WatchdogReport(submitter.name(), thresholdNanos / 1_000_000, stuck, bios));
                 } catch (RuntimeException e) {
@@ -71,6 +73,11 @@ final class Watchdog implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /** Reports made so far. */
+    long reportCount() {
+        return reports;
     }
 
     private static WatchdogReport.StuckThread describe(ParkRecord r, long waitedNanos) {

@@ -4,23 +4,24 @@ import ch.qos.logback.classic.Level;
 import dev.cairn.daemon.Daemon;
 import dev.cairn.daemon.DaemonException;
 import dev.cairn.daemon.ErrorKind;
+import dev.cairn.metrics.MetricsServer;
 import dev.cairn.nbd.server.NbdServer;
 import dev.cairn.nbd.server.ServerTls;
 import dev.cairn.nbd.server.TlsConfig;
 import dev.cairn.nbd.server.TlsMode;
 import java.io.PrintWriter;
 import java.util.Locale;
+import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /** {@code cairn serve}: the daemon, in the foreground. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
@@ -59,6 +60,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--allow-plaintext-remote",
             description = "Serve NBD without --tls require on an address other than loopback (refused by default).")
     boolean allowPlaintextRemote;
+
+    @Option(names = "--metrics", paramLabel = "[HOST:]PORT",
+            description = "Serve Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to 127.0.0.1). Off unless given.")
+    String metrics;
 
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}). Logs go to stderr.")
@@ -127,6 +132,7 @@ final class ServeCommand implements Callable<Integer> {
                 }
             });
         }
+        MetricsAddress metricsAddress = metrics == null ? null : MetricsAddress.parse(spec.commandLine(), metrics);
         Daemon.Config config = new Daemon.Config(stateDirOption.resolve(), host, noTcp ? -1 : port, true, System.out,
                 serverTls, allowPlaintextRemote);
         // Installed before the start, so a SIGTERM that arrives while it runs (or right after the banner)
@@ -142,9 +148,17 @@ final class ServeCommand implements Callable<Integer> {
         };
         Signals.onTerminate(stop);
         Daemon daemon;
+        MetricsServer metricsServer = null;
         try {
+            // Bound first: a busy metrics port fails the start before the daemon creates anything.
+            metricsServer = metricsAddress == null ? null : metricsAddress.start();
             daemon = Daemon.start(config);
+        } catch (MetricsAddress.BindException e) {
+            err.println("cairn serve: " + e.getMessage());
+            err.flush();
+            return CommandLine.ExitCode.SOFTWARE;
         } catch (DaemonException e) {
+            closeQuietly(metricsServer);
             err.println("cairn serve: " + e.getMessage());
             if (!e.hint().isEmpty()) {
                 err.println("  hint: " + e.hint());
@@ -152,6 +166,7 @@ final class ServeCommand implements Callable<Integer> {
             err.flush();
             return e.kind() == ErrorKind.USAGE ? CommandLine.ExitCode.USAGE : CommandLine.ExitCode.SOFTWARE;
         } catch (java.io.IOException e) {
+            closeQuietly(metricsServer);
             err.println("cairn serve: cannot start: " + e);
             err.flush();
             return CommandLine.ExitCode.SOFTWARE;
@@ -162,7 +177,13 @@ final class ServeCommand implements Callable<Integer> {
         if (stopRequested.get()) {
             daemon.stop();
         }
+        if (metricsServer != null) {
+            metricsServer.attach(daemon.metricsSources());
+            LoggerFactory.getLogger(ServeCommand.class).info("metrics on http://{}/metrics",
+                    metricsAddress.display(metricsServer.port()));
+        }
         daemon.awaitStop();
+        closeQuietly(metricsServer);
         return CommandLine.ExitCode.OK;
     }
 
@@ -196,6 +217,12 @@ final class ServeCommand implements Callable<Integer> {
                     "--tls " + mode + ": no credentials (expected: --tls-certificates DIR or --tls-psk FILE)");
         }
         return mode;
+    }
+
+    private static void closeQuietly(MetricsServer m) {
+        if (m != null) {
+            m.close();
+        }
     }
 
     static void setLogLevel(String level) {

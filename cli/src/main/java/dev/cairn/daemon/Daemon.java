@@ -40,6 +40,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import dev.cairn.metrics.MetricsSources;
+import dev.cairn.metrics.StatsReport;
 
 /**
  * The {@code cairn serve} daemon: owns one state directory (exclusively, through {@link DaemonLock}),
@@ -383,6 +385,7 @@ public final class Daemon implements AutoCloseable {
                 case "snapshot-ls" -> snapshots.list(args);
                 case "snapshot-merge" -> snapshots.merge(args);
                 case "snapshot-rm" -> snapshots.remove(args);
+                case "stats" -> stats(args);
                 default -> throw new DaemonException(ErrorKind.USAGE, "verb: " + verb + " (expected: a verb this daemon knows)",
                         "the CLI and the daemon may be different versions: restart the daemon with this cairn");
             };
@@ -739,6 +742,19 @@ public final class Daemon implements AutoCloseable {
         } catch (DmException e) {
             throw DmErrors.of("find", name, e);
         }
+    }
+
+    /** The objects statistics are read from ({@code cairn stats}, {@code serve --metrics}); valid once started. */
+    public MetricsSources metricsSources() {
+        return new MetricsSources(registry, nbd, submitter);
+    }
+
+    private Object stats(Protocol.Args args) {
+        String name = args.optString("name");
+        if (name != null) {
+            device(name);
+        }
+        return StatsReport.collect(metricsSources(), name).toMap();
     }
 
     private List<String> namesArg(Protocol.Args args) {

@@ -46,6 +46,31 @@ class CairnMainTest {
   }
 
   @Test
+  void commandTableNamesEachCommandByItsOwnName() {
+    // The lazy start-up path finds a command by the table's key: it must be the @Command name.
+    for (var e : CairnMain.COMMANDS.entrySet()) {
+      assertThat(new picocli.CommandLine(e.getValue()).getCommandName()).isEqualTo(e.getKey());
+    }
+  }
+
+  @Test
+  void aVerbBuildsOnlyItsOwnCommandAndTheRestBuildTheWholeTree() {
+    assertThat(CairnMain.commandLine("ls", "--json").getSubcommands()).containsOnlyKeys("ls");
+    assertThat(CairnMain.commandLine("snapshot", "ls").getSubcommands().get("snapshot").getSubcommands())
+        .containsKeys("create", "ls", "merge", "rm");
+    for (String[] args : new String[][] {{}, {"--help"}, {"help", "ls"}, {"lss"}}) {
+      assertThat(CairnMain.commandLine(args).getSubcommands()).as(String.join(" ", args))
+          .containsOnlyKeys(CairnMain.COMMANDS.keySet());
+    }
+  }
+
+  @Test
+  void anUnknownCommandStillGetsSuggestions() {
+    assertThat(run("lss")).isEqualTo(2);
+    assertThat(err.toString()).contains("Unmatched argument at index 0: 'lss'", "ls");
+  }
+
+  @Test
   void everyVerbHasHelp() {
     java.util.List<java.util.List<String>> verbs = new java.util.ArrayList<>();
     collect(CairnMain.commandLine(), new java.util.ArrayList<>(), verbs);

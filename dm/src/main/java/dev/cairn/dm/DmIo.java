@@ -47,6 +47,8 @@ final class DmIo {
     @SuppressWarnings("unused") // through STATUS
     private volatile BioStatus status = BioStatus.OK;
     private volatile boolean requeue;
+    /** When the device received the bio, for its latency statistics. */
+    final long startNanos = System.nanoTime();
 
     DmIo(MappedDevice device, Bio received, Stage stage) {
         this.device = device;

@@ -69,6 +69,7 @@ public final class MappedDevice implements BlockDevice {
     private volatile Table live;
     /** Bios that entered {@link #submitBio} and are not finished (held bios are not counted). */
     private final AtomicLong inflight = new AtomicLong();
+    private final IoStats ioStats = new IoStats();
     /** The gate: new I/O is held. Read after incrementing {@link #inflight}. */
     private volatile boolean blocked;
     /** Held I/O is being replayed by {@link #replayThread}; others queue behind it. */
@@ -275,7 +276,11 @@ public final class MappedDevice implements BlockDevice {
                 orig.clearFlags(BioFlags.PREFLUSH);
                 worker.add(orig);
             } else {
+                // Read before complete(): the bio may go back to its pool and be reused at once.
+                BioOp op = orig.op();
+                long sizeBytes = orig.sizeBytes();
                 orig.complete(st);
+                ioStats.record(op, sizeBytes, System.nanoTime() - io.startNanos, !st.isOk());
             }
         } finally {
             endInflight();
@@ -624,6 +629,11 @@ public final class MappedDevice implements BlockDevice {
     /** True once the device was removed from its registry; all I/O then fails. */
     public boolean isRemoved() {
         return dead;
+    }
+
+    /** I/O counters since the device was created (requests, bytes, errors, latency; {@code dmstats}). */
+    public IoStats.Snapshot ioStats() {
+        return ioStats.snapshot(Math.max(0, inflight.get()));
     }
 
     @Override

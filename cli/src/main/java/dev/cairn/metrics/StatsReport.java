@@ -1,0 +1,144 @@
+package dev.cairn.metrics;
+
+import dev.cairn.block.BioOp;
+import dev.cairn.block.BioSet;
+import dev.cairn.dm.IoStats;
+import dev.cairn.dm.MappedDevice;
+import dev.cairn.dm.StatusLine;
+import dev.cairn.dm.StatusType;
+import dev.cairn.nbd.server.NbdExport;
+import dev.cairn.snapshot.SnapshotStatus;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The daemon's statistics at one moment: what {@code cairn stats} prints and what {@code --metrics}
+ * serves (both are made from one report, so they cannot disagree).
+ *
+ * @param devices         every mapped device, by name
+ * @param exports         every NBD export and its open connections
+ * @param bioSets         every open bio set: pool size, bios free, punts to its rescuer, bios it rescued
+ * @param watchdogReports reports of stuck threads or bios so far
+ */
+public record StatsReport(List<Device> devices, List<Export> exports, List<BioSetStats> bioSets, long watchdogReports) {
+
+    /**
+     * One device.
+     *
+     * @param snapshot the usage of a {@code snapshot} target's COW when the live table is one (else empty)
+     */
+    public record Device(String name, IoStats.Snapshot io, Optional<SnapshotStatus> snapshot) {}
+
+    /** One export: its name, the device it serves and its open (past the handshake) connections. */
+    public record Export(String name, String device, int connections) {}
+
+    /** One bio set. */
+    public record BioSetStats(String name, int capacity, int available, long punted, long rescued) {}
+
+    /** Collects a report from {@code sources}; with {@code deviceName}, only that device (and no others). */
+    public static StatsReport collect(MetricsSources sources, String deviceName) {
+        List<Device> devices = new ArrayList<>();
+        for (String name : sources.registry().names()) {
+            if (deviceName != null && !deviceName.equals(name)) {
+                continue;
+            }
+            Optional<MappedDevice> d = sources.registry().find(name);
+            d.ifPresent(dev -> devices.add(new Device(name, dev.ioStats(), snapshotUsage(dev))));
+        }
+        List<Export> exports = new ArrayList<>();
+        for (NbdExport e : sources.nbd().exports()) {
+            if (deviceName == null || deviceName.equals(e.device().name())) {
+                exports.add(new Export(e.name(), e.device().name(), sources.nbd().connectionCount(e.name())));
+            }
+        }
+        List<BioSetStats> sets = new ArrayList<>();
+        if (deviceName == null) {
+            for (BioSet s : sources.submitter().openBioSets()) {
+                sets.add(new BioSetStats(s.name(), s.capacity(), s.available(), s.puntedCount(), s.rescuedCount()));
+            }
+        }
+        return new StatsReport(List.copyOf(devices), List.copyOf(exports), List.copyOf(sets),
+                sources.submitter().watchdogReportCount());
+    }
+
+    private static Optional<SnapshotStatus> snapshotUsage(MappedDevice d) {
+        List<StatusLine> lines = d.status(StatusType.INFO).lines();
+        if (lines.size() != 1 || !lines.getFirst().targetName().equals("snapshot")) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(SnapshotStatus.parse(lines.getFirst().params()));
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** The report as plain maps and lists, for the control protocol and {@code --json}. */
+    public Map<String, Object> toMap() {
+        List<Object> devs = new ArrayList<>();
+        for (Device d : devices) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", d.name());
+            m.put("inFlight", d.io().inFlight());
+            for (BioOp op : List.of(BioOp.READ, BioOp.WRITE, BioOp.FLUSH, BioOp.DISCARD, BioOp.WRITE_ZEROES)) {
+                IoStats.OpStats s = d.io().of(op);
+                Map<String, Object> o = new LinkedHashMap<>();
+                o.put("requests", s.requests());
+                o.put("bytes", s.bytes());
+                o.put("errors", s.errors());
+                o.put("latencySumNanos", s.latencyNanos());
+                List<Object> counts = new ArrayList<>();
+                for (long c : s.bucketCounts()) {
+                    counts.add(c);
+                }
+                o.put("latencyBucketCounts", counts);
+                m.put(opKey(op), o);
+            }
+            d.snapshot().ifPresent(s -> {
+                Map<String, Object> u = new LinkedHashMap<>();
+                u.put("state", s.state().name());
+                u.put("allocatedSectors", s.allocatedSectors());
+                u.put("totalSectors", s.totalSectors());
+                u.put("metadataSectors", s.metadataSectors());
+                m.put("snapshot", u);
+            });
+            devs.add(m);
+        }
+        List<Object> exps = new ArrayList<>();
+        for (Export e : exports) {
+            exps.add(new LinkedHashMap<>(Map.of("name", e.name(), "device", e.device(), "connections", (long) e.connections())));
+        }
+        List<Object> sets = new ArrayList<>();
+        for (BioSetStats s : bioSets) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", s.name());
+            m.put("capacity", (long) s.capacity());
+            m.put("available", (long) s.available());
+            m.put("punted", s.punted());
+            m.put("rescued", s.rescued());
+            sets.add(m);
+        }
+        List<Object> bounds = new ArrayList<>(IoStats.LATENCY_BOUNDS_NANOS);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("latencyBucketBoundsNanos", bounds);
+        out.put("devices", devs);
+        out.put("exports", exps);
+        out.put("bioSets", sets);
+        out.put("watchdogReports", watchdogReports);
+        return out;
+    }
+
+    /** {@code read}, {@code write}, {@code flush}, {@code discard}, {@code writeZeroes}: the keys of {@link #toMap}. */
+    public static String opKey(BioOp op) {
+        return switch (op) {
+            case READ -> "read";
+            case WRITE -> "write";
+            case FLUSH -> "flush";
+            case DISCARD -> "discard";
+            case WRITE_ZEROES -> "writeZeroes";
+        };
+    }
+}
