@@ -120,7 +120,10 @@ final class SnapshotCommand extends ClientCommand {
     @Command(name = "merge", mixinStandardHelpOptions = true,
             description = {"Merge a snapshot back into its origin: the origin returns to the snapshot's contents.",
                 "The origin stays usable (reads see the merged view at once). Shows a progress bar until done;",
-                "the merge continues in the daemon (and across restarts) if you interrupt it or pass --background."})
+                "the merge continues in the daemon (and across restarts) if you interrupt it or pass --background.",
+                "Refused while the origin or the snapshot is open (NBD clients, a device stacked on it), as with LVM:",
+                "a mounted file system would see its blocks change under its cache. --defer starts it by itself",
+                "once they are gone; --force merges anyway."})
     static final class Merge extends ClientCommand {
         @Parameters(index = "0", paramLabel = "NAME", description = "The snapshot.")
         String name;
@@ -128,10 +131,27 @@ final class SnapshotCommand extends ClientCommand {
         @Option(names = "--background", description = "Start the merge and return at once.")
         boolean background;
 
+        @Option(names = "--defer", description = "If the origin or snapshot is open, start the merge when it is no longer open.")
+        boolean defer;
+
+        @Option(names = "--force", description = "Merge even though the origin or snapshot is open (its users see data change).")
+        boolean force;
+
         @Override
         int run() throws Exception {
-            Map<String, Object> s = map(call("snapshot-merge", args("name", name)));
+            if (defer && force) {
+                err().println("cairn: --defer and --force (expected: at most one of them)");
+                err().flush();
+                return 2;
+            }
+            Map<String, Object> s = map(call("snapshot-merge", args("name", name, "defer", defer, "force", force)));
             String origin = str(s.get("origin"));
+            if (Boolean.TRUE.equals(s.get("mergeDeferred")) && !Boolean.TRUE.equals(s.get("merging"))) {
+                out().printf("merge of %s into %s deferred: it starts when nothing has them open (%s); "
+                        + "follow it with: cairn snapshot ls %s%n", name, origin, String.join(", ", Text.strs(s.get("openBy"))), name);
+                out().flush();
+                return 0;
+            }
             if (background) {
                 out().printf("merging %s into %s in the background; follow it with: cairn snapshot ls %s%n", name, origin, name);
                 out().flush();
@@ -177,14 +197,18 @@ final class SnapshotCommand extends ClientCommand {
     }
 
     @Command(name = "rm", mixinStandardHelpOptions = true,
-            description = "Remove a snapshot (its COW image too, if cairn created it); the origin keeps its current data.")
+            description = {"Remove a snapshot (its COW image too, if cairn created it); the origin keeps its current data.",
+                "Refused while the snapshot is open (NBD clients of its export) unless --force."})
     static final class Rm extends ClientCommand {
         @Parameters(index = "0", paramLabel = "NAME", description = "The snapshot.")
         String name;
 
+        @Option(names = "--force", description = "Remove it even though NBD clients are connected to it (their I/O fails).")
+        boolean force;
+
         @Override
         int run() {
-            call("snapshot-rm", args("name", name));
+            call("snapshot-rm", args("name", name, "force", force));
             return 0;
         }
     }

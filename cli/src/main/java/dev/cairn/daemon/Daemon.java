@@ -94,6 +94,8 @@ public final class Daemon implements AutoCloseable {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Map<String, Exported> exports = new ConcurrentHashMap<>();
     private final List<String> restoreProblems = new ArrayList<>();
+    private final List<String> recovered = new ArrayList<>();
+    private final DaemonHooks hooks;
     private volatile DaemonState state;
     private Submitter submitter;
     private DeviceRegistry registry;
@@ -102,8 +104,9 @@ public final class Daemon implements AutoCloseable {
     private Snapshots snapshots;
     private boolean stopping;
 
-    private Daemon(Config config, DaemonLock lock, StateFile stateFile, DaemonState state) {
+    private Daemon(Config config, DaemonLock lock, StateFile stateFile, DaemonState state, DaemonHooks hooks) {
         this.config = config;
+        this.hooks = hooks;
         this.lock = lock;
         this.stateFile = stateFile;
         this.state = state;
@@ -111,6 +114,11 @@ public final class Daemon implements AutoCloseable {
 
     /** Starts a daemon; on any failure everything started so far is undone and the lock released. */
     public static Daemon start(Config config) throws IOException {
+        return start(config, DaemonHooks.NONE);
+    }
+
+    /** {@link #start(Config)} with test hooks. */
+    public static Daemon start(Config config, DaemonHooks hooks) throws IOException {
         StateDir dir = config.stateDir();
         dir.create();
         DaemonLock lock = DaemonLock.acquire(dir);
@@ -119,7 +127,7 @@ public final class Daemon implements AutoCloseable {
             StateFile file = new StateFile(dir.stateFile());
             DaemonState loaded = file.load();
             boolean first = loaded == null;
-            d = new Daemon(config, lock, file, first ? DaemonState.empty() : loaded);
+            d = new Daemon(config, lock, file, first ? DaemonState.empty() : loaded, hooks);
             d.submitter = Submitter.create(SubmitterConfig.defaults().withName("cairn"));
             d.registry = new DeviceRegistry(d.submitter, RegistryOptions.defaults().withTargetTypes(loadTargetTypes()));
             d.snapshots = new Snapshots(d);
@@ -160,8 +168,47 @@ public final class Daemon implements AutoCloseable {
         return submitter;
     }
 
-    ReentrantLock opLock() {
-        return opLock;
+    DaemonHooks hooks() {
+        return hooks;
+    }
+
+    /** Runs {@code action} as one control operation (under the operation lock). */
+    void runLocked(Runnable action) {
+        callLocked(() -> {
+            action.run();
+            return null;
+        });
+    }
+
+    /** Calls {@code action} as one control operation (under the operation lock). */
+    <T> T callLocked(java.util.function.Supplier<T> action) {
+        opLock.lock();
+        try {
+            return action.get();
+        } finally {
+            opLock.unlock();
+        }
+    }
+
+    /** The state as a {@link Transaction} reads and writes it. */
+    Transaction.StateStore stateStore() {
+        return new Transaction.StateStore() {
+            @Override
+            public DaemonState current() {
+                return state;
+            }
+
+            @Override
+            public void save(DaemonState next) throws IOException {
+                stateFile.save(next);
+                state = next;
+            }
+        };
+    }
+
+    /** NBD clients connected to the export {@code export}. */
+    int nbdClients(String export) {
+        return nbd.connectionCount(export);
     }
 
     /** The NBD TCP port actually bound, or -1. */
@@ -195,7 +242,11 @@ public final class Daemon implements AutoCloseable {
     }
 
     private NbdServer buildNbd() {
-        NbdServer.Builder b = NbdServer.builder().submitter(submitter);
+        NbdServer.Builder b = NbdServer.builder().submitter(submitter).onConnectionClosed(export -> {
+            if (export != null && snapshots != null) {
+                snapshots.startDeferredMerges();
+            }
+        });
         if (config.nbdPort() >= 0) {
             b.tcp(config.listenHost(), config.nbdPort());
         }
@@ -237,7 +288,13 @@ public final class Daemon implements AutoCloseable {
     }
 
     private void restore() throws IOException {
-        DaemonState cleaned = Snapshots.dropTransient(state, restoreProblems);
+        DaemonState[] recoveredState = {state};
+        String what = Transaction.recover(state, r -> recoveredState[0] = r);
+        if (what != null) {
+            LOG.warn("{} (the daemon stopped in the middle of it)", what);
+            recovered.add(what);
+        }
+        DaemonState cleaned = Snapshots.dropTransient(recoveredState[0], restoreProblems);
         if (!cleaned.equals(state)) {
             state = cleaned;
             stateFile.save(state);
@@ -310,6 +367,9 @@ public final class Daemon implements AutoCloseable {
         }
         List<String> names = exports.keySet().stream().sorted().toList();
         out.println("  exports: " + (names.isEmpty() ? "(none)" : String.join(", ", names)));
+        for (String r : recovered) {
+            out.println("  recovered: " + r);
+        }
         for (String p : restoreProblems) {
             out.println("  PROBLEM: " + p);
         }
@@ -398,6 +458,7 @@ public final class Daemon implements AutoCloseable {
         String name = args.string("name");
         String table = args.string("table");
         boolean noExport = args.bool("noExport");
+        Names.check("device name", name);
         checkNotExportName(name, noExport);
         try {
             registry.create(name, table);
@@ -519,6 +580,7 @@ public final class Daemon implements AutoCloseable {
             throw DmErrors.of("remove", name, e);
         }
         commit(state.withoutDevice(name));
+        snapshots.startDeferredMerges(); // a device stacked on an origin may have been what held its merge back
         return Map.of("removed", name, "exportsRemoved", dropped.stream().map(x -> x.record().name()).toList());
     }
 
@@ -664,6 +726,17 @@ public final class Daemon implements AutoCloseable {
         String device = args.string("device");
         String as = args.optString("as");
         String name = as == null ? device : as;
+        Names.check("export name", name);
+        DaemonState.Device rec = state.device(device);
+        if (rec != null && rec.hidden()) {
+            String origin = state.snapshots().stream().filter(s -> s.real().equals(device)).map(DaemonState.Snapshot::origin)
+                    .findFirst().orElse(null);
+            throw new DaemonException(ErrorKind.USAGE, "device: " + device + " (expected: a device that is not cairn's hidden "
+                    + "snapshot device; its data changes under the snapshots" + (origin == null ? "" : " of " + origin) + ")",
+                    origin == null ? "export the origin or a snapshot instead"
+                            : "export the origin (cairn export add " + origin + " --as NAME) or a snapshot of it; "
+                            + "for a read-only view of the origin's current data use --read-only on the origin");
+        }
         if (exports.containsKey(name)) {
             throw new DaemonException(ErrorKind.EXISTS, "export: " + name + " (expected: a name not in use)",
                     "pick another with --as NAME, or remove it first: cairn export rm " + name);
