@@ -60,8 +60,9 @@ import org.slf4j.LoggerFactory;
  * <p>Transient snapshots ({@code N}) keep their exception table in memory only, so they cannot
  * survive a restart; the restore drops them (and says so) rather than showing a wrong point in time.
  *
- * <p>Thread safety: every entry point runs under the daemon's operation lock; merge monitors and
- * deferred merges take it for their changes and read only status otherwise.
+ * <p>Thread safety: every verb, the end of a merge and a deferred merge's start hold this class's lock
+ * (one snapshot transaction at a time) and the name locks of the snapshot, its origin and
+ * ORIGIN-real; {@code snapshot ls} and the merge monitors' polling take no lock.
  */
 final class Snapshots {
     private static final Logger LOG = LoggerFactory.getLogger(Snapshots.class);
@@ -89,7 +90,40 @@ final class Snapshots {
 
     // ------------------------------------------------------------------ create
 
+    /** One snapshot transaction at a time (the state has one intent slot); held with the devices' name locks. */
+    private final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
+
+    private <T> T locked(java.util.function.Supplier<T> action, String... deviceNames) {
+        lock.lock();
+        try {
+            return daemon.withNames(action, deviceNames);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The devices a verb on snapshot {@code name} works on (the snapshot, its origin and ORIGIN-real). */
+    private String[] devicesOf(String name) {
+        DaemonState.Snapshot s = daemon.state().snapshot(name);
+        return s == null ? new String[] {name} : new String[] {name, s.origin(), s.real()};
+    }
+
     Object create(Protocol.Args args) {
+        String origin = args.string("origin");
+        return locked(() -> createLocked(args), origin, realName(origin), args.string("name"));
+    }
+
+    Object merge(Protocol.Args args) {
+        String name = args.string("name");
+        return locked(() -> mergeLocked(args), devicesOf(name));
+    }
+
+    Object remove(Protocol.Args args) {
+        String name = args.string("name");
+        return locked(() -> removeLocked(args), devicesOf(name));
+    }
+
+    private Object createLocked(Protocol.Args args) {
         String origin = args.string("origin");
         String name = args.string("name");
         String cowArg = args.optString("cow");
@@ -203,15 +237,14 @@ final class Snapshots {
             if (exportRec != null) {
                 tx.step("add-export", () -> daemon.addExportLive(exportRec), () -> daemon.removeExportLive(name));
             }
-            DaemonState next = daemon.state();
-            if (firstSnapshot) {
-                next = next.withDevice(daemon.recordOf(real, true, null));
-            }
-            next = next.withDevice(daemon.recordOf(name, false, null)).withDevice(daemon.recordOf(origin)).withSnapshot(rec);
-            if (exportRec != null) {
-                next = next.withExport(exportRec);
-            }
-            tx.commit(next);
+            DaemonState.Device realLive = firstSnapshot ? daemon.recordOf(real, true, null) : null;
+            DaemonState.Device snapLive = daemon.recordOf(name, false, null);
+            DaemonState.Device originLive = daemon.recordOf(origin);
+            tx.commit(st -> {
+                DaemonState next = realLive == null ? st : st.withDevice(realLive);
+                next = next.withDevice(snapLive).withDevice(originLive).withSnapshot(rec);
+                return exportRec == null ? next : next.withExport(exportRec);
+            });
         } catch (Exception | Error e) {
             tx.rollback();
             throw failure("snapshot create", name, e);
@@ -366,7 +399,7 @@ final class Snapshots {
 
     // ------------------------------------------------------------------ merge
 
-    Object merge(Protocol.Args args) {
+    private Object mergeLocked(Protocol.Args args) {
         String name = args.string("name");
         boolean force = args.bool("force");
         boolean defer = args.bool("defer");
@@ -387,7 +420,7 @@ final class Snapshots {
         if (!open.isEmpty() && !force) {
             if (defer) {
                 if (!s.mergeDeferred()) {
-                    daemon.commit(daemon.state().withSnapshot(s.withMergeDeferred(true)));
+                    daemon.update(st -> st.withSnapshot(s.withMergeDeferred(true)));
                     LOG.info("merge of {} into {} deferred until it is no longer open ({})", name, s.origin(), String.join(", ", open));
                 }
                 return describe(daemon.state().snapshot(name));
@@ -456,7 +489,8 @@ final class Snapshots {
             // From the resume on the merge copies data back into the origin: it can only go forward.
             tx.pointOfNoReturn();
             tx.step("resume-origin", () -> daemon.registry().resume(s.origin()), null);
-            tx.commit(daemon.state().withoutDevice(name).withSnapshot(merging).withDevice(daemon.recordOf(s.origin())));
+            DaemonState.Device originLive = daemon.recordOf(s.origin());
+            tx.commit(st -> st.withoutDevice(name).withSnapshot(merging).withDevice(originLive));
         } catch (Exception | Error e) {
             if (tx.isForward()) {
                 throw new DaemonException(ErrorKind.STATE, "snapshot merge " + name + " started but could not be recorded: " + e.getMessage(),
@@ -497,21 +531,28 @@ final class Snapshots {
         if (stopping || daemon.state().snapshots().stream().noneMatch(DaemonState.Snapshot::mergeDeferred)) {
             return;
         }
-        Thread.ofVirtual().name("cairn-deferred-merge").start(() -> daemon.runLocked(() -> {
-            for (DaemonState.Snapshot s : daemon.state().snapshots()) {
-                if (stopping || !s.mergeDeferred() || s.merging() || !openUsers(s.origin(), s.name()).isEmpty()) {
+        Thread.ofVirtual().name("cairn-deferred-merge").start(() -> {
+            for (DaemonState.Snapshot found : daemon.state().snapshots()) {
+                if (!found.mergeDeferred()) {
                     continue;
                 }
-                try {
-                    checkMergeable(s, daemon.state());
-                    startMerge(s, false);
-                    LOG.info("deferred merge of {} into {} started: nothing has them open any more", s.name(), s.origin());
-                } catch (DaemonException e) {
-                    LOG.error("deferred merge of {} into {} could not start: {}; it stays deferred (cairn snapshot rm {} drops it)",
-                            s.name(), s.origin(), e.getMessage(), s.name());
-                }
+                locked(() -> {
+                    DaemonState.Snapshot s = daemon.state().snapshot(found.name());
+                    if (stopping || s == null || !s.mergeDeferred() || s.merging() || !openUsers(s.origin(), s.name()).isEmpty()) {
+                        return null;
+                    }
+                    try {
+                        checkMergeable(s, daemon.state());
+                        startMerge(s, false);
+                        LOG.info("deferred merge of {} into {} started: nothing has them open any more", s.name(), s.origin());
+                    } catch (DaemonException e) {
+                        LOG.error("deferred merge of {} into {} could not start: {}; it stays deferred (cairn snapshot rm {} drops it)",
+                                s.name(), s.origin(), e.getMessage(), s.name());
+                    }
+                    return null;
+                }, devicesOf(found.name()));
             }
-        }));
+        });
     }
 
     private void startMonitor(DaemonState.Snapshot s) {
@@ -548,7 +589,7 @@ final class Snapshots {
 
     /** Puts the origin's own table back once the merge is done; true when finished (or nothing left to do). */
     private boolean finishMerge(DaemonState.Snapshot s) {
-        return daemon.callLocked(() -> {
+        return locked(() -> {
             if (stopping) {
                 return true;
             }
@@ -573,7 +614,8 @@ final class Snapshots {
                 tx.step("load-origin", () -> daemon.registry().load(s.origin(), realTable), () -> clearQuietly(s.origin()));
                 tx.step("resume-origin", () -> daemon.registry().resume(s.origin()), () -> restoreTable(s.origin(), mergeTable));
                 tx.step("remove-real", () -> daemon.registry().remove(s.real(), false), () -> recreate(s.real(), realTable));
-                tx.commit(daemon.state().withoutSnapshot(s.name()).withoutDevice(s.real()).withDevice(daemon.recordOf(s.origin())));
+                DaemonState.Device originLive = daemon.recordOf(s.origin());
+                tx.commit(st -> st.withoutSnapshot(s.name()).withoutDevice(s.real()).withDevice(originLive));
             } catch (Exception | Error e) {
                 if (tx.isForward()) {
                     LOG.error("the merge of {} into {} finished but could not be recorded: {}; the next start completes it",
@@ -588,7 +630,7 @@ final class Snapshots {
             LOG.info("merge of {} into {} finished ({} sectors of {} merged by this run)", s.name(), s.origin(),
                     merged == null ? "?" : merged, originSectors);
             return true;
-        });
+        }, devicesOf(s.name()));
     }
 
     void stopMonitors() {
@@ -608,7 +650,7 @@ final class Snapshots {
 
     // ------------------------------------------------------------------ remove
 
-    Object remove(Protocol.Args args) {
+    private Object removeLocked(Protocol.Args args) {
         String name = args.string("name");
         boolean force = args.bool("force");
         DaemonState state = daemon.state();
@@ -674,11 +716,11 @@ final class Snapshots {
             if (last) {
                 tx.step("remove-real", () -> daemon.registry().remove(s.real(), false), null);
             }
-            DaemonState next = daemon.state().withoutSnapshot(name).withoutDevice(name);
-            if (last) {
-                next = next.withoutDevice(s.real());
-            }
-            tx.commit(next.withDevice(daemon.recordOf(s.origin())));
+            DaemonState.Device originLive = daemon.recordOf(s.origin());
+            tx.commit(st -> {
+                DaemonState next = st.withoutSnapshot(name).withoutDevice(name);
+                return (last ? next.withoutDevice(s.real()) : next).withDevice(originLive);
+            });
         } catch (Exception | Error e) {
             if (tx.isForward()) {
                 throw new DaemonException(ErrorKind.STATE, "snapshot rm " + name + " was done but could not be recorded: " + e.getMessage(),
@@ -751,8 +793,9 @@ final class Snapshots {
                 "cairn snapshot ls lists the snapshots");
     }
 
+    /** Suspends a device; a cancelled request (its client gone, the daemon stopping) makes the wait give up. */
     private void suspend(String device, SuspendMode mode) throws DmException {
-        daemon.registry().suspend(device, mode);
+        daemon.suspendDevice(daemon.device(device), mode, null);
     }
 
     private void resumeQuietly(String device) {

@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  * {@link #commit} writes the final state. A {@code kill -9} at any point leaves the intent in the
  * file, and {@link #recover} at the next start rolls it back or completes it.
  *
- * <p>Thread safety: confined to the thread running the verb, under the daemon's snapshot lock.
+ * <p>Thread safety: confined to the thread running the verb, under the daemon's snapshot lock (one
+ * transaction at a time: the state has one intent slot).
  */
 final class Transaction {
     private static final Logger LOG = LoggerFactory.getLogger(Transaction.class);
@@ -45,8 +46,8 @@ final class Transaction {
     interface StateStore {
         DaemonState current();
 
-        /** Makes {@code next} current and writes it; a failure is an {@link IOException}. */
-        void save(DaemonState next) throws IOException;
+        /** Applies {@code change} to the current state and writes the result, atomically; a failure is an {@link IOException}. */
+        void update(java.util.function.UnaryOperator<DaemonState> change) throws IOException;
     }
 
     /**
@@ -60,7 +61,7 @@ final class Transaction {
         DaemonState.Intent intent = new DaemonState.Intent(verb, name, false, after.withIntent(null), deleteOnRollback,
                 deleteOnCommit);
         try {
-            store.save(store.current().withIntent(intent));
+            store.update(s -> s.withIntent(intent));
         } catch (IOException e) {
             throw new DaemonException(ErrorKind.STATE, verb + " " + name + ": the state file could not be written: "
                     + e.getMessage(), "nothing was changed; free space or fix permissions, then repeat it", e);
@@ -99,7 +100,8 @@ final class Transaction {
     void pointOfNoReturn() throws IOException {
         hooks.beforeStep(intent.verb(), intent.name(), "point-of-no-return");
         intent = intent.withRollForward();
-        store.save(store.current().withIntent(intent));
+        DaemonState.Intent forwardIntent = intent;
+        store.update(s -> s.withIntent(forwardIntent));
         forward = true;
         undo.clear();
     }
@@ -112,20 +114,22 @@ final class Transaction {
      * Writes {@code finalState} (without the intent) and removes the files the verb deletes. If the
      * state cannot be written the intent stays in the file, so the next start completes or undoes it.
      */
-    void commit(DaemonState finalState) {
+    void commit(java.util.function.UnaryOperator<DaemonState> finalState) {
         hooks.beforeStep(intent.verb(), intent.name(), "commit");
-        DaemonState done = finalState.withIntent(null);
         try {
             if (intent.deleteOnCommit().isEmpty()) {
-                store.save(done);
+                store.update(s -> finalState.apply(s).withIntent(null));
             } else {
                 // The files go after the state says so, and the intent stays until they are gone, so neither a
                 // crash before the delete (the next start deletes them) nor one after it loses track of them.
-                store.save(done.withIntent(new DaemonState.Intent(intent.verb(), intent.name(), true, done,
-                        List.of(), intent.deleteOnCommit())));
+                store.update(s -> {
+                    DaemonState done = finalState.apply(s).withIntent(null);
+                    return done.withIntent(new DaemonState.Intent(intent.verb(), intent.name(), true, done, List.of(),
+                            intent.deleteOnCommit()));
+                });
                 forward = true;
                 deleteAll(intent.deleteOnCommit());
-                store.save(done);
+                store.update(s -> s.withIntent(null));
             }
         } catch (IOException e) {
             throw new DaemonException(ErrorKind.STATE, intent.verb() + " " + intent.name()
@@ -145,7 +149,7 @@ final class Transaction {
         }
         deleteAll(intent.deleteOnRollback());
         try {
-            store.save(store.current().withIntent(null));
+            store.update(s -> s.withIntent(null));
         } catch (IOException e) {
             LOG.error("{} {} was undone but the state file could not be written ({}); the next start undoes it again",
                     intent.verb(), intent.name(), e.toString());
