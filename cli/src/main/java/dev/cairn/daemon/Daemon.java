@@ -409,11 +409,11 @@ public final class Daemon implements AutoCloseable {
         } else if (host.contains(":")) {
             host = "[" + host + "]";
         }
-        return "nbd://" + host + ":" + nbd.tcpPort() + "/" + export;
+        return "nbd://" + host + ":" + nbd.tcpPort() + "/" + Uris.encodePath(export);
     }
 
     String unixUri(String export) {
-        return "nbd+unix:///" + export + "?socket=" + config.stateDir().nbdSocket();
+        return "nbd+unix:///" + Uris.encodePath(export) + "?socket=" + Uris.encodeQuery(config.stateDir().nbdSocket().toString());
     }
 
     // ------------------------------------------------------------------ dispatch
@@ -518,6 +518,10 @@ public final class Daemon implements AutoCloseable {
     }
 
     private void checkNotExportName(String name, boolean noExport) {
+        if (registry.find(name).isPresent()) {
+            throw new DaemonException(ErrorKind.EXISTS, "device: " + name + " (expected: a name not in use; the device exists)",
+                    "pick another name, or remove the old device first: cairn remove " + name);
+        }
         if (!noExport && exports.containsKey(name)) {
             throw new DaemonException(ErrorKind.EXISTS, "export: " + name + " (expected: a name not in use; an export of device "
                     + exports.get(name).record().device() + " has it)",
