@@ -121,6 +121,7 @@ final class SnapshotCommand extends ClientCommand {
             description = {"Merge a snapshot back into its origin: the origin returns to the snapshot's contents.",
                 "The origin stays usable (reads see the merged view at once). Shows a progress bar until done;",
                 "the merge continues in the daemon (and across restarts) if you interrupt it or pass --background.",
+                "The progress bar is drawn only on a terminal; otherwise only the last line is printed.",
                 "Refused while the origin or the snapshot is open (NBD clients, a device stacked on it), as with LVM:",
                 "a mounted file system would see its blocks change under its cache. --defer starts it by itself",
                 "once they are gone; --force merges anyway."})
@@ -157,42 +158,82 @@ final class SnapshotCommand extends ClientCommand {
                 out().flush();
                 return 0;
             }
+            // Ctrl-C stops only the CLI: say that the merge goes on and how to follow it.
+            Thread hint = new Thread(() -> {
+                System.err.printf("%ncairn: stopped following the merge; it goes on in the daemon (and across restarts). "
+                        + "Follow it with: cairn snapshot ls %s%n", name);
+                System.err.flush();
+            });
+            Runtime.getRuntime().addShutdownHook(hint);
             try (ControlClient client = ControlClient.connect(stateDirOption.resolve())) {
-                long total = Math.max(1, num(s.get("mergeTotalSectors")));
-                // Counted in sectors, shown in KiB (a small merge is a few hundred KiB).
-                ProgressBarBuilder b = new ProgressBarBuilder().setTaskName("merge " + name).setInitialMax(total)
-                        .setUnit(" KiB", 2).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
-                        // The plain consumer: redraws with \r on stderr and ends with a newline, terminal or not.
-                        .setConsumer(new ConsoleProgressBarConsumer(System.err))
-                        .continuousUpdate();
-                try (ProgressBar pb = b.build()) {
-                    while (true) {
-                        List<Map<String, Object>> found = maps(map(client.call("snapshot-ls", args("name", name))).get("snapshots"));
-                        if (found.isEmpty()) {
-                            pb.maxHint(Math.max(total, pb.getMax()));
-                            pb.stepTo(pb.getMax());
-                            break;
-                        }
-                        Map<String, Object> cur = found.get(0);
-                        if (cur.get("mergeTotalSectors") == null) {
-                            String status = str(cur.get("status"));
-                            throw new dev.cairn.daemon.DaemonException(dev.cairn.daemon.ErrorKind.FAILED,
-                                    "merge of " + name + " stopped: status " + status,
-                                    "the daemon log says why; the origin keeps the merge table, retry after fixing it by restarting the daemon");
-                        }
-                        long t = Math.max(1, num(cur.get("mergeTotalSectors")));
-                        long left = num(cur.get("mergeLeftSectors"));
-                        if (t > pb.getMax()) {
-                            pb.maxHint(t);
-                        }
-                        pb.stepTo(Math.max(0, pb.getMax() - left));
-                        Thread.sleep(100);
-                    }
+                if (isTerminal()) {
+                    followWithBar(client, s);
+                } else {
+                    follow(client); // no \r frames in logs and pipes
+                }
+            } finally {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hint);
+                } catch (IllegalStateException e) {
+                    // shutting down already: the hint is printed
                 }
             }
             out().printf("merged %s into %s%n", name, origin);
             out().flush();
             return 0;
+        }
+
+        private static boolean isTerminal() {
+            java.io.Console c = System.console();
+            return c != null && c.isTerminal();
+        }
+
+        /** The merge's state, or null once it is done (the snapshot is gone). */
+        private Map<String, Object> poll(ControlClient client) {
+            List<Map<String, Object>> found = maps(map(client.call("snapshot-ls", args("name", name))).get("snapshots"));
+            if (found.isEmpty()) {
+                return null;
+            }
+            Map<String, Object> cur = found.get(0);
+            if (cur.get("mergeTotalSectors") == null) {
+                String status = str(cur.get("status"));
+                throw new dev.cairn.daemon.DaemonException(dev.cairn.daemon.ErrorKind.FAILED,
+                        "merge of " + name + " stopped: status " + status,
+                        "the daemon log says why; the origin keeps the merge table, retry after fixing it by restarting the daemon");
+            }
+            return cur;
+        }
+
+        private void follow(ControlClient client) throws InterruptedException {
+            while (poll(client) != null) {
+                Thread.sleep(100);
+            }
+        }
+
+        private void followWithBar(ControlClient client, Map<String, Object> s) throws InterruptedException {
+            long total = Math.max(1, num(s.get("mergeTotalSectors")));
+            // Counted in sectors, shown in KiB (a small merge is a few hundred KiB).
+            ProgressBarBuilder b = new ProgressBarBuilder().setTaskName("merge " + name).setInitialMax(total)
+                    .setUnit(" KiB", 2).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
+                    .setConsumer(new ConsoleProgressBarConsumer(System.err))
+                    .continuousUpdate();
+            try (ProgressBar pb = b.build()) {
+                while (true) {
+                    Map<String, Object> cur = poll(client);
+                    if (cur == null) {
+                        pb.maxHint(Math.max(total, pb.getMax()));
+                        pb.stepTo(pb.getMax());
+                        break;
+                    }
+                    long t = Math.max(1, num(cur.get("mergeTotalSectors")));
+                    long left = num(cur.get("mergeLeftSectors"));
+                    if (t > pb.getMax()) {
+                        pb.maxHint(t);
+                    }
+                    pb.stepTo(Math.max(0, pb.getMax() - left));
+                    Thread.sleep(100);
+                }
+            }
         }
     }
 
