@@ -81,7 +81,9 @@ final class DmCommands {
 
     @Command(name = "suspend", mixinStandardHelpOptions = true,
             description = {"Suspend a device: new I/O is held, in-flight I/O finishes, then its devices are flushed.",
-                "Example: cairn suspend disk"})
+                "While it waits for in-flight I/O (held by a suspended device below, say) other commands run;",
+                "Ctrl-C or --timeout makes it give up and leaves the device as it was.",
+                "Example: cairn suspend disk --timeout 30"})
     static final class Suspend extends ClientCommand {
         @Parameters(index = "0", paramLabel = "NAME", description = "The device.")
         String name;
@@ -89,9 +91,18 @@ final class DmCommands {
         @Option(names = "--noflush", description = "Do not flush the devices below after draining.")
         boolean noflush;
 
+        @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "0",
+                description = "Give up if in-flight I/O has not finished after this many seconds (default: wait).")
+        long timeoutSeconds;
+
         @Override
         int run() {
-            call("suspend", args("name", name, "noflush", noflush));
+            if (timeoutSeconds < 0) {
+                err().println("cairn: --timeout: " + timeoutSeconds + " (expected: seconds >= 0)");
+                err().flush();
+                return 2;
+            }
+            call("suspend", args("name", name, "noflush", noflush, "timeoutSeconds", timeoutSeconds));
             return 0;
         }
     }

@@ -120,7 +120,11 @@ final class SnapshotCommand extends ClientCommand {
     @Command(name = "merge", mixinStandardHelpOptions = true,
             description = {"Merge a snapshot back into its origin: the origin returns to the snapshot's contents.",
                 "The origin stays usable (reads see the merged view at once). Shows a progress bar until done;",
-                "the merge continues in the daemon (and across restarts) if you interrupt it or pass --background."})
+                "the merge continues in the daemon (and across restarts) if you interrupt it or pass --background.",
+                "The progress bar is drawn only on a terminal; otherwise only the last line is printed.",
+                "Refused while the origin or the snapshot is open (NBD clients, a device stacked on it), as with LVM:",
+                "a mounted file system would see its blocks change under its cache. --defer starts it by itself",
+                "once they are gone; --force merges anyway."})
     static final class Merge extends ClientCommand {
         @Parameters(index = "0", paramLabel = "NAME", description = "The snapshot.")
         String name;
@@ -128,63 +132,124 @@ final class SnapshotCommand extends ClientCommand {
         @Option(names = "--background", description = "Start the merge and return at once.")
         boolean background;
 
+        @Option(names = "--defer", description = "If the origin or snapshot is open, start the merge when it is no longer open.")
+        boolean defer;
+
+        @Option(names = "--force", description = "Merge even though the origin or snapshot is open (its users see data change).")
+        boolean force;
+
         @Override
         int run() throws Exception {
-            Map<String, Object> s = map(call("snapshot-merge", args("name", name)));
+            if (defer && force) {
+                err().println("cairn: --defer and --force (expected: at most one of them)");
+                err().flush();
+                return 2;
+            }
+            Map<String, Object> s = map(call("snapshot-merge", args("name", name, "defer", defer, "force", force)));
             String origin = str(s.get("origin"));
+            if (Boolean.TRUE.equals(s.get("mergeDeferred")) && !Boolean.TRUE.equals(s.get("merging"))) {
+                out().printf("merge of %s into %s deferred: it starts when nothing has them open (%s); "
+                        + "follow it with: cairn snapshot ls %s%n", name, origin, String.join(", ", Text.strs(s.get("openBy"))), name);
+                out().flush();
+                return 0;
+            }
             if (background) {
                 out().printf("merging %s into %s in the background; follow it with: cairn snapshot ls %s%n", name, origin, name);
                 out().flush();
                 return 0;
             }
+            // Ctrl-C stops only the CLI: say that the merge goes on and how to follow it.
+            Thread hint = new Thread(() -> {
+                System.err.printf("%ncairn: stopped following the merge; it goes on in the daemon (and across restarts). "
+                        + "Follow it with: cairn snapshot ls %s%n", name);
+                System.err.flush();
+            });
+            Runtime.getRuntime().addShutdownHook(hint);
             try (ControlClient client = ControlClient.connect(stateDirOption.resolve())) {
-                long total = Math.max(1, num(s.get("mergeTotalSectors")));
-                // Counted in sectors, shown in KiB (a small merge is a few hundred KiB).
-                ProgressBarBuilder b = new ProgressBarBuilder().setTaskName("merge " + name).setInitialMax(total)
-                        .setUnit(" KiB", 2).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
-                        // The plain consumer: redraws with \r on stderr and ends with a newline, terminal or not.
-                        .setConsumer(new ConsoleProgressBarConsumer(System.err))
-                        .continuousUpdate();
-                try (ProgressBar pb = b.build()) {
-                    while (true) {
-                        List<Map<String, Object>> found = maps(map(client.call("snapshot-ls", args("name", name))).get("snapshots"));
-                        if (found.isEmpty()) {
-                            pb.maxHint(Math.max(total, pb.getMax()));
-                            pb.stepTo(pb.getMax());
-                            break;
-                        }
-                        Map<String, Object> cur = found.get(0);
-                        if (cur.get("mergeTotalSectors") == null) {
-                            String status = str(cur.get("status"));
-                            throw new dev.cairn.daemon.DaemonException(dev.cairn.daemon.ErrorKind.FAILED,
-                                    "merge of " + name + " stopped: status " + status,
-                                    "the daemon log says why; the origin keeps the merge table, retry after fixing it by restarting the daemon");
-                        }
-                        long t = Math.max(1, num(cur.get("mergeTotalSectors")));
-                        long left = num(cur.get("mergeLeftSectors"));
-                        if (t > pb.getMax()) {
-                            pb.maxHint(t);
-                        }
-                        pb.stepTo(Math.max(0, pb.getMax() - left));
-                        Thread.sleep(100);
-                    }
+                if (isTerminal()) {
+                    followWithBar(client, s);
+                } else {
+                    follow(client); // no \r frames in logs and pipes
+                }
+            } finally {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hint);
+                } catch (IllegalStateException e) {
+                    // shutting down already: the hint is printed
                 }
             }
             out().printf("merged %s into %s%n", name, origin);
             out().flush();
             return 0;
         }
+
+        private static boolean isTerminal() {
+            java.io.Console c = System.console();
+            return c != null && c.isTerminal();
+        }
+
+        /** The merge's state, or null once it is done (the snapshot is gone). */
+        private Map<String, Object> poll(ControlClient client) {
+            List<Map<String, Object>> found = maps(map(client.call("snapshot-ls", args("name", name))).get("snapshots"));
+            if (found.isEmpty()) {
+                return null;
+            }
+            Map<String, Object> cur = found.get(0);
+            if (cur.get("mergeTotalSectors") == null) {
+                String status = str(cur.get("status"));
+                throw new dev.cairn.daemon.DaemonException(dev.cairn.daemon.ErrorKind.FAILED,
+                        "merge of " + name + " stopped: status " + status,
+                        "the daemon log says why; the origin keeps the merge table, retry after fixing it by restarting the daemon");
+            }
+            return cur;
+        }
+
+        private void follow(ControlClient client) throws InterruptedException {
+            while (poll(client) != null) {
+                Thread.sleep(100);
+            }
+        }
+
+        private void followWithBar(ControlClient client, Map<String, Object> s) throws InterruptedException {
+            long total = Math.max(1, num(s.get("mergeTotalSectors")));
+            // Counted in sectors, shown in KiB (a small merge is a few hundred KiB).
+            ProgressBarBuilder b = new ProgressBarBuilder().setTaskName("merge " + name).setInitialMax(total)
+                    .setUnit(" KiB", 2).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
+                    .setConsumer(new ConsoleProgressBarConsumer(System.err))
+                    .continuousUpdate();
+            try (ProgressBar pb = b.build()) {
+                while (true) {
+                    Map<String, Object> cur = poll(client);
+                    if (cur == null) {
+                        pb.maxHint(Math.max(total, pb.getMax()));
+                        pb.stepTo(pb.getMax());
+                        break;
+                    }
+                    long t = Math.max(1, num(cur.get("mergeTotalSectors")));
+                    long left = num(cur.get("mergeLeftSectors"));
+                    if (t > pb.getMax()) {
+                        pb.maxHint(t);
+                    }
+                    pb.stepTo(Math.max(0, pb.getMax() - left));
+                    Thread.sleep(100);
+                }
+            }
+        }
     }
 
     @Command(name = "rm", mixinStandardHelpOptions = true,
-            description = "Remove a snapshot (its COW image too, if cairn created it); the origin keeps its current data.")
+            description = {"Remove a snapshot (its COW image too, if cairn created it); the origin keeps its current data.",
+                "Refused while the snapshot is open (NBD clients of its export) unless --force."})
     static final class Rm extends ClientCommand {
         @Parameters(index = "0", paramLabel = "NAME", description = "The snapshot.")
         String name;
 
+        @Option(names = "--force", description = "Remove it even though NBD clients are connected to it (their I/O fails).")
+        boolean force;
+
         @Override
         int run() {
-            call("snapshot-rm", args("name", name));
+            call("snapshot-rm", args("name", name, "force", force));
             return 0;
         }
     }

@@ -25,6 +25,10 @@ final class Text {
         return o instanceof Number n ? n.longValue() : 0;
     }
 
+    static List<String> strs(Object o) {
+        return list(o).stream().map(Text::str).toList();
+    }
+
     static String str(Object o) {
         return o == null ? "" : o.toString();
     }

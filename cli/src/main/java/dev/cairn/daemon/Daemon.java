@@ -49,10 +49,18 @@ import dev.cairn.metrics.StatsReport;
  * the control socket, and writes {@code state.json} after every change.
  *
  * <h2>Implementation notes</h2>
- * <b>One operation at a time.</b> Control requests run under {@link #opLock}, so a verb sees and
- * leaves a consistent state and the state file always follows the last completed change. Data I/O
- * (NBD) never takes this lock. A verb changes the live objects first and commits the state file
- * after; if the state write fails the client is told that the change is live but not persisted.
+ * <b>Locks.</b> No lock is daemon-wide while a verb waits on I/O. A verb that changes devices holds
+ * the {@link NameLocks names} it works on (a suspend waiting for I/O held below holds only its own
+ * device's name, so the resume of the device below, or {@code ls}, runs meanwhile); read-only verbs
+ * take no lock. Changes to the state go through {@link #update}, a read-modify-write of the state
+ * and its file under {@link #stateLock}, which is held for no device I/O. Snapshot verbs also hold
+ * the snapshot lock (one snapshot transaction at a time, see {@link Snapshots}). Data I/O (NBD)
+ * never takes any of these. A verb changes the live objects first and commits the state file after;
+ * if the state write fails the client is told that the change is live but not persisted.
+ *
+ * <p><b>Cancelling.</b> Each request has a {@link Cancel}; a client that goes away cancels its
+ * request, and {@link #stop()} cancels them all. A suspend waiting for I/O gives up when cancelled,
+ * or after the request's {@code timeoutSeconds}, and leaves the device as it was.
  *
  * <p><b>State is kept incrementally.</b> Each verb rewrites only the records it touched, from the
  * registry's canonical TABLE status (which round-trips through the target constructors). A device
@@ -100,20 +108,29 @@ public final class Daemon implements AutoCloseable {
     private final Config config;
     private final DaemonLock lock;
     private final StateFile stateFile;
-    private final ReentrantLock opLock = new ReentrantLock();
+    private final ReentrantLock stateLock = new ReentrantLock();
+    private final NameLocks names = new NameLocks();
+    /** The cancellations of the requests running now, so {@link #stop()} can cancel them. */
+    private final Set<Cancel> running = ConcurrentHashMap.newKeySet();
+    /** How long stop() gives the control requests and the NBD clients to finish (each). */
+    static final Duration STOP_DRAIN = Duration.ofSeconds(10);
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Map<String, Exported> exports = new ConcurrentHashMap<>();
     private final List<String> restoreProblems = new ArrayList<>();
+    private final List<String> recovered = new ArrayList<>();
+    private final DaemonHooks hooks;
     private volatile DaemonState state;
     private Submitter submitter;
     private DeviceRegistry registry;
     private NbdServer nbd;
     private ControlServer control;
     private Snapshots snapshots;
-    private boolean stopping;
+    private volatile boolean stopping;
+    private final java.util.concurrent.atomic.AtomicBoolean stopStarted = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private Daemon(Config config, DaemonLock lock, StateFile stateFile, DaemonState state) {
+    private Daemon(Config config, DaemonLock lock, StateFile stateFile, DaemonState state, DaemonHooks hooks) {
         this.config = config;
+        this.hooks = hooks;
         this.lock = lock;
         this.stateFile = stateFile;
         this.state = state;
@@ -121,6 +138,11 @@ public final class Daemon implements AutoCloseable {
 
     /** Starts a daemon; on any failure everything started so far is undone and the lock released. */
     public static Daemon start(Config config) throws IOException {
+        return start(config, DaemonHooks.NONE);
+    }
+
+    /** {@link #start(Config)} with test hooks. */
+    public static Daemon start(Config config, DaemonHooks hooks) throws IOException {
         StateDir dir = config.stateDir();
         dir.create();
         DaemonLock lock = DaemonLock.acquire(dir);
@@ -129,7 +151,7 @@ public final class Daemon implements AutoCloseable {
             StateFile file = new StateFile(dir.stateFile());
             DaemonState loaded = file.load();
             boolean first = loaded == null;
-            d = new Daemon(config, lock, file, first ? DaemonState.empty() : loaded);
+            d = new Daemon(config, lock, file, first ? DaemonState.empty() : loaded, hooks);
             d.submitter = Submitter.create(SubmitterConfig.defaults().withName("cairn"));
             d.registry = new DeviceRegistry(d.submitter, RegistryOptions.defaults().withTargetTypes(loadTargetTypes()));
             d.snapshots = new Snapshots(d);
@@ -170,8 +192,49 @@ public final class Daemon implements AutoCloseable {
         return submitter;
     }
 
-    ReentrantLock opLock() {
-        return opLock;
+    DaemonHooks hooks() {
+        return hooks;
+    }
+
+    /** Runs {@code action} holding the locks of {@code deviceNames} (nulls ignored). */
+    <T> T withNames(java.util.function.Supplier<T> action, String... deviceNames) {
+        try (NameLocks.Held held = names.lock(deviceNames)) {
+            if (stopping) {
+                throw new DaemonException(ErrorKind.FAILED, "the daemon is shutting down", "start it again with: bin/cairn serve");
+            }
+            return action.get();
+        }
+    }
+
+    NameLocks nameLocks() {
+        return names;
+    }
+
+    /** The state as a {@link Transaction} reads and writes it. */
+    Transaction.StateStore stateStore() {
+        return new Transaction.StateStore() {
+            @Override
+            public DaemonState current() {
+                return state;
+            }
+
+            @Override
+            public void update(java.util.function.UnaryOperator<DaemonState> change) throws IOException {
+                stateLock.lock();
+                try {
+                    DaemonState next = change.apply(state);
+                    stateFile.save(next);
+                    state = next;
+                } finally {
+                    stateLock.unlock();
+                }
+            }
+        };
+    }
+
+    /** NBD clients connected to the export {@code export}. */
+    int nbdClients(String export) {
+        return nbd.connectionCount(export);
     }
 
     /** The NBD TCP port actually bound, or -1. */
@@ -205,7 +268,12 @@ public final class Daemon implements AutoCloseable {
     }
 
     private NbdServer buildNbd() {
-        NbdServer.Builder b = NbdServer.builder().submitter(submitter).allowPlaintextRemote(config.allowPlaintextRemote());
+        NbdServer.Builder b = NbdServer.builder().submitter(submitter).allowPlaintextRemote(config.allowPlaintextRemote())
+                .drainTimeout(STOP_DRAIN).onConnectionClosed(export -> {
+                    if (export != null && snapshots != null) {
+                        snapshots.startDeferredMerges();
+                    }
+                });
         if (config.nbdTls() != null) {
             b.tls(config.nbdTls());
         }
@@ -250,7 +318,13 @@ public final class Daemon implements AutoCloseable {
     }
 
     private void restore() throws IOException {
-        DaemonState cleaned = Snapshots.dropTransient(state, restoreProblems);
+        DaemonState[] recoveredState = {state};
+        String what = Transaction.recover(state, r -> recoveredState[0] = r);
+        if (what != null) {
+            LOG.warn("{} (the daemon stopped in the middle of it)", what);
+            recovered.add(what);
+        }
+        DaemonState cleaned = Snapshots.dropTransient(recoveredState[0], restoreProblems);
         if (!cleaned.equals(state)) {
             state = cleaned;
             stateFile.save(state);
@@ -323,6 +397,9 @@ public final class Daemon implements AutoCloseable {
         }
         List<String> names = exports.keySet().stream().sorted().toList();
         out.println("  exports: " + (names.isEmpty() ? "(none)" : String.join(", ", names)));
+        for (String r : recovered) {
+            out.println("  recovered: " + r);
+        }
         for (String p : restoreProblems) {
             out.println("  PROBLEM: " + p);
         }
@@ -346,51 +423,73 @@ public final class Daemon implements AutoCloseable {
         } else if (host.contains(":")) {
             host = "[" + host + "]";
         }
-        return "nbd://" + host + ":" + nbd.tcpPort() + "/" + export;
+        return "nbd://" + host + ":" + nbd.tcpPort() + "/" + Uris.encodePath(export);
     }
 
     String unixUri(String export) {
-        return "nbd+unix:///" + export + "?socket=" + config.stateDir().nbdSocket();
+        return "nbd+unix:///" + Uris.encodePath(export) + "?socket=" + Uris.encodeQuery(config.stateDir().nbdSocket().toString());
     }
 
     // ------------------------------------------------------------------ dispatch
 
-    /** Executes one control request (the {@link ControlServer.Handler}). */
+    /** Executes one control request that nothing cancels. */
     public Object handle(String verb, Protocol.Args args) {
-        opLock.lock();
+        return handle(verb, args, new Cancel());
+    }
+
+    /** Executes one control request (the {@link ControlServer.Handler}); {@code cancel} makes its waits give up. */
+    public Object handle(String verb, Protocol.Args args, Cancel cancel) {
+        if (stopping) {
+            throw new DaemonException(ErrorKind.FAILED, "the daemon is shutting down", "start it again with: bin/cairn serve");
+        }
+        running.add(cancel);
         try {
             if (stopping) {
-                throw new DaemonException(ErrorKind.FAILED, "the daemon is shutting down", "start it again with: bin/cairn serve");
+                cancel.cancel("the daemon is shutting down");
             }
-            return switch (verb) {
-                case "ping" -> Map.of("pid", ProcessHandle.current().pid());
-                case "version" -> versionInfo();
-                case "create" -> create(args);
-                case "load", "reload" -> load(args);
-                case "clear" -> clear(args);
-                case "suspend" -> suspend(args);
-                case "resume" -> resume(args);
-                case "remove" -> remove(args);
-                case "table" -> statusOf(args, StatusType.TABLE);
-                case "status" -> statusOf(args, StatusType.INFO);
-                case "info" -> info(args);
-                case "deps" -> deps(args);
-                case "ls" -> ls(args);
-                case "message" -> message(args);
-                case "targets" -> targets();
-                case "export-ls" -> exportList();
-                case "export-add" -> exportAdd(args);
-                case "export-rm" -> exportRemove(args);
-                case "snapshot-create" -> snapshots.create(args);
-                case "snapshot-ls" -> snapshots.list(args);
-                case "snapshot-merge" -> snapshots.merge(args);
-                case "snapshot-rm" -> snapshots.remove(args);
-                case "stats" -> stats(args);
-                default -> throw new DaemonException(ErrorKind.USAGE, "verb: " + verb + " (expected: a verb this daemon knows)",
-                        "the CLI and the daemon may be different versions: restart the daemon with this cairn");
-            };
+            return ScopedValue.where(Cancel.CURRENT, cancel).call(() -> dispatch(verb, args));
         } finally {
-            opLock.unlock();
+            running.remove(cancel);
+        }
+    }
+
+    private Object dispatch(String verb, Protocol.Args args) {
+        return switch (verb) {
+            case "ping" -> Map.of("pid", ProcessHandle.current().pid());
+            case "version" -> versionInfo();
+            case "create" -> withNames(() -> create(args), args.string("name"));
+            case "load", "reload" -> withNames(() -> load(args), args.string("name"));
+            case "clear" -> withNames(() -> clear(args), args.string("name"));
+            case "suspend" -> withNames(() -> suspend(args), args.string("name"));
+            case "resume" -> withNames(() -> resume(args), args.string("name"));
+            case "remove" -> withNames(() -> remove(args), args.string("name"));
+            case "table" -> statusOf(args, StatusType.TABLE);
+            case "status" -> statusOf(args, StatusType.INFO);
+            case "info" -> info(args);
+            case "deps" -> deps(args);
+            case "ls" -> ls(args);
+            case "message" -> withNames(() -> message(args), args.string("name"));
+            case "targets" -> targets();
+            case "export-ls" -> exportList();
+            case "export-add" -> withNames(() -> exportAdd(args), args.string("device"));
+            case "export-rm" -> exportRemove(args);
+            case "snapshot-create" -> snapshots.create(args);
+            case "snapshot-ls" -> snapshots.list(args);
+            case "snapshot-merge" -> snapshots.merge(args);
+            case "snapshot-rm" -> snapshots.remove(args);
+            case "stats" -> stats(args);
+            default -> throw new DaemonException(ErrorKind.USAGE, "verb: " + verb + " (expected: a verb this daemon knows)",
+                    "the CLI and the daemon may be different versions: restart the daemon with this cairn");
+        };
+    }
+
+    /**
+     * Suspends {@code md}, giving up (leaving it as it was) when the current request is cancelled or
+     * {@code timeout} (null: none) passes.
+     */
+    void suspendDevice(MappedDevice md, SuspendMode mode, Duration timeout) throws DmException {
+        try (Cancel.Registration r = Cancel.current().onCancel(md::abortSuspend)) {
+            md.suspend(mode, timeout);
         }
     }
 
@@ -412,28 +511,32 @@ public final class Daemon implements AutoCloseable {
         String name = args.string("name");
         String table = args.string("table");
         boolean noExport = args.bool("noExport");
+        Names.check("device name", name);
         checkNotExportName(name, noExport);
         try {
             registry.create(name, table);
         } catch (DmException e) {
             throw DmErrors.of("create", name, e);
         }
-        DaemonState next = state.withDevice(recordOf(name, false, null));
-        if (!noExport) {
-            DaemonState.Export e = new DaemonState.Export(name, name, false, "cairn device " + name);
+        DaemonState.Device rec = recordOf(name, false, null);
+        DaemonState.Export e = noExport ? null : new DaemonState.Export(name, name, false, "cairn device " + name);
+        if (e != null) {
             try {
                 addExportLive(e);
             } catch (DaemonException ex) {
                 removeQuietly(name);
                 throw ex;
             }
-            next = next.withExport(e);
         }
-        commit(next);
+        update(s -> e == null ? s.withDevice(rec) : s.withDevice(rec).withExport(e));
         return deviceSummary(name);
     }
 
     private void checkNotExportName(String name, boolean noExport) {
+        if (registry.find(name).isPresent()) {
+            throw new DaemonException(ErrorKind.EXISTS, "device: " + name + " (expected: a name not in use; the device exists)",
+                    "pick another name, or remove the old device first: cairn remove " + name);
+        }
         if (!noExport && exports.containsKey(name)) {
             throw new DaemonException(ErrorKind.EXISTS, "export: " + name + " (expected: a name not in use; an export of device "
                     + exports.get(name).record().device() + " has it)",
@@ -450,7 +553,7 @@ public final class Daemon implements AutoCloseable {
         } catch (DmException e) {
             throw DmErrors.of("load", name, e);
         }
-        commit(state.withDevice(recordOf(name)));
+        update(s -> s.withDevice(recordOf(name)));
         return deviceSummary(name);
     }
 
@@ -461,18 +564,28 @@ public final class Daemon implements AutoCloseable {
         } catch (DmException e) {
             throw DmErrors.of("clear", name, e);
         }
-        commit(state.withDevice(recordOf(name)));
+        update(s -> s.withDevice(recordOf(name)));
         return deviceSummary(name);
     }
 
     private Object suspend(Protocol.Args args) {
         String name = args.string("name");
+        long timeoutSeconds = args.number("timeoutSeconds", 0);
+        if (timeoutSeconds < 0) {
+            throw new DaemonException(ErrorKind.USAGE, "timeout: " + timeoutSeconds + " (expected: seconds > 0, or 0 for none)");
+        }
         try {
-            registry.suspend(name, args.bool("noflush") ? SuspendMode.NOFLUSH : SuspendMode.FLUSH);
+            suspendDevice(device(name), args.bool("noflush") ? SuspendMode.NOFLUSH : SuspendMode.FLUSH,
+                    timeoutSeconds == 0 ? null : Duration.ofSeconds(timeoutSeconds));
+        } catch (dev.cairn.dm.SuspendAbortedException e) {
+            String why = Cancel.current().reason();
+            throw new DaemonException(ErrorKind.FAILED, e.getMessage() + (why == null ? "" : ": " + why),
+                    "I/O is held below " + name + " (cairn ls --tree, cairn info shows suspended devices); resume what is "
+                            + "suspended under it, then suspend again");
         } catch (DmException e) {
             throw DmErrors.of("suspend", name, e);
         }
-        commit(state.withDevice(recordOf(name)));
+        update(s -> s.withDevice(recordOf(name)));
         return deviceSummary(name);
     }
 
@@ -483,7 +596,7 @@ public final class Daemon implements AutoCloseable {
         } catch (DmException e) {
             throw DmErrors.of("resume", name, e);
         }
-        commit(state.withDevice(recordOf(name)));
+        update(s -> s.withDevice(recordOf(name)));
         return deviceSummary(name);
     }
 
@@ -532,7 +645,8 @@ public final class Daemon implements AutoCloseable {
             }
             throw DmErrors.of("remove", name, e);
         }
-        commit(state.withoutDevice(name));
+        update(s -> s.withoutDevice(name));
+        snapshots.startDeferredMerges(); // a device stacked on an origin may have been what held its merge back
         return Map.of("removed", name, "exportsRemoved", dropped.stream().map(x -> x.record().name()).toList());
     }
 
@@ -641,7 +755,7 @@ public final class Daemon implements AutoCloseable {
         try {
             String reply = registry.message(name, sector, words.toArray(String[]::new));
             // A message may change a target's state that its TABLE status shows: keep the file in step.
-            commit(state.withDevice(recordOf(name)));
+            update(s -> s.withDevice(recordOf(name)));
             return Map.of("reply", reply);
         } catch (DmException e) {
             throw DmErrors.of("message", name, e);
@@ -678,6 +792,17 @@ public final class Daemon implements AutoCloseable {
         String device = args.string("device");
         String as = args.optString("as");
         String name = as == null ? device : as;
+        Names.check("export name", name);
+        DaemonState.Device rec = state.device(device);
+        if (rec != null && rec.hidden()) {
+            String origin = state.snapshots().stream().filter(s -> s.real().equals(device)).map(DaemonState.Snapshot::origin)
+                    .findFirst().orElse(null);
+            throw new DaemonException(ErrorKind.USAGE, "device: " + device + " (expected: a device that is not cairn's hidden "
+                    + "snapshot device; its data changes under the snapshots" + (origin == null ? "" : " of " + origin) + ")",
+                    origin == null ? "export the origin or a snapshot instead"
+                            : "export the origin (cairn export add " + origin + " --as NAME) or a snapshot of it; "
+                            + "for a read-only view of the origin's current data use --read-only on the origin");
+        }
         if (exports.containsKey(name)) {
             throw new DaemonException(ErrorKind.EXISTS, "export: " + name + " (expected: a name not in use)",
                     "pick another with --as NAME, or remove it first: cairn export rm " + name);
@@ -686,7 +811,7 @@ public final class Daemon implements AutoCloseable {
         DaemonState.Export e = new DaemonState.Export(name, device, args.bool("readOnly"),
                 description == null ? "cairn device " + device : description);
         addExportLive(e);
-        commit(state.withExport(e));
+        update(s -> s.withExport(e));
         return exportList();
     }
 
@@ -697,7 +822,7 @@ public final class Daemon implements AutoCloseable {
                     "cairn export ls lists the exports");
         }
         removeExportLive(name);
-        commit(state.withoutExport(name));
+        update(s -> s.withoutExport(name));
         return Map.of("removed", name);
     }
 
@@ -813,11 +938,13 @@ public final class Daemon implements AutoCloseable {
         }
     }
 
-    /** Persists {@code next} and makes it the current state (called under {@link #opLock}). */
-    void commit(DaemonState next) {
-        state = next;
+    /**
+     * Applies {@code change} to the state and persists it, as one read-modify-write under the state lock
+     * (so concurrent verbs never lose each other's changes). {@code change} must not wait on I/O.
+     */
+    void update(java.util.function.UnaryOperator<DaemonState> change) {
         try {
-            stateFile.save(next);
+            stateStore().update(change);
         } catch (IOException e) {
             throw new DaemonException(ErrorKind.STATE, "the change is live but the state file " + stateFile.path()
                     + " could not be written: " + e.getMessage(),
@@ -832,18 +959,22 @@ public final class Daemon implements AutoCloseable {
         stopped.await();
     }
 
-    /** Graceful stop; see the class notes. Idempotent; safe from a signal handler thread. */
+    /**
+     * Graceful stop; see the class notes. Idempotent; safe from a signal handler thread. Bounded
+     * whatever waits: requests are cancelled and waiting suspends aborted first, then the control
+     * requests and the NBD clients get {@link #STOP_DRAIN} each, the flush of every device as long,
+     * and I/O held by devices the user left suspended is failed (it could never complete).
+     */
     public void stop() {
-        opLock.lock();
-        try {
-            if (stopping) {
-                return;
-            }
-            stopping = true;
-        } finally {
-            opLock.unlock();
+        if (!stopStarted.compareAndSet(false, true)) {
+            return;
         }
-        LOG.info("stopping: closing the control socket, draining NBD I/O, flushing stores");
+        stopping = true;
+        LOG.info("stopping: cancelling waiting requests, closing the control socket, draining NBD I/O, flushing stores");
+        for (Cancel c : running) {
+            c.cancel("the daemon is stopping");
+        }
+        abortSuspends();
         teardown();
         try {
             lock.close();
@@ -854,13 +985,27 @@ public final class Daemon implements AutoCloseable {
         stopped.countDown();
     }
 
+    private void abortSuspends() {
+        if (registry == null) {
+            return;
+        }
+        for (String name : registry.names()) {
+            registry.find(name).ifPresent(md -> {
+                if (md.abortSuspend()) {
+                    LOG.warn("stopping: the suspend of {} that was waiting for I/O was cancelled", name);
+                }
+            });
+        }
+    }
+
     private void teardown() {
         if (control != null) {
-            control.close(Duration.ofSeconds(30));
+            control.close(STOP_DRAIN);
         }
         if (snapshots != null) {
             snapshots.stopMonitors();
         }
+        abortSuspends();
         if (nbd != null) {
             nbd.close();
         }
@@ -870,6 +1015,7 @@ public final class Daemon implements AutoCloseable {
         }
         if (registry != null) {
             flushAll();
+            failHeldIo();
             registry.close();
         }
         if (submitter != null) {
@@ -878,11 +1024,32 @@ public final class Daemon implements AutoCloseable {
     }
 
     /**
+     * Devices the user left suspended hold I/O that nothing will resume now; removing them (forced,
+     * bottom-up; the state file keeps them, suspended) fails that I/O, so the devices stacked on them
+     * can drain and close. Without this a write held below kept the daemon from stopping.
+     */
+    private void failHeldIo() {
+        for (String name : registry.dependencyOrder()) {
+            MappedDevice md = registry.find(name).orElse(null);
+            if (md != null && md.state() == DeviceState.SUSPENDED && md.info().heldBios() > 0) {
+                LOG.warn("stopping: {} is suspended with {} I/O requests held; they fail", name, md.info().heldBios());
+                try {
+                    registry.remove(name, true);
+                } catch (DmException | RuntimeException e) {
+                    LOG.warn("stopping: removing {}: {}", name, e.getMessage());
+                }
+            }
+        }
+    }
+
+    /**
      * Suspends every device top-down with a flush, so everything acknowledged is on stable storage.
      * A device that sits on a device the user left suspended is skipped: its flush would be held
-     * forever (its data is flushed by nothing, as with dmsetup).
+     * forever (its data is flushed by nothing, as with dmsetup). The whole flush gets
+     * {@link #STOP_DRAIN}; a device still draining then is left as it is.
      */
     private void flushAll() {
+        long deadline = System.nanoTime() + STOP_DRAIN.toNanos();
         List<String> order = registry.dependencyOrder();
         Set<String> blocked = new java.util.HashSet<>();
         for (String name : order) {
@@ -905,7 +1072,8 @@ public final class Daemon implements AutoCloseable {
             try {
                 MappedDevice md = registry.device(name);
                 if (md.info().liveTable()) {
-                    md.suspend(SuspendMode.FLUSH);
+                    long left = Math.max(deadline - System.nanoTime(), Duration.ofMillis(100).toNanos());
+                    md.suspend(SuspendMode.FLUSH, Duration.ofNanos(left));
                 }
             } catch (DmException | RuntimeException e) {
                 LOG.warn("flushing {} at stop failed: {}", name, e.getMessage());

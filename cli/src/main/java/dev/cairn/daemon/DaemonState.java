@@ -19,9 +19,15 @@ import java.util.Objects;
  *                  "inactive": null, "suspended": false, "hidden": false, "deps": ["..."] } ],
  *   "exports": [ { "name": "vol0", "device": "vol0", "readOnly": false, "description": "" } ],
  *   "snapshots": [ { "name": "s1", "origin": "vol0", "real": "vol0-real", "cow": "/s/images/s1.cow",
- *                    "cowManaged": true, "persistent": true, "chunkSectors": 16, "merging": false } ]
+ *                    "cowManaged": true, "persistent": true, "chunkSectors": 16, "merging": false,
+ *                    "mergeDeferred": false } ],
+ *   "intent": null
  * }
  * }</pre>
+ * {@code mergeDeferred} and {@code intent} were added after the first files were written; a file
+ * without them loads with {@code false} and {@code null}. {@code intent} is a multi-step verb in
+ * progress (see {@link Intent}): its {@code after} member has the shape of the top level without
+ * {@code format}, {@code version} and {@code intent}.
  * Devices are listed in creation order; {@code deps} are the names of the other devices a device's
  * tables refer to, recorded so a restore can bring them up bottom-up without parsing tables first.
  *
@@ -29,7 +35,7 @@ import java.util.Objects;
  * @param exports   every NBD export
  * @param snapshots snapshots made by {@code snapshot create} (their devices are in {@code devices} too)
  */
-public record DaemonState(List<Device> devices, List<Export> exports, List<Snapshot> snapshots) {
+public record DaemonState(List<Device> devices, List<Export> exports, List<Snapshot> snapshots, Intent intent) {
     public static final String FORMAT = "cairn-state";
     public static final int VERSION = 1;
 
@@ -37,10 +43,52 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
         devices = List.copyOf(devices);
         exports = List.copyOf(exports);
         snapshots = List.copyOf(snapshots);
+        if (intent != null && intent.after().intent() != null) {
+            throw new IllegalArgumentException("intent.after: has an intent of its own (expected: none)");
+        }
+    }
+
+    public DaemonState(List<Device> devices, List<Export> exports, List<Snapshot> snapshots) {
+        this(devices, exports, snapshots, null);
     }
 
     public static DaemonState empty() {
         return new DaemonState(List.of(), List.of(), List.of());
+    }
+
+    /**
+     * A multi-step verb in progress, recorded before its first change so that a restart after a
+     * failure or a {@code kill -9} at any step ends in one of the two consistent states: the state
+     * around it (rolled back: the files in {@code deleteOnRollback} are removed) or {@code after}
+     * (completed: the files in {@code deleteOnCommit} are removed). {@code rollForward} is set,
+     * with a new write of the state file, just before the step after which the old state no longer
+     * describes the data (a merge table goes live, the origin stops copying out for a snapshot).
+     *
+     * @param verb             the verb, e.g. {@code snapshot-rm}
+     * @param name             what it works on (the snapshot)
+     * @param rollForward      a restart completes the verb instead of undoing it
+     * @param after            the state once the verb is complete (no intent of its own)
+     * @param deleteOnRollback files the verb created that a rollback removes
+     * @param deleteOnCommit   files the completed verb removes
+     */
+    public record Intent(String verb, String name, boolean rollForward, DaemonState after, List<String> deleteOnRollback,
+                         List<String> deleteOnCommit) {
+        public Intent {
+            Objects.requireNonNull(verb, "verb");
+            Objects.requireNonNull(name, "name");
+            Objects.requireNonNull(after, "after");
+            deleteOnRollback = List.copyOf(deleteOnRollback);
+            deleteOnCommit = List.copyOf(deleteOnCommit);
+        }
+
+        public Intent withRollForward() {
+            return new Intent(verb, name, true, after, deleteOnRollback, deleteOnCommit);
+        }
+    }
+
+    /** This state with {@code value} as its intent (null: none). */
+    public DaemonState withIntent(Intent value) {
+        return new DaemonState(devices, exports, snapshots, value);
     }
 
     /**
@@ -89,9 +137,10 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
      * @param cowManaged  the daemon created the COW image (so {@code snapshot rm} deletes it)
      * @param persistent  P (Linux persistent COW format) or N (transient, memory only)
      * @param merging     a merge into the origin was started and has not finished
+     * @param mergeDeferred a merge was asked with {@code --defer}: it starts when the origin is no longer open
      */
     public record Snapshot(String name, String origin, String real, String cow, boolean cowManaged, boolean persistent,
-                           long chunkSectors, boolean merging) {
+                           long chunkSectors, boolean merging, boolean mergeDeferred) {
         public Snapshot {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(origin, "origin");
@@ -99,8 +148,17 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
             Objects.requireNonNull(cow, "cow");
         }
 
+        public Snapshot(String name, String origin, String real, String cow, boolean cowManaged, boolean persistent,
+                        long chunkSectors, boolean merging) {
+            this(name, origin, real, cow, cowManaged, persistent, chunkSectors, merging, false);
+        }
+
         public Snapshot withMerging(boolean value) {
-            return new Snapshot(name, origin, real, cow, cowManaged, persistent, chunkSectors, value);
+            return new Snapshot(name, origin, real, cow, cowManaged, persistent, chunkSectors, value, false);
+        }
+
+        public Snapshot withMergeDeferred(boolean value) {
+            return new Snapshot(name, origin, real, cow, cowManaged, persistent, chunkSectors, merging, value);
         }
     }
 
@@ -125,33 +183,33 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
         } else {
             list.add(device);
         }
-        return new DaemonState(list, exports, snapshots);
+        return new DaemonState(list, exports, snapshots, intent);
     }
 
     public DaemonState withoutDevice(String name) {
         return new DaemonState(devices.stream().filter(d -> !d.name().equals(name)).toList(),
-                exports.stream().filter(e -> !e.device().equals(name)).toList(), snapshots);
+                exports.stream().filter(e -> !e.device().equals(name)).toList(), snapshots, intent);
     }
 
     public DaemonState withExport(Export export) {
         List<Export> list = new ArrayList<>(exports.stream().filter(e -> !e.name().equals(export.name())).toList());
         list.add(export);
-        return new DaemonState(devices, list, snapshots);
+        return new DaemonState(devices, list, snapshots, intent);
     }
 
     public DaemonState withoutExport(String name) {
-        return new DaemonState(devices, exports.stream().filter(e -> !e.name().equals(name)).toList(), snapshots);
+        return new DaemonState(devices, exports.stream().filter(e -> !e.name().equals(name)).toList(), snapshots, intent);
     }
 
     public DaemonState withSnapshot(Snapshot snapshot) {
         List<Snapshot> list = new ArrayList<>(snapshots);
         list.removeIf(s -> s.name().equals(snapshot.name()));
         list.add(snapshot);
-        return new DaemonState(devices, exports, list);
+        return new DaemonState(devices, exports, list, intent);
     }
 
     public DaemonState withoutSnapshot(String name) {
-        return new DaemonState(devices, exports, snapshots.stream().filter(s -> !s.name().equals(name)).toList());
+        return new DaemonState(devices, exports, snapshots.stream().filter(s -> !s.name().equals(name)).toList(), intent);
     }
 
     private static int indexOf(List<Device> list, String name) {
@@ -201,6 +259,24 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("format", FORMAT);
         m.put("version", (long) VERSION);
+        m.putAll(bodyJson());
+        if (intent != null) {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("verb", intent.verb());
+            o.put("name", intent.name());
+            o.put("rollForward", intent.rollForward());
+            o.put("after", intent.after().bodyJson());
+            o.put("deleteOnRollback", new ArrayList<Object>(intent.deleteOnRollback()));
+            o.put("deleteOnCommit", new ArrayList<Object>(intent.deleteOnCommit()));
+            m.put("intent", o);
+        } else {
+            m.put("intent", null);
+        }
+        return m;
+    }
+
+    private Map<String, Object> bodyJson() {
+        Map<String, Object> m = new LinkedHashMap<>();
         List<Object> devs = new ArrayList<>();
         for (Device d : devices) {
             Map<String, Object> o = new LinkedHashMap<>();
@@ -234,6 +310,7 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
             o.put("persistent", s.persistent());
             o.put("chunkSectors", s.chunkSectors());
             o.put("merging", s.merging());
+            o.put("mergeDeferred", s.mergeDeferred());
             snaps.add(o);
         }
         m.put("snapshots", snaps);
@@ -255,6 +332,17 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
             throw new IllegalArgumentException("version: " + version + " (expected: " + VERSION
                     + (version > VERSION ? "; the file was written by a newer cairn" : "") + ")");
         }
+        DaemonState body = bodyFromJson(top);
+        Intent intent = null;
+        Fields in = top.optObject("intent");
+        if (in != null) {
+            intent = new Intent(in.string("verb"), in.string("name"), in.bool("rollForward"),
+                    bodyFromJson(in.object("after")), in.strings("deleteOnRollback"), in.strings("deleteOnCommit"));
+        }
+        return body.withIntent(intent);
+    }
+
+    private static DaemonState bodyFromJson(Fields top) {
         List<Device> devices = new ArrayList<>();
         for (Fields f : top.objects("devices")) {
             devices.add(new Device(f.string("name"), f.string("table"), f.optString("inactive"),
@@ -267,7 +355,8 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
         List<Snapshot> snapshots = new ArrayList<>();
         for (Fields f : top.objects("snapshots")) {
             snapshots.add(new Snapshot(f.string("name"), f.string("origin"), f.string("real"), f.string("cow"),
-                    f.bool("cowManaged"), f.bool("persistent"), f.number("chunkSectors"), f.bool("merging")));
+                    f.bool("cowManaged"), f.bool("persistent"), f.number("chunkSectors"), f.bool("merging"),
+                    f.optBool("mergeDeferred")));
         }
         checkUnique(devices.stream().map(Device::name).toList(), "devices");
         checkUnique(exports.stream().map(Export::name).toList(), "exports");
@@ -319,6 +408,30 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
                 return (String) v;
             }
             throw wrong(key, v, "a string or null");
+        }
+
+        boolean optBool(String key) {
+            Object v = map.get(key);
+            if (v == null) {
+                return false;
+            }
+            if (v instanceof Boolean b) {
+                return b;
+            }
+            throw wrong(key, v, "true, false or null");
+        }
+
+        @SuppressWarnings("unchecked")
+        Fields object(String key) {
+            Object v = required(key);
+            if (v instanceof Map<?, ?>) {
+                return new Fields((Map<String, Object>) v, path + key + ".");
+            }
+            throw wrong(key, v, "an object");
+        }
+
+        Fields optObject(String key) {
+            return map.get(key) == null ? null : object(key);
         }
 
         boolean bool(String key) {

@@ -38,14 +38,22 @@ public final class Images {
         if (parent != null && !Files.isDirectory(parent)) {
             throw new DaemonException(ErrorKind.FAILED, "directory " + parent + " does not exist", "create it first (mkdir -p " + parent + ")");
         }
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
-                StandardOpenOption.SPARSE)) {
-            // Extending by a write of the last byte leaves everything before it a hole.
-            ch.write(ByteBuffer.wrap(new byte[1]), sizeBytes - 1);
-            ch.force(true);
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.SPARSE);
         } catch (FileAlreadyExistsException e) {
             throw new DaemonException(ErrorKind.EXISTS, "image " + path + " already exists",
                     "pick another path, or remove it first if it holds nothing you need");
+        }
+        try (ch) {
+            // Extending by a write of the last byte leaves everything before it a hole.
+            ch.write(ByteBuffer.wrap(new byte[1]), sizeBytes - 1);
+            ch.force(true);
+        } catch (IOException e) {
+            // A failed command leaves nothing behind (a 1P image used to leave a 0-byte file).
+            Files.deleteIfExists(path);
+            throw new DaemonException(ErrorKind.FAILED, "image " + path + ": cannot make it " + sizeBytes + " bytes: "
+                    + e.getMessage(), "the file system may not allow files that big; pick a smaller size or another directory", e);
         }
         AtomicFiles.syncDirectory(path.toAbsolutePath().getParent());
     }

@@ -27,7 +27,7 @@ import java.util.Map;
  */
 public final class Protocol {
     public static final int VERSION = 1;
-    public static final int MAX_LINE_BYTES = 4 << 20;
+    public static final int MAX_LINE_BYTES = 1 << 20;
 
     private Protocol() {}
 

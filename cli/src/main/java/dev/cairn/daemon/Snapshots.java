@@ -6,13 +6,13 @@ import dev.cairn.dm.MappedDevice;
 import dev.cairn.dm.StatusLine;
 import dev.cairn.dm.StatusType;
 import dev.cairn.dm.SuspendMode;
+import dev.cairn.snapshot.CowLayout;
+import dev.cairn.snapshot.SnapshotStatus;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -33,21 +33,36 @@ import org.slf4j.LoggerFactory;
  * in this order: COW image created; ORIGIN suspended (held I/O, in-flight drained, flushed);
  * ORIGIN-real created with T; NAME created over it (loads the COW while no write can reach the
  * origin); ORIGIN loaded with snapshot-origin and resumed (held writes now copy out first). A later
- * snapshot of the same origin reuses ORIGIN-real and only needs the suspend/create/resume. Every
- * step has an undo; on any failure the undos run in reverse order, so it happens completely or not
- * at all, and the state file is written only at the end.
+ * snapshot of the same origin reuses ORIGIN-real and only needs the suspend/create/resume.
+ *
+ * <h2>Transactions</h2>
+ * Every verb here that takes more than one step (create, rm, merge, the end of a merge) first checks
+ * everything it can, then runs as a {@link Transaction}: the intent and the state after the verb go
+ * into the state file before the first change, each step has an undo, and a failure or a
+ * {@code kill -9} at any step ends in the state before the verb or the state after it. Rm and merge
+ * pass a point of no return when the origin resumes on its new table (after that, writes to the
+ * origin are no longer copied out for the snapshot, or the merge has begun to copy data back), so
+ * from there on they are completed, never undone. {@link DaemonHooks#beforeStep} is called before
+ * each step.
+ *
+ * <h2>Open devices</h2>
+ * A merge changes what the origin shows, and rm and merge take the snapshot device away. Like LVM,
+ * they are refused while a device they change is open (NBD clients connected to one of its exports,
+ * or another device stacked on it), unless {@code force}; a merge may instead be deferred: it starts
+ * by itself once nothing has the origin or the snapshot open.
  *
  * <p>{@code snapshot merge NAME} removes the snapshot device and loads ORIGIN with
  * {@code snapshot-merge ORIGIN-real file:COW P chunk} (the merge then runs in the target, and
- * survives restarts because the table is in the state file). A monitor polls the origin's status;
- * when the merge is done ({@code allocated == metadata}) it puts T back on ORIGIN, removes
- * ORIGIN-real and the COW image (if cairn made it).
+ * survives restarts because the table is in the state file). A monitor reads the origin's
+ * {@link SnapshotStatus}; when the merge is done it puts T back on ORIGIN, removes ORIGIN-real and
+ * the COW image (if cairn made it).
  *
  * <p>Transient snapshots ({@code N}) keep their exception table in memory only, so they cannot
  * survive a restart; the restore drops them (and says so) rather than showing a wrong point in time.
  *
- * <p>Thread safety: every entry point runs under the daemon's operation lock; merge monitors take it
- * for their final step and read only status otherwise.
+ * <p>Thread safety: every verb, the end of a merge and a deferred merge's start hold this class's lock
+ * (one snapshot transaction at a time) and the name locks of the snapshot, its origin and
+ * ORIGIN-real; {@code snapshot ls} and the merge monitors' polling take no lock.
  */
 final class Snapshots {
     private static final Logger LOG = LoggerFactory.getLogger(Snapshots.class);
@@ -60,6 +75,10 @@ final class Snapshots {
     /** Snapshot name -> sectors left to merge when its monitor started (for the progress percentage). */
     private final Map<String, Long> mergeStartSectors = new ConcurrentHashMap<>();
     private volatile boolean stopping;
+    static final String CREATE = "snapshot-create";
+    static final String REMOVE = "snapshot-rm";
+    static final String MERGE = "snapshot-merge";
+    static final String MERGE_END = "snapshot-merge-end";
 
     Snapshots(Daemon daemon) {
         this.daemon = daemon;
@@ -71,7 +90,40 @@ final class Snapshots {
 
     // ------------------------------------------------------------------ create
 
+    /** One snapshot transaction at a time (the state has one intent slot); held with the devices' name locks. */
+    private final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
+
+    private <T> T locked(java.util.function.Supplier<T> action, String... deviceNames) {
+        lock.lock();
+        try {
+            return daemon.withNames(action, deviceNames);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The devices a verb on snapshot {@code name} works on (the snapshot, its origin and ORIGIN-real). */
+    private String[] devicesOf(String name) {
+        DaemonState.Snapshot s = daemon.state().snapshot(name);
+        return s == null ? new String[] {name} : new String[] {name, s.origin(), s.real()};
+    }
+
     Object create(Protocol.Args args) {
+        String origin = args.string("origin");
+        return locked(() -> createLocked(args), origin, realName(origin), args.string("name"));
+    }
+
+    Object merge(Protocol.Args args) {
+        String name = args.string("name");
+        return locked(() -> mergeLocked(args), devicesOf(name));
+    }
+
+    Object remove(Protocol.Args args) {
+        String name = args.string("name");
+        return locked(() -> removeLocked(args), devicesOf(name));
+    }
+
+    private Object createLocked(Protocol.Args args) {
         String origin = args.string("origin");
         String name = args.string("name");
         String cowArg = args.optString("cow");
@@ -80,6 +132,7 @@ final class Snapshots {
         boolean persistent = !args.bool("transient");
         boolean noExport = args.bool("noExport");
         DaemonState state = daemon.state();
+        Names.check("snapshot name", name);
 
         if (daemon.registry().find(origin).isEmpty()) {
             throw new DaemonException(ErrorKind.NOT_FOUND, "origin: " + origin + " (expected: an existing device)",
@@ -89,6 +142,10 @@ final class Snapshots {
         if (daemon.registry().find(name).isPresent() || state.snapshot(name) != null) {
             throw new DaemonException(ErrorKind.EXISTS, "name: " + name + " (expected: a name not in use)",
                     "pick another snapshot name (cairn ls lists the names in use)");
+        }
+        if (!noExport && daemon.exportsOf(name).isEmpty() && state.export(name) != null) {
+            throw new DaemonException(ErrorKind.EXISTS, "export: " + name + " (expected: a name not in use)",
+                    "pick another snapshot name, or add --no-export");
         }
         if (chunk <= 0 || Long.bitCount(chunk) != 1 || chunk > (1 << 20)) {
             throw new DaemonException(ErrorKind.USAGE, "chunk: " + chunk + " (expected: a power of two number of sectors, e.g. 8 for 4 KiB)");
@@ -109,92 +166,89 @@ final class Snapshots {
         }
         long originSectors = originDev.capacitySectors();
         String real = realName(origin);
-        List<DaemonState.Snapshot> siblings = snapshotsOf(origin, state);
-        boolean firstSnapshot = siblings.isEmpty();
+        boolean firstSnapshot = snapshotsOf(origin, state).isEmpty();
         if (firstSnapshot && daemon.registry().find(real).isPresent()) {
             throw new DaemonException(ErrorKind.EXISTS, "device " + real + " exists but is not cairn's snapshot device for " + origin,
                     "rename or remove " + real + " first");
         }
-
-        Deque<Runnable> undo = new ArrayDeque<>();
-        DaemonState next;
-        DaemonState.Snapshot rec;
-        try {
-            // 1. The COW image.
-            Path cow;
-            boolean managed;
-            if (cowArg == null) {
-                cow = daemon.config().stateDir().imagesDir().resolve(name + ".cow");
-                managed = true;
-                long bytes = sizeBytes > 0 ? roundUp(sizeBytes, chunk * 512) : fullSizeBytes(originSectors, chunk);
-                if (Files.exists(cow)) {
-                    throw new DaemonException(ErrorKind.EXISTS, "COW image " + cow + " already exists",
-                            "a leftover of an earlier snapshot: remove it (rm " + cow + ") or pass --cow PATH");
-                }
-                Images.createSparse(cow, bytes);
-                undo.push(() -> deleteQuietly(cow));
+        Path cow;
+        boolean managed;
+        long createBytes; // > 0: the verb creates the COW image with this size
+        if (cowArg == null) {
+            cow = daemon.config().stateDir().imagesDir().resolve(name + ".cow");
+            managed = true;
+            createBytes = sizeBytes > 0 ? roundUp(sizeBytes, chunk * 512) : fullSizeBytes(originSectors, chunk);
+            if (Files.exists(cow)) {
+                throw new DaemonException(ErrorKind.EXISTS, "COW image " + cow + " already exists",
+                        "a leftover of an earlier snapshot: remove it (rm " + cow + ") or pass --cow PATH");
+            }
+        } else {
+            cow = Path.of(cowArg);
+            managed = false;
+            if (Files.exists(cow)) {
+                createBytes = 0;
+            } else if (sizeBytes > 0) {
+                createBytes = roundUp(sizeBytes, chunk * 512);
             } else {
-                cow = Path.of(cowArg);
-                if (sizeBytes > 0 && !Files.exists(cow)) {
-                    Images.createSparse(cow, roundUp(sizeBytes, chunk * 512));
-                    undo.push(() -> deleteQuietly(cow));
-                    managed = false;
-                } else if (!Files.exists(cow)) {
-                    throw new DaemonException(ErrorKind.NOT_FOUND, "COW image " + cow + " does not exist",
-                            "create it (cairn image create " + cow + " SIZE), add --size SIZE, or leave out --cow");
-                } else {
-                    managed = false;
-                }
+                throw new DaemonException(ErrorKind.NOT_FOUND, "COW image " + cow + " does not exist",
+                        "create it (cairn image create " + cow + " SIZE), add --size SIZE, or leave out --cow");
             }
-            // 2. Hold the origin's I/O: nothing may write it between the copy of its table and the snapshot.
-            suspend(origin, SuspendMode.FLUSH);
-            undo.push(() -> resumeQuietly(origin));
-            // 3. The hidden device with the origin's table.
-            String originTable = originDev.status(StatusType.TABLE).text();
-            if (firstSnapshot) {
-                daemon.registry().create(real, originTable);
-                undo.push(() -> daemon.removeQuietly(real));
-            }
-            // 4. The snapshot device, loading (or initialising) the COW.
-            String snapTable = "0 " + originSectors + " snapshot " + real + " file:" + cow + " " + (persistent ? "P" : "N")
-                    + " " + chunk + "\n";
-            daemon.registry().create(name, snapTable);
-            undo.push(() -> daemon.removeQuietly(name));
-            // 5. The origin becomes snapshot-origin over the hidden device; held writes replay through it.
-            if (firstSnapshot) {
-                daemon.registry().load(origin, "0 " + originSectors + " snapshot-origin " + real + "\n");
-                undo.push(() -> clearQuietly(origin));
-            }
-            daemon.registry().resume(origin);
-            if (firstSnapshot) {
-                undo.pop(); // the clear: the new table is live now; undoing means putting the old table back
-                undo.push(() -> restoreTable(origin, originTable));
-            }
-            next = state;
-            if (firstSnapshot) {
-                next = next.withDevice(daemon.recordOf(real, true, null));
-            }
-            next = next.withDevice(daemon.recordOf(name, false, null)).withDevice(daemon.recordOf(origin));
-            if (!noExport && !daemon.exportsOf(name).contains(name)) {
-                DaemonState.Export e = new DaemonState.Export(name, name, false, "cairn snapshot " + name + " of " + origin);
-                daemon.addExportLive(e);
-                undo.push(() -> daemon.removeExportLive(name));
-                next = next.withExport(e);
-            }
-            rec = new DaemonState.Snapshot(name, origin, real, cow.toString(), managed, persistent, chunk, false);
-            next = next.withSnapshot(rec);
-        } catch (DmException e) {
-            rollback(undo);
-            throw DmErrors.of("snapshot create", name, e);
-        } catch (IOException e) {
-            rollback(undo);
-            throw new DaemonException(ErrorKind.FAILED, "snapshot create " + name + ": " + e.getMessage(), "nothing was changed", e);
-        } catch (RuntimeException | Error e) {
-            rollback(undo);
-            throw e;
         }
-        // Outside the undo scope: if the state file cannot be written, the snapshot is live and commit says so.
-        daemon.commit(next);
+        Names.checkTableWord("COW image path", cow.toString());
+        String originTable = originDev.status(StatusType.TABLE).text();
+        String snapTable = "0 " + originSectors + " snapshot " + real + " file:" + cow + " " + (persistent ? "P" : "N")
+                + " " + chunk + "\n";
+        String originTableAfter = "0 " + originSectors + " snapshot-origin " + real + "\n";
+        DaemonState.Snapshot rec = new DaemonState.Snapshot(name, origin, real, cow.toString(), managed, persistent, chunk, false);
+        DaemonState.Export exportRec = noExport ? null : new DaemonState.Export(name, name, false, "cairn snapshot " + name + " of " + origin);
+
+        // The state after the verb, for a restart that would complete it (a create is always undone instead,
+        // but the intent carries its after state like every other).
+        DaemonState.Device originRec = state.device(origin);
+        DaemonState after = state;
+        if (firstSnapshot && originRec != null) {
+            after = after.withDevice(new DaemonState.Device(real, originTable, null, false, true, originRec.deps()))
+                    .withDevice(new DaemonState.Device(origin, originTableAfter, originRec.inactive(), false, originRec.hidden(),
+                            List.of(real)));
+        }
+        after = after.withDevice(new DaemonState.Device(name, snapTable, null, false, false, List.of(real))).withSnapshot(rec);
+        if (exportRec != null) {
+            after = after.withExport(exportRec);
+        }
+
+        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), CREATE, name, after,
+                createBytes > 0 ? List.of(cow.toString()) : List.of(), List.of());
+        try {
+            if (createBytes > 0) {
+                tx.step("create-cow", () -> Images.createSparse(cow, createBytes), null);
+            }
+            // Hold the origin's I/O: nothing may write it between the copy of its table and the snapshot.
+            tx.step("suspend-origin", () -> suspend(origin, SuspendMode.FLUSH), () -> resumeQuietly(origin));
+            if (firstSnapshot) {
+                tx.step("create-real", () -> daemon.registry().create(real, originTable), () -> daemon.removeQuietly(real));
+            }
+            tx.step("create-snapshot", () -> daemon.registry().create(name, snapTable), () -> daemon.removeQuietly(name));
+            if (firstSnapshot) {
+                tx.step("load-origin", () -> daemon.registry().load(origin, originTableAfter), () -> clearQuietly(origin));
+            }
+            // Held writes replay through snapshot-origin; undoing puts the old table back on the origin.
+            tx.step("resume-origin", () -> daemon.registry().resume(origin),
+                    firstSnapshot ? () -> restoreTable(origin, originTable) : null);
+            if (exportRec != null) {
+                tx.step("add-export", () -> daemon.addExportLive(exportRec), () -> daemon.removeExportLive(name));
+            }
+            DaemonState.Device realLive = firstSnapshot ? daemon.recordOf(real, true, null) : null;
+            DaemonState.Device snapLive = daemon.recordOf(name, false, null);
+            DaemonState.Device originLive = daemon.recordOf(origin);
+            tx.commit(st -> {
+                DaemonState next = realLive == null ? st : st.withDevice(realLive);
+                next = next.withDevice(snapLive).withDevice(originLive).withSnapshot(rec);
+                return exportRec == null ? next : next.withExport(exportRec);
+            });
+        } catch (Exception | Error e) {
+            tx.rollback();
+            throw failure("snapshot create", name, e);
+        }
         LOG.info("snapshot {} of {} created (COW {}, chunk {} sectors, {})", name, origin, rec.cow(), chunk,
                 persistent ? "persistent" : "transient");
         return describe(rec);
@@ -211,23 +265,37 @@ final class Snapshots {
                     "cairn cannot snapshot a snapshot; snapshot its origin " + state.snapshot(origin).origin() + " instead");
         }
         for (DaemonState.Snapshot s : snapshotsOf(origin, state)) {
-            if (s.merging()) {
-                throw new DaemonException(ErrorKind.BUSY, "origin " + origin + " is merging snapshot " + s.name(),
-                        "wait for the merge to finish (cairn snapshot ls)");
+            if (s.merging() || s.mergeDeferred()) {
+                throw new DaemonException(ErrorKind.BUSY, "origin " + origin + (s.merging() ? " is merging snapshot "
+                        : " has a deferred merge of snapshot ") + s.name(),
+                        "wait for the merge to finish (cairn snapshot ls; cairn wait " + origin + ")");
             }
         }
     }
 
-    /** A COW that can hold a copy of every origin chunk: header, metadata areas and data; sparse, so it costs only what is used. */
+    /** A COW that can hold a copy of every origin chunk (the snapshot can never overflow); sparse, so it costs only what is used. */
     static long fullSizeBytes(long originSectors, long chunkSectors) {
-        long dataChunks = (originSectors + chunkSectors - 1) / chunkSectors;
-        long perArea = chunkSectors * 512 / 16;
-        long areas = (dataChunks + perArea - 1) / perArea;
-        return (1 + areas + dataChunks + 1) * chunkSectors * 512;
+        return CowLayout.requiredCowSectors(originSectors, Math.toIntExact(chunkSectors)) * 512;
     }
 
     private static long roundUp(long v, long unit) {
         return (v + unit - 1) / unit * unit;
+    }
+
+    /** Turns a failed step into the error the client gets; the transaction has already been undone. */
+    private static DaemonException failure(String verb, String name, Throwable e) {
+        return switch (e) {
+            case DaemonException d -> d;
+            case DmException d -> DmErrors.of(verb, name, d);
+            case IOException io -> new DaemonException(ErrorKind.FAILED, verb + " " + name + ": " + io.getMessage(),
+                    "nothing was changed", io);
+            case RuntimeException r -> r instanceof IllegalArgumentException
+                    ? new DaemonException(ErrorKind.FAILED, verb + " " + name + ": " + r.getMessage(), "nothing was changed", r)
+                    : new DaemonException(ErrorKind.INTERNAL, verb + " " + name + " failed and was undone: " + r,
+                    "this is a bug in cairn; the daemon log has the details", r);
+            case Error err -> throw err;
+            default -> new DaemonException(ErrorKind.FAILED, verb + " " + name + ": " + e, "nothing was changed", e);
+        };
     }
 
     // ------------------------------------------------------------------ list
@@ -257,24 +325,31 @@ final class Snapshots {
         m.put("persistent", s.persistent());
         m.put("chunkSectors", s.chunkSectors());
         m.put("merging", s.merging());
+        m.put("mergeDeferred", s.mergeDeferred());
         // While merging, the snapshot device is gone and the origin's snapshot-merge target has the status.
         String statusDevice = s.merging() ? s.origin() : s.name();
         String info = infoStatus(statusDevice);
         m.put("status", info);
-        Usage u = Usage.parse(info);
-        if (u != null) {
-            m.put("allocatedSectors", u.allocated());
-            m.put("totalSectors", u.total());
-            m.put("metadataSectors", u.metadata());
-            m.put("fillPercent", u.total() == 0 ? 0.0 : Math.round(u.allocated() * 1000.0 / u.total()) / 10.0);
+        SnapshotStatus u = status(statusDevice);
+        boolean active = u != null && u.state() == SnapshotStatus.State.ACTIVE;
+        if (active) {
+            m.put("allocatedSectors", u.allocatedSectors());
+            m.put("totalSectors", u.totalSectors());
+            m.put("metadataSectors", u.metadataSectors());
+            m.put("fillPercent", Math.round(u.usedPercent() * 10.0) / 10.0);
             if (s.merging()) {
-                long left = Math.max(0, u.allocated() - u.metadata());
+                long left = Math.max(0, u.allocatedSectors() - u.metadataSectors());
                 long start = mergeStartSectors.getOrDefault(s.name(), left);
                 m.put("mergeLeftSectors", left);
                 m.put("mergeTotalSectors", Math.max(start, left));
             }
         }
-        m.put("state", u != null ? (s.merging() ? "merging" : "active") : info.isEmpty() ? "unknown" : info.toLowerCase(java.util.Locale.ROOT));
+        if (!s.merging() && s.mergeDeferred()) {
+            m.put("state", "merge-deferred");
+            m.put("openBy", openUsers(s.origin(), s.name()));
+        } else {
+            m.put("state", active ? (s.merging() ? "merging" : "active") : info.isEmpty() ? "unknown" : info.toLowerCase(java.util.Locale.ROOT));
+        }
         return m;
     }
 
@@ -285,25 +360,53 @@ final class Snapshots {
         }).orElse("");
     }
 
-    /** {@code <allocated>/<total> <metadata>} of a snapshot's INFO status, in sectors. */
-    record Usage(long allocated, long total, long metadata) {
-        static Usage parse(String info) {
-            String[] parts = info.strip().split("[/ ]");
-            if (parts.length != 3) {
-                return null;
-            }
-            try {
-                return new Usage(Long.parseLong(parts[0]), Long.parseLong(parts[1]), Long.parseLong(parts[2]));
-            } catch (NumberFormatException e) {
-                return null;
-            }
+    /** The typed status of a snapshot or snapshot-merge device, or null (no such device, another target). */
+    private SnapshotStatus status(String device) {
+        String info = infoStatus(device);
+        if (info.isEmpty()) {
+            return null;
         }
+        try {
+            return SnapshotStatus.parse(info);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    // ------------------------------------------------------------------ open devices
+
+    /**
+     * What has {@code origin} or {@code snapshot} open, as lines for a message ({@code "NBD clients of
+     * export vol0 (2)"}, {@code "device top holds vol0"}); empty when nothing.
+     */
+    List<String> openUsers(String origin, String snapshot) {
+        List<String> out = new ArrayList<>();
+        for (String device : snapshot == null ? List.of(origin) : List.of(origin, snapshot)) {
+            for (String export : daemon.exportsOf(device)) {
+                int n = daemon.nbdClients(export);
+                if (n > 0) {
+                    out.add(n + " NBD client" + (n == 1 ? "" : "s") + " of export " + export);
+                }
+            }
+            daemon.registry().find(device).ifPresent(md -> {
+                for (String h : md.info().holders()) {
+                    out.add("device " + h + " (stacked on " + device + ")");
+                }
+            });
+        }
+        return out;
     }
 
     // ------------------------------------------------------------------ merge
 
-    Object merge(Protocol.Args args) {
+    private Object mergeLocked(Protocol.Args args) {
         String name = args.string("name");
+        boolean force = args.bool("force");
+        boolean defer = args.bool("defer");
+        if (force && defer) {
+            throw new DaemonException(ErrorKind.USAGE, "--force and --defer (expected: at most one of them)",
+                    "--defer waits until nothing has the origin open; --force merges now anyway");
+        }
         DaemonState state = daemon.state();
         DaemonState.Snapshot s = state.snapshot(name);
         if (s == null) {
@@ -312,6 +415,26 @@ final class Snapshots {
         if (s.merging()) {
             return describe(s); // already merging: the CLI just follows it
         }
+        checkMergeable(s, state);
+        List<String> open = openUsers(s.origin(), name);
+        if (!open.isEmpty() && !force) {
+            if (defer) {
+                if (!s.mergeDeferred()) {
+                    daemon.update(st -> st.withSnapshot(s.withMergeDeferred(true)));
+                    LOG.info("merge of {} into {} deferred until it is no longer open ({})", name, s.origin(), String.join(", ", open));
+                }
+                return describe(daemon.state().snapshot(name));
+            }
+            throw new DaemonException(ErrorKind.BUSY, "origin " + s.origin() + " or snapshot " + name + " is open: "
+                    + String.join(", ", open) + " (a merge changes the origin's data under them)",
+                    "unmount and disconnect them first; or let it start by itself once they are gone: cairn snapshot merge --defer "
+                            + name + "; or merge anyway (they will see data change under them): cairn snapshot merge --force " + name);
+        }
+        return startMerge(s, force);
+    }
+
+    private void checkMergeable(DaemonState.Snapshot s, DaemonState state) {
+        String name = s.name();
         if (!s.persistent()) {
             throw new DaemonException(ErrorKind.USAGE, "snapshot " + name + " is transient (N)",
                     "only a persistent snapshot can be merged; remove it with cairn snapshot rm " + name);
@@ -322,11 +445,21 @@ final class Snapshots {
                     + String.join(", ", siblings.stream().map(DaemonState.Snapshot::name).filter(n -> !n.equals(name)).toList()),
                     "remove them first (cairn snapshot rm NAME); cairn merges only an origin's last snapshot");
         }
-        String info = infoStatus(name);
-        if (Usage.parse(info) == null) {
-            throw new DaemonException(ErrorKind.FAILED, "snapshot " + name + " cannot be merged: its status is " + info,
+        SnapshotStatus st = status(name);
+        if (st == null || st.state() != SnapshotStatus.State.ACTIVE) {
+            throw new DaemonException(ErrorKind.FAILED, "snapshot " + name + " cannot be merged: its status is " + infoStatus(name),
                     "an invalid (overflowed) snapshot has no consistent data to merge; remove it: cairn snapshot rm " + name);
         }
+        MappedDevice originDev = daemon.device(s.origin());
+        if (originDev.state() == DeviceState.SUSPENDED) {
+            throw new DaemonException(ErrorKind.BUSY, "origin " + s.origin() + " is suspended",
+                    "resume it first: cairn resume " + s.origin());
+        }
+    }
+
+    /** The merge itself, once checked (and, unless forced, nothing has the devices open). */
+    private Object startMerge(DaemonState.Snapshot s, boolean force) {
+        String name = s.name();
         MappedDevice snapDev = daemon.device(name);
         if (!snapDev.info().holders().isEmpty()) {
             throw new DaemonException(ErrorKind.BUSY, "snapshot " + name + " is used by " + String.join(", ", snapDev.info().holders()),
@@ -334,34 +467,38 @@ final class Snapshots {
         }
         String snapTable = snapDev.status(StatusType.TABLE).text();
         long originSectors = daemon.device(s.origin()).capacitySectors();
-        List<String> snapExports = daemon.exportsOf(name);
-        List<DaemonState.Export> exportRecs = snapExports.stream().map(e -> daemon.state().export(e)).toList();
-        Deque<Runnable> undo = new ArrayDeque<>();
+        DaemonState state = daemon.state();
+        List<DaemonState.Export> exportRecs = daemon.exportsOf(name).stream().map(state::export).toList();
+        String mergeTable = "0 " + originSectors + " snapshot-merge " + s.real() + " file:" + s.cow() + " P " + s.chunkSectors() + "\n";
+        DaemonState.Snapshot merging = s.withMerging(true);
+        DaemonState.Device originRec = state.device(s.origin());
+        DaemonState after = state.withoutDevice(name).withSnapshot(merging);
+        if (originRec != null) {
+            after = after.withDevice(new DaemonState.Device(s.origin(), mergeTable, null, false, originRec.hidden(), List.of(s.real())));
+        }
+        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), MERGE, name, after, List.of(), List.of());
         try {
             for (DaemonState.Export e : exportRecs) {
-                daemon.removeExportLive(e.name());
-                undo.push(() -> daemon.addExportLive(e));
+                tx.step("remove-export", () -> daemon.removeExportLive(e.name()), () -> daemon.addExportLive(e));
             }
-            suspend(s.origin(), SuspendMode.FLUSH);
-            undo.push(() -> resumeQuietly(s.origin()));
+            tx.step("suspend-origin", () -> suspend(s.origin(), SuspendMode.FLUSH), () -> resumeQuietly(s.origin()));
             // The COW may be used by one table at a time: the snapshot device goes before the merge loads it.
-            snapDev.suspend(SuspendMode.FLUSH);
-            daemon.registry().remove(name, false);
-            undo.push(() -> recreate(name, snapTable));
-            daemon.registry().load(s.origin(), "0 " + originSectors + " snapshot-merge " + s.real() + " file:" + s.cow()
-                    + " P " + s.chunkSectors() + "\n");
-            undo.push(() -> clearQuietly(s.origin()));
-            daemon.registry().resume(s.origin());
-        } catch (DmException e) {
-            rollback(undo);
-            throw DmErrors.of("snapshot merge", name, e);
-        } catch (RuntimeException | Error e) {
-            rollback(undo);
-            throw e;
+            tx.step("suspend-snapshot", () -> snapDev.suspend(SuspendMode.FLUSH), () -> resumeQuietly(name));
+            tx.step("remove-snapshot", () -> daemon.registry().remove(name, force), () -> recreate(name, snapTable));
+            tx.step("load-origin", () -> daemon.registry().load(s.origin(), mergeTable), () -> clearQuietly(s.origin()));
+            // From the resume on the merge copies data back into the origin: it can only go forward.
+            tx.pointOfNoReturn();
+            tx.step("resume-origin", () -> daemon.registry().resume(s.origin()), null);
+            DaemonState.Device originLive = daemon.recordOf(s.origin());
+            tx.commit(st -> st.withoutDevice(name).withSnapshot(merging).withDevice(originLive));
+        } catch (Exception | Error e) {
+            if (tx.isForward()) {
+                throw new DaemonException(ErrorKind.STATE, "snapshot merge " + name + " started but could not be recorded: " + e.getMessage(),
+                        "the next start of the daemon completes it", e);
+            }
+            tx.rollback();
+            throw failure("snapshot merge", name, e);
         }
-        DaemonState.Snapshot merging = s.withMerging(true);
-        DaemonState next = daemon.state().withoutDevice(name).withSnapshot(merging).withDevice(daemon.recordOf(s.origin()));
-        daemon.commit(next);
         LOG.info("merging snapshot {} into {}", name, s.origin());
         startMonitor(merging);
         return describe(merging);
@@ -375,19 +512,53 @@ final class Snapshots {
         }
     }
 
-    /** After a restart: follow merges that were running. */
+    /** After a restart: follow merges that were running, and start deferred ones that nothing holds back. */
     void resumeMerges() {
         for (DaemonState.Snapshot s : daemon.state().snapshots()) {
             if (s.merging()) {
                 startMonitor(s);
             }
         }
+        startDeferredMerges();
+    }
+
+    /**
+     * Starts every deferred merge whose origin and snapshot nothing has open. Called when an NBD client
+     * leaves, a device is removed, and at start; runs the merges on a virtual thread so the caller
+     * (a connection's thread) never waits.
+     */
+    void startDeferredMerges() {
+        if (stopping || daemon.state().snapshots().stream().noneMatch(DaemonState.Snapshot::mergeDeferred)) {
+            return;
+        }
+        Thread.ofVirtual().name("cairn-deferred-merge").start(() -> {
+            for (DaemonState.Snapshot found : daemon.state().snapshots()) {
+                if (!found.mergeDeferred()) {
+                    continue;
+                }
+                locked(() -> {
+                    DaemonState.Snapshot s = daemon.state().snapshot(found.name());
+                    if (stopping || s == null || !s.mergeDeferred() || s.merging() || !openUsers(s.origin(), s.name()).isEmpty()) {
+                        return null;
+                    }
+                    try {
+                        checkMergeable(s, daemon.state());
+                        startMerge(s, false);
+                        LOG.info("deferred merge of {} into {} started: nothing has them open any more", s.name(), s.origin());
+                    } catch (DaemonException e) {
+                        LOG.error("deferred merge of {} into {} could not start: {}; it stays deferred (cairn snapshot rm {} drops it)",
+                                s.name(), s.origin(), e.getMessage(), s.name());
+                    }
+                    return null;
+                }, devicesOf(found.name()));
+            }
+        });
     }
 
     private void startMonitor(DaemonState.Snapshot s) {
-        Usage u = Usage.parse(infoStatus(s.origin()));
-        if (u != null) {
-            mergeStartSectors.put(s.name(), Math.max(0, u.allocated() - u.metadata()));
+        SnapshotStatus u = status(s.origin());
+        if (u != null && u.state() == SnapshotStatus.State.ACTIVE) {
+            mergeStartSectors.put(s.name(), Math.max(0, u.allocatedSectors() - u.metadataSectors()));
         }
         Thread t = Thread.ofVirtual().name("cairn-merge-" + s.name()).unstarted(() -> monitor(s));
         monitors.put(s.name(), t);
@@ -395,18 +566,17 @@ final class Snapshots {
     }
 
     private void monitor(DaemonState.Snapshot s) {
-        String lastProblem = null;
+        SnapshotStatus.State lastProblem = null;
         try {
             while (!stopping) {
-                String info = infoStatus(s.origin());
-                Usage u = Usage.parse(info);
-                if (u != null && u.allocated() <= u.metadata()) {
+                SnapshotStatus u = status(s.origin());
+                if (u != null && u.isMergeDone()) {
                     if (finishMerge(s)) {
                         return;
                     }
-                } else if (u == null && !info.equals(lastProblem)) {
-                    lastProblem = info;
-                    LOG.error("merge of {} into {} stopped: status {}", s.name(), s.origin(), info);
+                } else if (u != null && u.state() != SnapshotStatus.State.ACTIVE && u.state() != lastProblem) {
+                    lastProblem = u.state();
+                    LOG.error("merge of {} into {} stopped: status {}", s.name(), s.origin(), infoStatus(s.origin()));
                 }
                 Thread.sleep(MONITOR_PERIOD);
             }
@@ -419,8 +589,7 @@ final class Snapshots {
 
     /** Puts the origin's own table back once the merge is done; true when finished (or nothing left to do). */
     private boolean finishMerge(DaemonState.Snapshot s) {
-        daemon.opLock().lock();
-        try {
+        return locked(() -> {
             if (stopping) {
                 return true;
             }
@@ -429,31 +598,39 @@ final class Snapshots {
                 return true;
             }
             String realTable = daemon.device(s.real()).status(StatusType.TABLE).text();
+            String mergeTable = daemon.device(s.origin()).status(StatusType.TABLE).text();
             long originSectors = daemon.device(s.origin()).capacitySectors();
-            suspend(s.origin(), SuspendMode.FLUSH);
+            DaemonState state = daemon.state();
+            DaemonState.Device realRec = state.device(s.real());
+            DaemonState.Device originRec = state.device(s.origin());
+            DaemonState after = state.withoutSnapshot(s.name()).withoutDevice(s.real());
+            if (realRec != null && originRec != null) {
+                after = after.withDevice(new DaemonState.Device(s.origin(), realTable, null, false, originRec.hidden(), realRec.deps()));
+            }
+            Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), MERGE_END, s.name(), after, List.of(),
+                    s.cowManaged() ? List.of(s.cow()) : List.of());
             try {
-                daemon.registry().load(s.origin(), realTable);
-                daemon.registry().resume(s.origin());
-            } catch (DmException e) {
-                resumeQuietly(s.origin());
-                throw e;
+                tx.step("suspend-origin", () -> suspend(s.origin(), SuspendMode.FLUSH), () -> resumeQuietly(s.origin()));
+                tx.step("load-origin", () -> daemon.registry().load(s.origin(), realTable), () -> clearQuietly(s.origin()));
+                tx.step("resume-origin", () -> daemon.registry().resume(s.origin()), () -> restoreTable(s.origin(), mergeTable));
+                tx.step("remove-real", () -> daemon.registry().remove(s.real(), false), () -> recreate(s.real(), realTable));
+                DaemonState.Device originLive = daemon.recordOf(s.origin());
+                tx.commit(st -> st.withoutSnapshot(s.name()).withoutDevice(s.real()).withDevice(originLive));
+            } catch (Exception | Error e) {
+                if (tx.isForward()) {
+                    LOG.error("the merge of {} into {} finished but could not be recorded: {}; the next start completes it",
+                            s.name(), s.origin(), e.toString());
+                    return true;
+                }
+                tx.rollback();
+                LOG.error("finishing the merge of {} into {} failed: {}; will retry", s.name(), s.origin(), e.toString());
+                return false;
             }
-            daemon.registry().remove(s.real(), false);
-            if (s.cowManaged()) {
-                deleteQuietly(Path.of(s.cow()));
-            }
-            DaemonState next = daemon.state().withoutSnapshot(s.name()).withoutDevice(s.real()).withDevice(daemon.recordOf(s.origin()));
-            daemon.commit(next);
             Long merged = mergeStartSectors.remove(s.name());
             LOG.info("merge of {} into {} finished ({} sectors of {} merged by this run)", s.name(), s.origin(),
                     merged == null ? "?" : merged, originSectors);
             return true;
-        } catch (DmException | RuntimeException e) {
-            LOG.error("finishing the merge of {} into {} failed: {}; will retry", s.name(), s.origin(), e.getMessage());
-            return false;
-        } finally {
-            daemon.opLock().unlock();
-        }
+        }, devicesOf(s.name()));
     }
 
     void stopMonitors() {
@@ -473,8 +650,9 @@ final class Snapshots {
 
     // ------------------------------------------------------------------ remove
 
-    Object remove(Protocol.Args args) {
+    private Object removeLocked(Protocol.Args args) {
         String name = args.string("name");
+        boolean force = args.bool("force");
         DaemonState state = daemon.state();
         DaemonState.Snapshot s = state.snapshot(name);
         if (s == null) {
@@ -482,51 +660,75 @@ final class Snapshots {
         }
         if (s.merging()) {
             throw new DaemonException(ErrorKind.BUSY, "snapshot " + name + " is merging into " + s.origin(),
-                    "wait for the merge to finish (cairn snapshot ls shows its progress)");
+                    "wait for the merge to finish (cairn snapshot ls shows its progress; cairn wait " + s.origin() + ")");
         }
         MappedDevice snapDev = daemon.device(name);
         if (!snapDev.info().holders().isEmpty()) {
             throw new DaemonException(ErrorKind.BUSY, "snapshot " + name + " is used by " + String.join(", ", snapDev.info().holders()),
                     "remove those devices first (cairn ls --tree)");
         }
+        if (!force) {
+            List<String> open = openUsers(name, null);
+            if (!open.isEmpty()) {
+                throw new DaemonException(ErrorKind.BUSY, "snapshot " + name + " is open: " + String.join(", ", open),
+                        "disconnect them first, or remove it anyway (their connections fail): cairn snapshot rm --force " + name);
+            }
+        }
         boolean last = snapshotsOf(s.origin(), state).size() == 1;
+        MappedDevice realDev = daemon.device(s.real());
+        if (last) {
+            // Only the daemon's exports open a device from outside a table (an export of ORIGIN-real is refused
+            // now, but a state file of an older cairn may have one).
+            List<String> realExports = daemon.exportsOf(s.real());
+            if (!realExports.isEmpty()) {
+                throw new DaemonException(ErrorKind.BUSY, "device " + s.real() + " (the origin's data under its snapshots) is open: "
+                        + "exported as " + String.join(", ", realExports),
+                        "remove the export first (cairn export rm " + realExports.get(0) + "), then retry");
+            }
+        }
         String snapTable = snapDev.status(StatusType.TABLE).text();
-        String realTable = daemon.device(s.real()).status(StatusType.TABLE).text();
-        List<DaemonState.Export> exportRecs = daemon.exportsOf(name).stream().map(e -> state.export(e)).toList();
-        Deque<Runnable> undo = new ArrayDeque<>();
+        String realTable = realDev.status(StatusType.TABLE).text();
+        List<DaemonState.Export> exportRecs = daemon.exportsOf(name).stream().map(state::export).toList();
+        DaemonState after = state.withoutSnapshot(name).withoutDevice(name);
+        DaemonState.Device realRec = state.device(s.real());
+        DaemonState.Device originRec = state.device(s.origin());
+        if (last) {
+            after = after.withoutDevice(s.real());
+            if (realRec != null && originRec != null) {
+                after = after.withDevice(new DaemonState.Device(s.origin(), realTable, originRec.inactive(), originRec.suspended(),
+                        originRec.hidden(), realRec.deps()));
+            }
+        }
+        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), REMOVE, name, after, List.of(),
+                s.cowManaged() ? List.of(s.cow()) : List.of());
         try {
             for (DaemonState.Export e : exportRecs) {
-                daemon.removeExportLive(e.name());
-                undo.push(() -> daemon.addExportLive(e));
+                tx.step("remove-export", () -> daemon.removeExportLive(e.name()), () -> daemon.addExportLive(e));
             }
-            suspend(s.origin(), SuspendMode.FLUSH);
-            undo.push(() -> resumeQuietly(s.origin()));
-            daemon.registry().remove(name, false);
-            undo.push(() -> recreate(name, snapTable));
+            tx.step("suspend-origin", () -> suspend(s.origin(), SuspendMode.FLUSH), () -> resumeQuietly(s.origin()));
+            tx.step("remove-snapshot", () -> daemon.registry().remove(name, force), () -> recreate(name, snapTable));
             if (last) {
-                daemon.registry().load(s.origin(), realTable);
-                undo.push(() -> clearQuietly(s.origin()));
+                tx.step("load-origin", () -> daemon.registry().load(s.origin(), realTable), () -> clearQuietly(s.origin()));
             }
-            daemon.registry().resume(s.origin());
+            // From the resume on, writes to the origin are no longer copied out for this snapshot: forward only.
+            tx.pointOfNoReturn();
+            tx.step("resume-origin", () -> daemon.registry().resume(s.origin()), null);
             if (last) {
-                daemon.registry().remove(s.real(), false);
+                tx.step("remove-real", () -> daemon.registry().remove(s.real(), false), null);
             }
-        } catch (DmException e) {
-            rollback(undo);
-            throw DmErrors.of("snapshot rm", name, e);
-        } catch (RuntimeException | Error e) {
-            rollback(undo);
-            throw e;
+            DaemonState.Device originLive = daemon.recordOf(s.origin());
+            tx.commit(st -> {
+                DaemonState next = st.withoutSnapshot(name).withoutDevice(name);
+                return (last ? next.withoutDevice(s.real()) : next).withDevice(originLive);
+            });
+        } catch (Exception | Error e) {
+            if (tx.isForward()) {
+                throw new DaemonException(ErrorKind.STATE, "snapshot rm " + name + " was done but could not be recorded: " + e.getMessage(),
+                        "the next start of the daemon completes it", e);
+            }
+            tx.rollback();
+            throw failure("snapshot rm", name, e);
         }
-        if (s.cowManaged()) {
-            deleteQuietly(Path.of(s.cow()));
-        }
-        DaemonState next = daemon.state().withoutSnapshot(name).withoutDevice(name);
-        if (last) {
-            next = next.withoutDevice(s.real());
-        }
-        next = next.withDevice(daemon.recordOf(s.origin()));
-        daemon.commit(next);
         return Map.of("removed", name, "cowDeleted", s.cowManaged());
     }
 
@@ -591,8 +793,9 @@ final class Snapshots {
                 "cairn snapshot ls lists the snapshots");
     }
 
+    /** Suspends a device; a cancelled request (its client gone, the daemon stopping) makes the wait give up. */
     private void suspend(String device, SuspendMode mode) throws DmException {
-        daemon.registry().suspend(device, mode);
+        daemon.suspendDevice(daemon.device(device), mode, null);
     }
 
     private void resumeQuietly(String device) {
@@ -626,16 +829,6 @@ final class Snapshots {
             Files.deleteIfExists(p);
         } catch (IOException e) {
             LOG.warn("could not delete {}: {}", p, e.toString());
-        }
-    }
-
-    private static void rollback(Deque<Runnable> undo) {
-        while (!undo.isEmpty()) {
-            try {
-                undo.pop().run();
-            } catch (RuntimeException e) {
-                LOG.error("rollback step failed: {}", e.toString());
-            }
         }
     }
 }

@@ -42,7 +42,7 @@ class ControlServerTest {
     }
 
     private static ControlServer.Handler echo() {
-        return (verb, args) -> switch (verb) {
+        return (verb, args, cancel) -> switch (verb) {
             case "echo" -> args.map();
             case "missing" -> throw new DaemonException(ErrorKind.NOT_FOUND, "device: x (expected: an existing device)", "cairn ls");
             case "usage" -> throw new DaemonException(ErrorKind.USAGE, "argument name: missing (expected: a string)");
@@ -124,7 +124,7 @@ class ControlServerTest {
     void closeWaitsForARequestInProgress() throws Exception {
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
-        StateDir dir = start((verb, args) -> {
+        StateDir dir = start((verb, args, cancel) -> {
             entered.countDown();
             try {
                 release.await();
@@ -170,5 +170,61 @@ class ControlServerTest {
         Path longPath = tmp.resolve("x".repeat(120)).resolve("control.sock");
         assertThatThrownBy(() -> ControlServer.start(longPath, echo())).isInstanceOf(DaemonException.class)
                 .hasMessageContaining("at most 107 bytes");
+    }
+
+    /** Issue 22 item 10 (and item 2's connection bound): unfinished lines are bounded in all and released on close. */
+    @Test
+    void controlMemoryAndConnectionsAreBoundedAndReleasedOnClose() throws Exception {
+        StateDir dir = new StateDir(tmp.resolve("b"));
+        dir.create();
+        ControlServer.Limits limits = new ControlServer.Limits(4, 64 << 10, 128 << 10);
+        server = ControlServer.start(dir.controlSocket(), echo(), limits);
+        List<SocketChannel> open = new java.util.ArrayList<>();
+        try {
+            byte[] partial = new byte[60 << 10];
+            java.util.Arrays.fill(partial, (byte) 'x');
+            for (int i = 0; i < 4; i++) {
+                SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+                ch.connect(UnixDomainSocketAddress.of(dir.controlSocket()));
+                open.add(ch);
+                OutputStream out = Channels.newOutputStream(ch);
+                out.write(partial); // an unterminated line
+                out.flush();
+                if (i < 2) {
+                    long expected = (i + 1L) * (64 << 10);
+                    assertThat(dev.cairn.testkit.Poll.until(() -> server.memoryInUseBytes() == expected, Duration.ofSeconds(10)))
+                            .as("line " + i + " holds 64 KiB of the budget").isTrue();
+                } else {
+                    // The budget is full: this one is told why and closed.
+                    assertThat(Protocol.readLine(Channels.newInputStream(ch)))
+                            .contains("\"kind\":\"usage\"", "too much unfinished control input");
+                }
+            }
+            int refused = 0;
+            assertThat(dev.cairn.testkit.Poll.until(() -> server.connectionCount() == 2, Duration.ofSeconds(10))).isTrue();
+            assertThat(server.memoryInUseBytes()).isEqualTo(128 << 10);
+            // A fifth connection is over the connection limit only when four are open: open two more first.
+            try (SocketChannel a = SocketChannel.open(StandardProtocolFamily.UNIX);
+                    SocketChannel b = SocketChannel.open(StandardProtocolFamily.UNIX);
+                    SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                a.connect(UnixDomainSocketAddress.of(dir.controlSocket()));
+                b.connect(UnixDomainSocketAddress.of(dir.controlSocket()));
+                assertThat(dev.cairn.testkit.Poll.until(() -> server.connectionCount() == 4, Duration.ofSeconds(10))).isTrue();
+                c.connect(UnixDomainSocketAddress.of(dir.controlSocket()));
+                String line = Protocol.readLine(Channels.newInputStream(c));
+                assertThat(line).contains("\"kind\":\"busy\"", "4 control connections open (its limit)");
+                refused++;
+            }
+            assertThat(refused).isEqualTo(1);
+        } finally {
+            for (SocketChannel ch : open) {
+                ch.close();
+            }
+        }
+        assertThat(dev.cairn.testkit.Poll.until(() -> server.memoryInUseBytes() == 0 && server.connectionCount() == 0,
+                Duration.ofSeconds(10))).as("everything released after the clients closed").isTrue();
+        try (ControlClient c = ControlClient.connect(dir)) {
+            assertThat(c.call("echo", Map.of("a", "b"))).isEqualTo(Map.of("a", "b"));
+        }
     }
 }

@@ -73,4 +73,19 @@ class ImagesTest {
         assertThat(cow).containsEntry("valid", false).containsEntry("version", 2L).containsEntry("exceptions", -1L);
         assertThat((String) cow.get("problem")).contains("2");
     }
+
+    @Test
+    void anImageTheFileSystemCannotHoldLeavesNothingBehind() throws Exception {
+        // 1 PiB is over ext4's largest file (16 TiB); the write past the end fails with EFBIG. In target/
+        // (the build's disk), not /tmp, which may be a tmpfs that takes a sparse file of any size.
+        Path img = java.nio.file.Files.createDirectories(Path.of("target", "images-test")).resolve("huge.img");
+        java.nio.file.Files.deleteIfExists(img);
+        assertThat(java.nio.file.Files.getFileStore(img.getParent()).type()).as("needs ext4 (or another file system whose "
+                + "largest file is under 1 PiB)").isIn("ext4", "ext3", "overlay");
+        assertThatThrownBy(() -> Images.createSparse(img, 1L << 50)).isInstanceOfSatisfying(DaemonException.class, e -> {
+            assertThat(e.getMessage()).contains("huge.img", "cannot make it 1125899906842624 bytes");
+            assertThat(e.hint()).contains("smaller size");
+        });
+        assertThat(img).doesNotExist();
+    }
 }

@@ -8,18 +8,10 @@ import org.junit.jupiter.api.Test;
 
 class SnapshotsTest {
     @Test
-    void defaultCowHoldsEveryChunk() {
-        // 1 GiB origin, 4 KiB chunks: 262144 data chunks, 256 exceptions per area -> 1024 areas, plus header and slack.
-        assertThat(Snapshots.fullSizeBytes(2097152, 8)).isEqualTo((1 + 1024 + 262144 + 1) * 4096L);
-        assertThat(Snapshots.fullSizeBytes(9, 8)).isEqualTo((1 + 1 + 2 + 1) * 4096L);
-    }
-
-    @Test
-    void parsesSnapshotStatus() {
-        assertThat(Snapshots.Usage.parse("1040/2105360 16")).isEqualTo(new Snapshots.Usage(1040, 2105360, 16));
-        assertThat(Snapshots.Usage.parse("Invalid")).isNull();
-        assertThat(Snapshots.Usage.parse("Merge failed")).isNull();
-        assertThat(Snapshots.Usage.parse("")).isNull();
+    void defaultCowIsCowLayoutsRequiredSize() {
+        // 1 GiB origin, 4 KiB chunks: 262144 data chunks, 256 exceptions per area -> 1025 areas (the last one empty), plus the header.
+        assertThat(Snapshots.fullSizeBytes(2097152, 8)).isEqualTo((1 + 1025 + 262144) * 4096L);
+        assertThat(Snapshots.fullSizeBytes(9, 8)).isEqualTo((1 + 1 + 2) * 4096L);
     }
 
     @Test

@@ -86,12 +86,19 @@ final class CairnProcesses implements AutoCloseable {
 
     /** Starts {@code cairn serve} and waits until its control socket answers. */
     Daemon serve(Path stateDir, String... extra) throws Exception {
+        return serveWrapped(List.of(), stateDir, extra);
+    }
+
+    /** {@link #serve} with {@code wrapper} before the java command (for example prlimit). */
+    Daemon serveWrapped(List<String> wrapper, Path stateDir, String... extra) throws Exception {
         int n = ++counter;
         Path out = logDir.resolve("serve-" + n + ".out");
         Path err = logDir.resolve("serve-" + n + ".err");
         List<String> args = new ArrayList<>(List.of("serve", "--state-dir", stateDir.toString()));
         args.addAll(List.of(extra));
-        Process p = new ProcessBuilder(command(args.toArray(String[]::new))).redirectOutput(out.toFile())
+        List<String> cmd = new ArrayList<>(wrapper);
+        cmd.addAll(command(args.toArray(String[]::new)));
+        Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile())
                 .redirectError(err.toFile()).start();
         Daemon d = new Daemon(p, stateDir, out, err);
         daemons.add(d);

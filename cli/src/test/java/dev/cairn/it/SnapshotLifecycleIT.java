@@ -126,7 +126,7 @@ class SnapshotLifecycleIT {
         CairnProcesses.Result merge = cairn.cli("snapshot", "merge", "snap1", "--state-dir", state.toString());
         assertThat(merge.exit()).as(merge.toString()).isZero();
         assertThat(merge.out()).contains("merged snap1 into top");
-        assertThat(merge.err()).contains("merge snap1", "100%");
+        assertThat(merge.err()).as("no progress frames when stderr is not a terminal").doesNotContain("\r", "100%");
         assertThat(ok("snapshot", "ls")).contains("No snapshots");
         assertThat(ok("table", "top")).isEqualTo("0 131072 linear disk 0\n");
         Tools.qemuIo(logs, uri("top"), "read -P 0xab 30M 4M", "read -P 0x11 0 64k");

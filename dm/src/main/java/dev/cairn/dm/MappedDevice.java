@@ -46,9 +46,16 @@ import java.util.logging.Logger;
  * other threads are appended behind it, so nothing overtakes held I/O and everything held goes to the
  * new table.
  *
+ * <p><b>Waiting suspends.</b> Like Linux's {@code suspend_lock}, a suspend mutex serializes suspend,
+ * resume and removal for their whole length; the control mutex is held only for their short
+ * sections, not while a suspend waits for in-flight I/O, so status, info, load and message answer
+ * meanwhile. A waiting suspend gives up when its timeout passes or {@link #abortSuspend()} is called
+ * (the caller went away, the daemon stops): the gate opens again, held I/O is replayed and the
+ * targets are resumed, so the device is exactly as before ({@link SuspendAbortedException}).
+ *
  * <p>Thread safety: {@link #submitBio} and {@link #queryExtents} from any thread, concurrently.
- * Control operations (load, suspend, resume, message, status) are serialized by the control mutex;
- * the held queue by the held mutex. Both are {@link IoMutex}es, so every wait in dm core goes through
+ * Control operations (load, suspend, resume, message, status) are serialized by the control mutex
+ * (suspend, resume and removal also by the suspend mutex); the held queue by the held mutex. Both are {@link IoMutex}es, so every wait in dm core goes through
  * the block layer's primitives.
  */
 public final class MappedDevice implements BlockDevice {
@@ -63,6 +70,11 @@ public final class MappedDevice implements BlockDevice {
     private final DmWorker worker;
     private final IoMutex controlLock;
     private final IoMutex heldLock;
+    private final IoMutex suspendLock;
+    /** A suspend is waiting for in-flight I/O (set and cleared under the suspend mutex). */
+    private volatile boolean suspendWaiting;
+    /** {@link #abortSuspend()} was called for the waiting suspend. */
+    private volatile boolean suspendAborted;
 
     // ---- I/O path state
     /** The live table; swapped only while suspended and drained. */
@@ -101,6 +113,7 @@ public final class MappedDevice implements BlockDevice {
         this.worker = new DmWorker(name, submitter);
         this.controlLock = new IoMutex(submitter, "dm " + name + " control");
         this.heldLock = new IoMutex(submitter, "dm " + name + " held queue");
+        this.suspendLock = new IoMutex(submitter, "dm " + name + " suspend");
     }
 
     // ================================================================ BlockDevice
@@ -409,41 +422,113 @@ public final class MappedDevice implements BlockDevice {
      * {@code postsuspend}. Does nothing when already suspended.
      */
     public void suspend(SuspendMode mode) throws DmException {
+        suspend(mode, null);
+    }
+
+    /**
+     * {@link #suspend(SuspendMode)} that gives up after {@code timeout} (null: never) or when
+     * {@link #abortSuspend()} is called, with {@link SuspendAbortedException}; the device is then
+     * active again with every held bio replayed, as if the suspend had not been asked.
+     */
+    public void suspend(SuspendMode mode, java.time.Duration timeout) throws DmException {
         Objects.requireNonNull(mode, "mode");
+        suspendLock.lock();
+        try {
+            controlLock.lock();
+            try {
+                checkAlive();
+                if (state == DeviceState.SUSPENDED) {
+                    return;
+                }
+            } finally {
+                controlLock.unlock();
+            }
+            suspendWaiting(mode, timeout);
+        } finally {
+            suspendLock.unlock();
+        }
+    }
+
+    /**
+     * Makes a suspend that is waiting for in-flight I/O give up (see {@link #suspend(SuspendMode, java.time.Duration)});
+     * false when none is waiting. Any thread; does not block.
+     */
+    public boolean abortSuspend() {
+        IoCompletion d = drained;
+        if (!suspendWaiting || d == null) {
+            return false;
+        }
+        suspendAborted = true;
+        d.complete();
+        return true;
+    }
+
+    /** A suspend is waiting for in-flight I/O to finish (for status displays; no lock). */
+    public boolean isSuspendWaiting() {
+        return suspendWaiting;
+    }
+
+    /** The suspend, called with the suspend mutex held and the control mutex not held. */
+    private void suspendWaiting(SuspendMode mode, java.time.Duration timeout) throws DmException {
+        Table t;
+        IoCompletion d;
         controlLock.lock();
         try {
             checkAlive();
-            if (state == DeviceState.SUSPENDED) {
-                return;
+            t = live;
+            if (t != null) {
+                t.presuspend();
             }
-            suspendLocked(mode);
+            d = new IoCompletion(submitter, "drain of dm " + name);
+            suspendAborted = false;
+            drained = d;
+            suspendMode = mode;
+            heldLock.lock();
+            try {
+                blocked = true;
+            } finally {
+                heldLock.unlock();
+            }
+            if (inflight.get() == 0) {
+                d.complete();
+            }
+            suspendWaiting = true;
+        } finally {
+            controlLock.unlock();
+        }
+        boolean done;
+        try {
+            done = timeout == null ? awaitAll(d) : d.await(timeout);
+        } finally {
+            suspendWaiting = false;
+        }
+        controlLock.lock();
+        try {
+            if (!done || suspendAborted) {
+                boolean aborted = suspendAborted;
+                suspendAborted = false;
+                suspendMode = null;
+                long left = inflight.get();
+                unblockAndReplay();
+                if (t != null) {
+                    t.resume();
+                }
+                throw new SuspendAbortedException("suspend: " + name + " (" + (aborted ? "cancelled" : "timed out after " + timeout)
+                        + " while " + left + " I/O " + (left == 1 ? "request was" : "requests were")
+                        + " still in flight; the device is active again)");
+            }
+            if (t != null) {
+                t.postsuspend();
+            }
+            state = DeviceState.SUSPENDED;
         } finally {
             controlLock.unlock();
         }
     }
 
-    private void suspendLocked(SuspendMode mode) {
-        Table t = live;
-        if (t != null) {
-            t.presuspend();
-        }
-        IoCompletion d = new IoCompletion(submitter, "drain of dm " + name);
-        drained = d;
-        suspendMode = mode;
-        heldLock.lock();
-        try {
-            blocked = true;
-        } finally {
-            heldLock.unlock();
-        }
-        if (inflight.get() == 0) {
-            d.complete();
-        }
+    private static boolean awaitAll(IoCompletion d) {
         d.await();
-        if (t != null) {
-            t.postsuspend();
-        }
-        state = DeviceState.SUSPENDED;
+        return true;
     }
 
     /**
@@ -453,40 +538,60 @@ public final class MappedDevice implements BlockDevice {
      * leaves the device suspended with both tables as they were.
      */
     public void resume() throws DmException {
-        controlLock.lock();
+        suspendLock.lock();
         try {
-            checkAlive();
-            Table next = inactive;
-            if (next == null && state == DeviceState.ACTIVE) {
-                return;
+            boolean needSuspend;
+            controlLock.lock();
+            try {
+                checkAlive();
+                needSuspend = inactive != null && state == DeviceState.ACTIVE;
+            } finally {
+                controlLock.unlock();
             }
-            if (next == null && live == null) {
-                throw new DmException("resume: " + name + " (expected: a device with a table; load one first)");
+            if (needSuspend) {
+                suspendWaiting(SuspendMode.FLUSH, null);
             }
-            if (next != null && state == DeviceState.ACTIVE) {
-                suspendLocked(SuspendMode.FLUSH);
+            controlLock.lock();
+            try {
+                resumeLocked();
+            } finally {
+                controlLock.unlock();
             }
-            Table toResume = next != null ? next : live;
-            toResume.preresume();
-            Table old = null;
-            if (next != null) {
-                old = live;
-                registry.publish(() -> {
-                    live = next;
-                    inactive = null;
-                });
-                eventNumber.incrementAndGet();
-            }
-            if (old != null) {
-                old.close(registry.resolver(), this);
-            }
-            suspendMode = null;
-            state = DeviceState.ACTIVE;
-            toResume.resume();
-            unblockAndReplay();
         } finally {
-            controlLock.unlock();
+            suspendLock.unlock();
         }
+    }
+
+    private void resumeLocked() throws DmException {
+        checkAlive();
+        Table next = inactive;
+        if (next == null && state == DeviceState.ACTIVE) {
+            return;
+        }
+        if (next == null && live == null) {
+            throw new DmException("resume: " + name + " (expected: a device with a table; load one first)");
+        }
+        if (state == DeviceState.ACTIVE) {
+            throw new DmException("resume: " + name + " (a table was loaded while it resumed; resume again)");
+        }
+        Table toResume = next != null ? next : live;
+        toResume.preresume();
+        Table old = null;
+        if (next != null) {
+            old = live;
+            registry.publish(() -> {
+                live = next;
+                inactive = null;
+            });
+            eventNumber.incrementAndGet();
+        }
+        if (old != null) {
+            old.close(registry.resolver(), this);
+        }
+        suspendMode = null;
+        state = DeviceState.ACTIVE;
+        toResume.resume();
+        unblockAndReplay();
     }
 
     private void unblockAndReplay() {
@@ -680,13 +785,33 @@ public final class MappedDevice implements BlockDevice {
      * tables are destroyed and the worker stops.
      */
     void destroy(boolean force) {
+        suspendLock.lock();
+        try {
+            destroySuspended(force);
+        } finally {
+            suspendLock.unlock();
+        }
+    }
+
+    private void destroySuspended(boolean force) {
+        boolean suspendFirst;
+        controlLock.lock();
+        try {
+            suspendFirst = !dead && !force && state == DeviceState.ACTIVE;
+        } finally {
+            controlLock.unlock();
+        }
+        if (suspendFirst) {
+            try {
+                suspendWaiting(SuspendMode.FLUSH, null);
+            } catch (DmException e) {
+                // aborted (the daemon is stopping): go on with the removal, which fails what is left
+            }
+        }
         controlLock.lock();
         try {
             if (dead) {
                 return;
-            }
-            if (!force && state == DeviceState.ACTIVE) {
-                suspendLocked(SuspendMode.FLUSH);
             }
             Table t = live;
             if (t != null && force && state == DeviceState.ACTIVE) {

@@ -1,6 +1,7 @@
 package dev.cairn.dm;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioOp;
@@ -25,6 +26,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -262,6 +264,52 @@ class SuspendResumeTest {
             assertThat(ios.get()).isGreaterThan(100);
             assertThat(md.info().eventNumber()).isEqualTo(41);
             assertThat(md.info().heldBios()).isZero();
+        }
+    }
+
+    /** Issue 22 item 1: a suspend waiting for I/O held below neither blocks readers nor waits for ever. */
+    @Test
+    void aWaitingSuspendLetsReadersRunAndCanBeAbortedOrTimedOut() throws Exception {
+        try (StackBuilder stack = StackBuilder.create(SubmitPolicy.FLUSH_ON_BLOCK); DeviceRegistry dm = registry(stack)) {
+            dm.addLeaf("base", new MemoryStore("base", 1 << 20));
+            MappedDevice low = dm.create("low", "0 2048 linear base 0");
+            MappedDevice up = dm.create("up", "0 2048 linear low 0");
+            low.suspend(SuspendMode.FLUSH);
+            List<BioStatus> done = java.util.Collections.synchronizedList(new ArrayList<>());
+            CountDownLatch latch = new CountDownLatch(1);
+            asyncWrite(stack, up, 8, 5, done, latch); // in flight in up, held in low
+            assertThat(low.info().heldBios()).isEqualTo(1);
+
+            CompletableFuture<Throwable> suspend = CompletableFuture.supplyAsync(() -> {
+                try {
+                    up.suspend(SuspendMode.FLUSH);
+                    return null;
+                } catch (DmException e) {
+                    return e;
+                }
+            });
+            assertThat(Poll.until(up::isSuspendWaiting, Duration.ofSeconds(10))).isTrue();
+            // Readers answer while the suspend waits (they used to wait behind it).
+            assertThat(up.info().state()).isEqualTo(DeviceState.ACTIVE);
+            assertThat(up.status(StatusType.TABLE).text()).isEqualTo("0 2048 linear low 0\n");
+            assertThat(up.abortSuspend()).isTrue();
+            assertThat(suspend.get(10, TimeUnit.SECONDS)).isInstanceOf(SuspendAbortedException.class)
+                    .hasMessageContaining("cancelled while 1 I/O request was still in flight");
+            assertThat(up.state()).isEqualTo(DeviceState.ACTIVE);
+            assertThat(up.abortSuspend()).isFalse();
+
+            assertThatThrownBy(() -> up.suspend(SuspendMode.FLUSH, Duration.ofMillis(100)))
+                    .isInstanceOf(SuspendAbortedException.class).hasMessageContaining("timed out after PT0.1S");
+            assertThat(up.state()).isEqualTo(DeviceState.ACTIVE);
+
+            // Resuming the device below lets the write through; up then suspends normally.
+            low.resume();
+            assertThat(latch.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(done).containsExactly(BioStatus.OK);
+            up.suspend(SuspendMode.FLUSH, Duration.ofSeconds(10));
+            assertThat(up.state()).isEqualTo(DeviceState.SUSPENDED);
+            up.resume();
+            Pattern.check(Io.readOk(stack.submitter(), up, 8, 4096), 8 * 512, 5);
         }
     }
 }

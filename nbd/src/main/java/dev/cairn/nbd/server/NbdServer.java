@@ -89,6 +89,10 @@ public final class NbdServer implements AutoCloseable {
     private final AtomicLong allocationFailures = new AtomicLong();
     /** Null when TLS is off. */
     private final ServerTls tls;
+    private final java.util.function.Consumer<String> onConnectionClosed;
+    /** When the last accept failure was logged (nanoTime), for the rate limit; 0: never. */
+    private final AtomicLong lastAcceptLogNanos = new AtomicLong();
+    private final AtomicLong acceptFailures = new AtomicLong();
 
     private final Map<String, NbdExport> exports = new ConcurrentHashMap<>();
     private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
@@ -114,6 +118,7 @@ public final class NbdServer implements AutoCloseable {
         this.maxPayloadBytes = (int) Math.min(MAX_PAYLOAD_BYTES, Long.highestOneBit(maxInFlightBytes));
         this.bufferPool = new BufferPool(b.bufferPoolBytes, b.maxClientMemoryBytes, b.allocator);
         this.tls = b.tls == null || b.tls.mode() == TlsMode.OFF ? null : b.tls;
+        this.onConnectionClosed = b.onConnectionClosed;
     }
 
     public static Builder builder() {
@@ -241,7 +246,10 @@ public final class NbdServer implements AutoCloseable {
             } catch (ClosedChannelException e) {
                 return;
             } catch (IOException e) {
-                LOG.log(Level.WARNING, () -> "accept failed: " + e);
+                if (closed.get()) {
+                    return;
+                }
+                acceptFailed(e);
                 continue;
             }
             try {
@@ -255,6 +263,33 @@ public final class NbdServer implements AutoCloseable {
             }
         }
     }
+
+    /**
+     * An accept that failed (EMFILE, ENFILE, ENOBUFS...) is retried after a pause, since the listener
+     * stays good and the cause usually passes (connections close); the failure is logged at most once
+     * every {@link #ACCEPT_LOG_INTERVAL} with the count since the last line, so a storm cannot fill the
+     * log. The pause ({@link #ACCEPT_BACKOFF}) stops the loop from spinning while the cause lasts.
+     */
+    private void acceptFailed(IOException e) {
+        long n = acceptFailures.incrementAndGet();
+        long now = System.nanoTime();
+        long last = lastAcceptLogNanos.get();
+        if ((last == 0 || now - last >= ACCEPT_LOG_INTERVAL.toNanos()) && lastAcceptLogNanos.compareAndSet(last, now)) {
+            acceptFailures.set(0);
+            LOG.log(Level.WARNING, () -> "accept failed: " + e + " (" + n + " failure" + (n == 1 ? "" : "s")
+                    + " since the last report; retrying every " + ACCEPT_BACKOFF.toMillis() + " ms)");
+        }
+        try {
+            Thread.sleep(ACCEPT_BACKOFF);
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Pause after a failed accept. */
+    static final Duration ACCEPT_BACKOFF = Duration.ofMillis(100);
+    /** At most one log line per this interval about failed accepts. */
+    static final Duration ACCEPT_LOG_INTERVAL = Duration.ofSeconds(10);
 
     /** Serves one connection on {@code transport} (sockets, and in-memory channels in tests). */
     void connect(NbdTransport transport) {
@@ -316,6 +351,14 @@ public final class NbdServer implements AutoCloseable {
 
     void connectionClosed(Connection c) {
         connections.remove(c);
+        if (onConnectionClosed != null) {
+            NbdExport e = c.export();
+            try {
+                onConnectionClosed.accept(e == null ? null : e.name());
+            } catch (RuntimeException ex) {
+                LOG.log(Level.WARNING, () -> "connection-closed listener failed: " + ex);
+            }
+        }
     }
 
     /** Actual TCP port (useful with port 0); -1 without a TCP listener or before {@link #start()}. */
@@ -494,8 +537,19 @@ public final class NbdServer implements AutoCloseable {
         private BufferPool.Allocator allocator = java.nio.ByteBuffer::allocateDirect;
         private ServerTls tls;
         private boolean allowPlaintextRemote;
+        private java.util.function.Consumer<String> onConnectionClosed;
 
         private Builder() {}
+
+        /**
+         * Called on the connection's thread after a connection has closed, with the name of the export it
+         * served (null if it closed before choosing one); {@link NbdServer#connectionCount(String)} no
+         * longer counts it. It must not block.
+         */
+        public Builder onConnectionClosed(java.util.function.Consumer<String> listener) {
+            this.onConnectionClosed = Objects.requireNonNull(listener, "listener");
+            return this;
+        }
 
         /** The engine every request is submitted through (not owned: the server never closes it). */
         public Builder submitter(Submitter value) {
