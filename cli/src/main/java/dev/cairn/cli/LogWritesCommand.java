@@ -148,9 +148,9 @@ final class LogWritesCommand extends ClientCommand {
         @Option(names = "--check", paramLabel = "COMMAND", description = "Run COMMAND at every check point.")
         String check;
 
-        @Option(names = "--check-at", paramLabel = "LIST", split = ",", defaultValue = "fua,mark",
-                description = "Check points: any of fua, flush, mark (default: ${DEFAULT-VALUE}). "
-                        + "qemu's blklogwrites logs FUA as a write then a flush: use flush for its logs.")
+        @Option(names = "--check-at", paramLabel = "LIST", split = ",",
+                description = "With --check: check points, any of fua, flush, mark (default: fua,mark). "
+                        + "qemu, nbdfuse and the loop driver send FUA as a write then a flush: add flush for them.")
         List<String> checkAt;
 
         @Override
@@ -158,8 +158,11 @@ final class LogWritesCommand extends ClientCommand {
             requireExists(log, "LOG");
             requireExists(to, "--to");
             Set<LogReplayer.CheckAt> points = EnumSet.noneOf(LogReplayer.CheckAt.class);
+            if (check == null && checkAt != null) {
+                throw new IllegalArgumentException("--check-at: " + String.join(",", checkAt) + " (expected: only with --check)");
+            }
             if (check != null) {
-                for (String s : checkAt) {
+                for (String s : checkAt == null ? List.of("fua", "mark") : checkAt) {
                     try {
                         points.add(LogReplayer.CheckAt.valueOf(s.trim().toUpperCase(Locale.ROOT)));
                     } catch (IllegalArgumentException e) {

@@ -71,6 +71,13 @@ class LogWritesQemuIT {
         assertThat(bad.err()).contains("--end-mark: nope");
         bad = cairn.cli("log-writes", "replay", log.toString(), "--to", partial.toString(), "--limit", "1", "--next-fua");
         assertThat(bad.exit()).as(bad.toString()).isEqualTo(2);
+        bad = cairn.cli("log-writes", "replay", log.toString(), "--to", partial.toString(), "--check-at", "flush");
+        assertThat(bad.exit()).as(bad.toString()).isEqualTo(2);
+        assertThat(bad.err()).contains("--check-at: flush (expected: only with --check)");
+        bad = cairn.cli("log-writes", "replay", log.toString(), "--to", partial.toString(), "--check", "true",
+                "--check-at", "fsync");
+        assertThat(bad.exit()).as(bad.toString()).isEqualTo(2);
+        assertThat(bad.err()).contains("--check-at: fsync (expected: fua, flush or mark)");
         bad = cairn.cli("log-writes", "replay", log.toString(), "--to", tmp.resolve("missing.img").toString());
         assertThat(bad.exit()).as(bad.toString()).isEqualTo(2);
         assertThat(bad.err()).contains("cairn image create");
