@@ -15,7 +15,8 @@ import java.time.Duration;
  * <p>Layout: {@code pki/} (nbdkit's server layout plus the client files: what nbdkit and libnbd read),
  * {@code qemu-client/} (ca-cert.pem, client-cert.pem, client-key.pem), {@code other-ca/} (a CA that signed
  * nothing here), {@code expired/} (server files with a certificate that expired in 2020), {@code keys/keys.psk}
- * (user alice) and {@code wrong-keys/keys.psk} (alice with another key).
+ * (user alice), {@code wrong-keys/keys.psk} (alice with another key), and {@code revoked/} / {@code unrevoked/}
+ * (server files with a CRL that does or does not revoke the client certificate).
  */
 public final class TlsFiles {
     private static final Duration T = Duration.ofSeconds(120);
@@ -27,6 +28,10 @@ public final class TlsFiles {
     public final Path pskDir;
     public final Path psk;
     public final Path wrongPskDir;
+    /** Server files of {@link #pki} plus {@code ca-crl.pem}, a CRL of the CA that revokes {@code pki/client-cert.pem}. */
+    public final Path revoked;
+    /** Server files of {@link #pki} plus a CRL of the CA that revokes nothing. */
+    public final Path unrevoked;
 
     private TlsFiles(Path root) {
         this.root = root;
@@ -37,6 +42,8 @@ public final class TlsFiles {
         this.pskDir = root.resolve("keys");
         this.psk = pskDir.resolve("keys.psk");
         this.wrongPskDir = root.resolve("wrong-keys");
+        this.revoked = root.resolve("revoked");
+        this.unrevoked = root.resolve("unrevoked");
     }
 
     /** Makes everything under {@code root}; fails (never skips) when certtool or psktool is missing. */
@@ -53,7 +60,7 @@ public final class TlsFiles {
     private void make() throws IOException {
         String certtool = require("certtool");
         String psktool = require("psktool");
-        for (Path d : new Path[] {pki, qemuClient, otherCa, expired, pskDir, wrongPskDir}) {
+        for (Path d : new Path[] {pki, qemuClient, otherCa, expired, pskDir, wrongPskDir, revoked, unrevoked}) {
             Files.createDirectories(d);
         }
         Path tmpl = root.resolve("templates");
@@ -89,6 +96,19 @@ public final class TlsFiles {
         key(certtool, expired.resolve("server-key.pem"));
         sign(certtool, expired.resolve("server-key.pem"), tmpl.resolve("expired.info"), expired.resolve("server-cert.pem"));
 
+        Files.writeString(tmpl.resolve("crl.info"), "crl_next_update = 3650\ncrl_number = 1\n");
+        for (Path d : new Path[] {revoked, unrevoked}) {
+            for (String f : new String[] {"ca-cert.pem", "server-cert.pem", "server-key.pem"}) {
+                Files.copy(pki.resolve(f), d.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        run(certtool, "--generate-crl", "--load-ca-privkey", root.resolve("ca-key.pem").toString(),
+                "--load-ca-certificate", pki.resolve("ca-cert.pem").toString(), "--load-certificate",
+                pki.resolve("client-cert.pem").toString(), "--template", tmpl.resolve("crl.info").toString(),
+                "--outfile", revoked.resolve("ca-crl.pem").toString());
+        run(certtool, "--generate-crl", "--load-ca-privkey", root.resolve("ca-key.pem").toString(),
+                "--load-ca-certificate", pki.resolve("ca-cert.pem").toString(), "--template",
+                tmpl.resolve("crl.info").toString(), "--outfile", unrevoked.resolve("ca-crl.pem").toString());
         run(psktool, "-u", "alice", "-p", psk.toString());
         run(psktool, "-u", "alice", "-p", wrongPskDir.resolve("keys.psk").toString());
     }

@@ -26,7 +26,9 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * An NBD server: fixed newstyle handshake, structured replies, {@code base:allocation} block status,
- * multi-conn, over TCP and Unix sockets, serving any number of {@link NbdExport}s.
+ * multi-conn, STARTTLS ({@link ServerTls}: X.509 or pre-shared keys, off/on/require), over TCP and Unix
+ * sockets, serving any number of {@link NbdExport}s. A TCP listener beyond loopback needs TLS required or
+ * {@link Builder#allowPlaintextRemote}.
  *
  * <pre>{@code
  * try (NbdServer server = NbdServer.builder().submitter(submitter)

@@ -214,6 +214,22 @@ class TlsRealClientsIT {
         System.out.println("no client certificate: " + r.stderr());
         assertThat(r.exitCode()).isNotZero();
         assertThat(tls.stats().handshakesFailed()).isEqualTo(1);
+        server.close();
+        submitter.close();
+        server = null;
+
+        // The CA's CRL revokes the client certificate libnbd and qemu present.
+        start(new TlsConfig.X509(files.revoked, true));
+        Tools.Result revoked = Tools.run(T, nbdinfo(), "--size", x509Uri());
+        System.out.println("nbdinfo, revoked client certificate: " + revoked.stderr());
+        assertThat(revoked.exitCode()).isNotZero();
+        List<String> qemu = new ArrayList<>(List.of(qemuImg(), "info"));
+        qemu.addAll(qemuImage(x509ClientCreds(files.qemuClient), true));
+        Tools.Result qemuRevoked = Tools.run(T, qemu.toArray(String[]::new));
+        System.out.println("qemu-img, revoked client certificate: " + qemuRevoked.stderr());
+        assertThat(qemuRevoked.exitCode()).isNotZero();
+        assertThat(tls.stats().handshakesFailed()).isEqualTo(2);
+        assertThat(tls.stats().handshakesCompleted()).isZero();
     }
 
     @Test

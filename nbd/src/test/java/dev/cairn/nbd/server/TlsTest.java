@@ -235,6 +235,26 @@ class TlsTest {
     }
 
     @Test
+    void aClientCertificateRevokedByTheCrlIsRefused() throws Exception {
+        start(TlsMode.REQUIRE, new TlsConfig.X509(files.unrevoked, true), Duration.ofSeconds(10));
+        try (TlsTestClient c = new TlsTestClient(server.tcpPort()).hello()) {
+            c.startTls(TlsTestClient.context(files.pki, files.qemuClient, "TLS"));
+            assertThat(c.option(OPT_LIST, new byte[0]).getFirst().type()).as("a CRL that revokes nothing").isEqualTo(REP_SERVER);
+        }
+        server.close();
+        submitter.close();
+        start(TlsMode.REQUIRE, new TlsConfig.X509(files.revoked, true), Duration.ofSeconds(10));
+        try (TlsTestClient c = new TlsTestClient(server.tcpPort()).hello()) {
+            assertThatThrownBy(() -> {
+                c.startTls(TlsTestClient.context(files.pki, files.qemuClient, "TLS"));
+                c.option(OPT_LIST, new byte[0]);
+            }).isInstanceOf(IOException.class);
+        }
+        assertThat(Poll.until(() -> tls.stats().handshakesFailed() == 1, Duration.ofSeconds(10))).isTrue();
+        assertThat(tls.stats().handshakesCompleted()).isZero();
+    }
+
+    @Test
     void garbageOrPlaintextAfterStartTlsDropsTheClientAndNothingElse() throws Exception {
         startX509(TlsMode.REQUIRE);
         try (TlsTestClient ok = new TlsTestClient(server.tcpPort()).hello()) {
