@@ -38,8 +38,10 @@ import java.util.SplittableRandom;
  * absent; bin/cairn gives a fresh one and deletes it after): it starts a daemon (first start: a 1 GiB
  * sparse vol0), runs the common verbs in this JVM through {@link CairnMain#run} against it (their output
  * is discarded), moves some data over NBD through the daemon's Unix socket (4 KiB and 1 MiB writes and
- * reads, queued as real clients queue them, and a flush), and stops the daemon. One cache then serves
- * both the verbs and {@code serve}. Nothing outside STATE_DIR is touched; no TCP port is opened.
+ * reads, queued as real clients queue them, and a flush), and stops the daemon. bin/cairn starts the verbs
+ * with the cache; {@code serve} starts without it (bin/cairn says why), but the daemon's classes are in
+ * it for whoever starts serve with {@code -XX:AOTCache}. Nothing outside STATE_DIR is touched; no TCP
+ * port is opened.
  *
  * <p>Exit code 0 when every step worked, 1 otherwise (bin/cairn then keeps no cache and says so).
  * Thread safety: a program, run once from {@code main}.
