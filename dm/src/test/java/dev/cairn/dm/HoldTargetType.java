@@ -11,9 +11,14 @@ import java.util.List;
  * is set its endIo asks for a requeue.
  */
 final class HoldTargetType implements TargetType {
-    /** Shared switches and the held clones. Thread-safe. */
+    /**
+     * Shared switches and the held clones. Thread-safe: {@link #hold} is read under the lock that guards the
+     * held list, so once a test clears it, every clone mapped while it was set is in the list that
+     * {@link #release} drains (checking it outside the lock let a map add its clone after the release).
+     */
     static final class Control {
-        volatile boolean hold;
+        /** Guarded by this. */
+        boolean hold;
         volatile boolean requeueOnEnd;
         volatile boolean requeueOnMap;
         private final List<Bio> held = new ArrayList<>();
@@ -34,8 +39,16 @@ final class HoldTargetType implements TargetType {
             }
         }
 
-        synchronized void add(Bio b) {
-            held.add(b);
+        synchronized void hold(boolean value) {
+            hold = value;
+        }
+
+        /** Keeps {@code b} if holding is on; returns whether it did. */
+        synchronized boolean holdIfOn(Bio b) {
+            if (hold) {
+                held.add(b);
+            }
+            return hold;
         }
     }
 
@@ -63,8 +76,7 @@ final class HoldTargetType implements TargetType {
                     return MapResult.REQUEUE;
                 }
                 clone.setDevice(dev.device()).setSector(offset + ctx.targetOffset(clone.sector()));
-                if (control.hold) {
-                    control.add(clone);
+                if (control.holdIfOn(clone)) {
                     return MapResult.SUBMITTED;
                 }
                 return MapResult.REMAPPED;

@@ -94,7 +94,7 @@ class SuspendResumeTest {
         try (StackBuilder stack = StackBuilder.create(policy); DeviceRegistry dm = registry(stack)) {
             dm.addLeaf("base", new MemoryStore("base", 1 << 20));
             MappedDevice md = dm.create("top", "0 2048 hold base 0");
-            control.hold = true;
+            control.hold(true);
             List<BioStatus> done = java.util.Collections.synchronizedList(new ArrayList<>());
             CountDownLatch latch = new CountDownLatch(1);
             asyncWrite(stack, md, 16, 7, done, latch);
@@ -108,7 +108,7 @@ class SuspendResumeTest {
             });
             Thread.sleep(200);
             assertThat(suspend).isNotDone();
-            control.hold = false;
+            control.hold(false);
             control.release();
             suspend.get(10, TimeUnit.SECONDS);
             assertThat(done).containsExactly(BioStatus.OK);
@@ -125,7 +125,7 @@ class SuspendResumeTest {
             MemoryStore base = new MemoryStore("base", 1 << 20);
             dm.addLeaf("base", base);
             MappedDevice md = dm.create("top", "0 2048 hold base 0");
-            control.hold = true;
+            control.hold(true);
             List<BioStatus> done = java.util.Collections.synchronizedList(new ArrayList<>());
             CountDownLatch latch = new CountDownLatch(1);
             asyncWrite(stack, md, 0, 3, done, latch);
@@ -138,7 +138,7 @@ class SuspendResumeTest {
             });
             // the requeue must find the device suspending: suspendMode is set just before the gate closes
             assertThat(Poll.until(md::gateClosedForTest, Duration.ofSeconds(10))).as("the suspend closed the gate").isTrue();
-            control.hold = false;
+            control.hold(false);
             control.requeueOnEnd = true;
             control.release();
             suspend.get(10, TimeUnit.SECONDS);
