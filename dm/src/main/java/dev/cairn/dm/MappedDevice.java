@@ -561,9 +561,19 @@ public final class MappedDevice implements BlockDevice {
         }
     }
 
-    /** Whether the gate is closed (a suspend has got past presuspend, until resume opens it): tests wait for it. */
-    boolean gateClosedForTest() {
-        return blocked;
+    /**
+     * The I/O gate now, without the control lock (so it answers while a suspend waits for in-flight I/O,
+     * which {@link #info()} cannot): each figure is read on its own.
+     */
+    public DeviceIoStats ioStats() {
+        int heldCount;
+        heldLock.lock();
+        try {
+            heldCount = held.size();
+        } finally {
+            heldLock.unlock();
+        }
+        return new DeviceIoStats(inflight.get(), blocked, draining, heldCount);
     }
 
     /** dmsetup {@code info}. */

@@ -21,6 +21,8 @@ final class HoldTargetType implements TargetType {
         boolean hold;
         volatile boolean requeueOnEnd;
         volatile boolean requeueOnMap;
+        /** Maps answered with a requeue so far. */
+        final java.util.concurrent.atomic.AtomicInteger requeuesFromMap = new java.util.concurrent.atomic.AtomicInteger();
         private final List<Bio> held = new ArrayList<>();
 
         synchronized int heldCount() {
@@ -73,6 +75,7 @@ final class HoldTargetType implements TargetType {
             @Override
             public MapResult map(Bio clone) {
                 if (control.requeueOnMap) {
+                    control.requeuesFromMap.incrementAndGet();
                     return MapResult.REQUEUE;
                 }
                 clone.setDevice(dev.device()).setSector(offset + ctx.targetOffset(clone.sector()));

@@ -106,7 +106,9 @@ class SuspendResumeTest {
                     throw new RuntimeException(e);
                 }
             });
-            Thread.sleep(200);
+            // the suspend has closed the gate and waits for the one bio in flight (the held clone)
+            assertThat(Poll.until(() -> md.ioStats().gateClosed(), Duration.ofSeconds(10))).isTrue();
+            assertThat(md.ioStats().inFlightBios()).isEqualTo(1);
             assertThat(suspend).isNotDone();
             control.hold(false);
             control.release();
@@ -137,7 +139,7 @@ class SuspendResumeTest {
                 }
             });
             // the requeue must find the device suspending: suspendMode is set just before the gate closes
-            assertThat(Poll.until(md::gateClosedForTest, Duration.ofSeconds(10))).as("the suspend closed the gate").isTrue();
+            assertThat(Poll.until(() -> md.ioStats().gateClosed(), Duration.ofSeconds(10))).as("the suspend closed the gate").isTrue();
             control.hold(false);
             control.requeueOnEnd = true;
             control.release();
@@ -167,7 +169,8 @@ class SuspendResumeTest {
             List<BioStatus> done = java.util.Collections.synchronizedList(new ArrayList<>());
             CountDownLatch latch = new CountDownLatch(1);
             asyncWrite(stack, md, 0, 9, done, latch);
-            Thread.sleep(50);
+            assertThat(Poll.until(() -> control.requeuesFromMap.get() >= 2, Duration.ofSeconds(10)))
+                    .as("the requeued bio was mapped again").isTrue();
             assertThat(done).isEmpty();
             control.requeueOnMap = false;
             assertThat(latch.await(10, TimeUnit.SECONDS)).isTrue();
