@@ -2,29 +2,20 @@ package dev.cairn.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cairn.testkit.RealTools;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 
-/** Real NBD clients (qemu-io, nbdcopy) run as processes; a test that needs a missing one is skipped, loudly. */
+/** Real NBD clients (qemu-io, nbdcopy) run as processes; a test that needs a missing one fails ({@link RealTools}). */
 final class Tools {
     private Tools() {}
 
-    static void require(String tool) {
-        boolean found = false;
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
-            if (Files.isExecutable(Path.of(dir, tool))) {
-                found = true;
-                break;
-            }
-        }
-        if (!found) {
-            System.err.println("SKIPPED: " + tool + " is not installed (apt-get install qemu-utils libnbd-bin)");
-        }
-        Assumptions.assumeTrue(found, tool + " is not installed");
+    /** Fails the test (the testkit's rule, {@link RealTools}) when {@code tool} is missing. */
+    static void require(String tool, String debianPackage) {
+        RealTools.require(tool, debianPackage);
     }
 
     static CairnProcesses.Result run(Path logDir, String... cmd) throws Exception {

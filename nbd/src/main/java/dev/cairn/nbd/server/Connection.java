@@ -152,8 +152,8 @@ final class Connection implements Runnable {
     /** This connection's figures now. */
     ConnectionStats stats() {
         NbdExport e = export;
-        return new ConnectionStats(id, transport.peer(), e == null ? null : e.name(), streamingSwitches,
-                transport.copiedFileRangeBytes());
+        return new ConnectionStats(id, transport.peer(), e == null ? null : e.name(), budget.requests(),
+                budget.waiting(), streamingSwitches, transport.copiedFileRangeBytes());
     }
 
     @Override
