@@ -82,6 +82,17 @@ class DaemonTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void targetsListsEachTypeWithItsOwnVersion() throws Exception {
+        start();
+        List<Object> types = (List<Object>) ((Map<String, Object>) call("targets")).get("targets");
+        assertThat(types).contains(Map.of("name", "linear", "version", "1.0.0"),
+                Map.of("name", "snapshot-merge", "version", "1.0.0"));
+        assertThat(types).extracting(t -> ((Map<String, Object>) t).get("version"))
+                .doesNotContain(Version.current());
+    }
+
+    @Test
     void everyChangeIsPersistedAndRestored() throws Exception {
         start();
         call("create", "name", "base", "table", "0 2048 zero\n", "noExport", true);

@@ -13,5 +13,7 @@ interface DeviceResolver {
 
     InstantSource clock();
 
-    <T> T shared(String key, Supplier<T> factory);
+    RandomSource random();
+
+    <T> T shared(SharedKey<T> key, Supplier<? extends T> factory);
 }

@@ -7,18 +7,14 @@ import dev.cairn.block.BioSet;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
-import dev.cairn.block.IoCompletion;
 import dev.cairn.block.IoMutex;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.SpliceSink;
 import dev.cairn.block.Submitter;
-import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * A device-mapper device (Linux {@code struct mapped_device}): a block device whose I/O goes through a
@@ -35,24 +31,20 @@ import java.util.logging.Logger;
  * flushes fan out to every target and leg; a data bio with PREFLUSH is sent as that fan-out first and
  * as data (without PREFLUSH) from the device's worker once the flush succeeded.
  *
- * <p><b>Suspend.</b> Targets' {@code presuspend} runs, then the gate closes: new bios are appended to
- * the held queue in arrival order. The suspender waits (an {@link IoCompletion}) until the in-flight
- * count is zero. The count and the gate form a Dekker pair: {@code submitBio} increments the count
- * then reads the gate; the suspender closes the gate then reads the count, so either the bio sees the
- * gate and is held, or the suspender sees the bio and waits for it.
+ * <p><b>Suspend.</b> Targets' {@code presuspend} runs, then the {@link SuspendGate} closes (new bios
+ * are held in arrival order) and the suspender waits until the bios in flight have drained.
  *
- * <p><b>Resume.</b> The inactive table (if any) goes live, targets' {@code resume} runs, then the held
- * bios are replayed in order by the resuming thread. Until the held queue is empty, bios arriving from
- * other threads are appended behind it, so nothing overtakes held I/O and everything held goes to the
- * new table.
+ * <p><b>Resume.</b> The inactive table (if any) goes live, targets' {@code resume} runs, then the gate
+ * opens and replays the held bios in order on the resuming thread, so everything held goes to the new
+ * table and nothing overtakes it.
  *
  * <p>Thread safety: {@link #submitBio} and {@link #queryExtents} from any thread, concurrently.
- * Control operations (load, suspend, resume, message, status) are serialized by the control mutex;
- * the held queue by the held mutex. Both are {@link IoMutex}es, so every wait in dm core goes through
+ * Control operations (load, suspend, resume, message, status) are serialized by the control mutex, an
+ * {@link IoMutex}; the gate has its own (see {@link SuspendGate}), so every wait in dm core goes through
  * the block layer's primitives.
  */
 public final class MappedDevice implements BlockDevice {
-    private static final Logger LOG = Logger.getLogger(MappedDevice.class.getName());
+    private static final System.Logger LOG = System.getLogger(MappedDevice.class.getName());
     private static final QueueLimits NO_TABLE = Table.STACKING;
 
     private final String name;
@@ -62,27 +54,15 @@ public final class MappedDevice implements BlockDevice {
     private final BioSet splitSet;
     private final DmWorker worker;
     private final IoMutex controlLock;
-    private final IoMutex heldLock;
+    private final SuspendGate gate;
 
     // ---- I/O path state
     /** The live table; swapped only while suspended and drained. */
     private volatile Table live;
-    /** Bios that entered {@link #submitBio} and are not finished (held bios are not counted). */
-    private final AtomicLong inflight = new AtomicLong();
-    /** The gate: new I/O is held. Read after incrementing {@link #inflight}. */
-    private volatile boolean blocked;
-    /** Held I/O is being replayed by {@link #replayThread}; others queue behind it. */
-    private volatile boolean draining;
     /** Set while suspending or suspended; decides what a requeue does. */
     private volatile SuspendMode suspendMode;
-    private volatile IoCompletion drained;
-    private volatile boolean dead;
     /** After a removal: the capacity the device had, so users still stacked on it get IOERR, not INVALID. */
     private volatile long removedCapacity;
-
-    // ---- guarded by heldLock
-    private final ArrayDeque<Bio> held = new ArrayDeque<>();
-    private Thread replayThread;
 
     // ---- guarded by controlLock
     private Table inactive;
@@ -99,7 +79,7 @@ public final class MappedDevice implements BlockDevice {
         this.splitSet = submitter.newBioSet("dm-" + name + "-split", 64);
         this.worker = new DmWorker(name, submitter);
         this.controlLock = new IoMutex(submitter, "dm " + name + " control");
-        this.heldLock = new IoMutex(submitter, "dm " + name + " held queue");
+        this.gate = new SuspendGate(submitter, name);
     }
 
     // ================================================================ BlockDevice
@@ -125,10 +105,15 @@ public final class MappedDevice implements BlockDevice {
 
     @Override
     public void submitBio(Bio bio) {
-        inflight.incrementAndGet();
-        // Read order matters: blocked first, then draining (resume writes them in the other order).
-        if (blocked | draining) {
-            if (!admitSlow(bio)) {
+        switch (gate.enter(bio)) {
+            case ADMITTED -> { }
+            case HELD -> {
+                return;
+            }
+            case DEAD -> {
+                // Completion runs the caller's end-io: never under a lock of ours (the gate returned first).
+                bio.complete(BioStatus.IOERR);
+                endInflight();
                 return;
             }
         }
@@ -149,36 +134,8 @@ public final class MappedDevice implements BlockDevice {
         }
     }
 
-    /** The gate is closed or a replay runs: hold the bio (returns false) or let it through. */
-    private boolean admitSlow(Bio bio) {
-        boolean fail = false;
-        heldLock.lock();
-        try {
-            if (dead) {
-                fail = true;
-            } else if (blocked || (draining && replayThread != Thread.currentThread())) {
-                held.addLast(bio);
-                endInflight();
-                return false;
-            } else {
-                return true;
-            }
-        } finally {
-            heldLock.unlock();
-        }
-        // Completion runs the caller's end-io: never under our lock.
-        bio.complete(BioStatus.IOERR);
-        endInflight();
-        return !fail;
-    }
-
     private void endInflight() {
-        if (inflight.decrementAndGet() == 0 && blocked) {
-            IoCompletion d = drained;
-            if (d != null) {
-                d.complete();
-            }
-        }
+        gate.exit();
     }
 
     // ---------------------------------------------------------------- mapping
@@ -249,7 +206,7 @@ public final class MappedDevice implements BlockDevice {
         try {
             r = tt.target().map(clone);
         } catch (RuntimeException e) {
-            LOG.log(Level.WARNING, "map() of " + tt + " in " + name + " threw; failing the piece", e);
+            LOG.log(System.Logger.Level.WARNING, "map() of " + tt + " in " + name + " threw; failing the piece", e);
             r = MapResult.kill(BioStatus.IOERR);
         } finally {
             tio.endMap();
@@ -286,12 +243,7 @@ public final class MappedDevice implements BlockDevice {
     private void requeue(Bio bio) {
         SuspendMode mode = suspendMode;
         if (mode == SuspendMode.NOFLUSH) {
-            heldLock.lock();
-            try {
-                held.addFirst(bio);
-            } finally {
-                heldLock.unlock();
-            }
+            gate.requeue(bio);
         } else if (mode == SuspendMode.FLUSH) {
             bio.complete(BioStatus.IOERR);
         } else {
@@ -304,10 +256,10 @@ public final class MappedDevice implements BlockDevice {
     /** Maps the query through the live table's targets; while suspended it answers "data" (always correct). */
     @Override
     public void queryExtents(long sector, long sectors, Extents.Sink sink) {
-        inflight.incrementAndGet();
+        boolean open = gate.enterQuery();
         try {
             Table t = live;
-            if (blocked || draining || t == null) {
+            if (!open || t == null) {
                 sink.extent(sectors, 0);
                 return;
             }
@@ -421,19 +373,8 @@ public final class MappedDevice implements BlockDevice {
         if (t != null) {
             t.presuspend();
         }
-        IoCompletion d = new IoCompletion(submitter, "drain of dm " + name);
-        drained = d;
         suspendMode = mode;
-        heldLock.lock();
-        try {
-            blocked = true;
-        } finally {
-            heldLock.unlock();
-        }
-        if (inflight.get() == 0) {
-            d.complete();
-        }
-        d.await();
+        gate.closeAndDrain();
         if (t != null) {
             t.postsuspend();
         }
@@ -477,35 +418,9 @@ public final class MappedDevice implements BlockDevice {
             suspendMode = null;
             state = DeviceState.ACTIVE;
             toResume.resume();
-            unblockAndReplay();
+            gate.openAndReplay(submitter::submit);
         } finally {
             controlLock.unlock();
-        }
-    }
-
-    private void unblockAndReplay() {
-        heldLock.lock();
-        try {
-            replayThread = Thread.currentThread();
-            draining = !held.isEmpty();
-            blocked = false;
-        } finally {
-            heldLock.unlock();
-        }
-        while (true) {
-            Bio b;
-            heldLock.lock();
-            try {
-                b = held.pollFirst();
-                if (b == null) {
-                    draining = false;
-                    replayThread = null;
-                    return;
-                }
-            } finally {
-                heldLock.unlock();
-            }
-            submitter.submit(b);
         }
     }
 
@@ -566,14 +481,7 @@ public final class MappedDevice implements BlockDevice {
      * which {@link #info()} cannot): each figure is read on its own.
      */
     public DeviceIoStats ioStats() {
-        int heldCount;
-        heldLock.lock();
-        try {
-            heldCount = held.size();
-        } finally {
-            heldLock.unlock();
-        }
-        return new DeviceIoStats(inflight.get(), blocked, draining, heldCount);
+        return gate.stats();
     }
 
     /** dmsetup {@code info}. */
@@ -581,13 +489,7 @@ public final class MappedDevice implements BlockDevice {
         controlLock.lock();
         try {
             Table t = live;
-            int heldCount;
-            heldLock.lock();
-            try {
-                heldCount = held.size();
-            } finally {
-                heldLock.unlock();
-            }
+            int heldCount = gate.heldCount();
             return new DeviceInfo(name, state, t != null, inactive != null, t != null && t.limits().readOnly(),
                     openCount(), registry.holdersOf(this), eventNumber.get(), t == null ? 0 : t.capacitySectors(),
                     t == null ? 0 : t.size(), heldCount);
@@ -632,7 +534,7 @@ public final class MappedDevice implements BlockDevice {
 
     /** True once the device was removed from its registry; all I/O then fails. */
     public boolean isRemoved() {
-        return dead;
+        return gate.isDead();
     }
 
     @Override
@@ -668,7 +570,7 @@ public final class MappedDevice implements BlockDevice {
     }
 
     private void checkAlive() throws DmException {
-        if (dead) {
+        if (gate.isDead()) {
             throw new NoSuchDeviceException(name);
         }
     }
@@ -681,7 +583,7 @@ public final class MappedDevice implements BlockDevice {
     void destroy(boolean force) {
         controlLock.lock();
         try {
-            if (dead) {
+            if (gate.isDead()) {
                 return;
             }
             if (!force && state == DeviceState.ACTIVE) {
@@ -691,25 +593,7 @@ public final class MappedDevice implements BlockDevice {
             if (t != null && force && state == DeviceState.ACTIVE) {
                 t.presuspend(); // release what targets hold back (delay queues) so the drain ends
             }
-            List<Bio> fail;
-            IoCompletion d = new IoCompletion(submitter, "drain of dm " + name);
-            drained = d;
-            heldLock.lock();
-            try {
-                dead = true;
-                blocked = true;
-                fail = List.copyOf(held);
-                held.clear();
-            } finally {
-                heldLock.unlock();
-            }
-            for (Bio b : fail) {
-                b.complete(BioStatus.IOERR);
-            }
-            if (inflight.get() == 0) {
-                d.complete();
-            }
-            d.await();
+            gate.kill(b -> b.complete(BioStatus.IOERR));
             Table i = inactive;
             removedCapacity = t == null ? 0 : t.capacitySectors();
             registry.publish(() -> {

@@ -66,6 +66,11 @@ final class HoldTargetType implements TargetType {
     }
 
     @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
+    }
+
+    @Override
     public Target create(TargetContext ctx, TargetArgs args) throws TableException {
         args.expectCount("<dev> <offset>", 2);
         String spec = args.nextDeviceSpec("dev");
