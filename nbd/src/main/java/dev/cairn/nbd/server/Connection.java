@@ -152,7 +152,7 @@ final class Connection implements Runnable {
     /** This connection's figures now. */
     ConnectionStats stats() {
         NbdExport e = export;
-        return new ConnectionStats(id, transport.peer(), e == null ? null : e.name(), budget.requests(),
+        return new ConnectionStats(id, transport.peer(), e == null ? null : e.name(), readerDone, budget.requests(),
                 budget.waiting(), streamingSwitches, transport.copiedFileRangeBytes());
     }
 

@@ -411,7 +411,7 @@ class TransmissionTest {
     }
 
     @Test
-    void repliesComeOutOfOrderAndDiscDrainsInFlightRequests() {
+    void repliesComeOutOfOrderAndDiscDrainsInFlightRequests() throws InterruptedException {
         try (TestClient c = TestClient.connect(f.server)) {
             c.go("disk", false, false);
             disk.holdIf(b -> b.op() == BioOp.WRITE && b.sector() == 0);
@@ -421,7 +421,10 @@ class TransmissionTest {
             expectSimple(c, 2, 0); // the second one overtakes the held first one
             assertThat(disk.heldCount()).isEqualTo(1);
             c.disconnect();
-            assertThat(c.quietFor(100)).as("DISC waits for the held write").isTrue();
+            // the server has read DISC and stopped reading; it waits for the held write before it closes
+            assertThat(Poll.until(() -> f.server.connectionStats().getFirst().readingEnded(), Duration.ofSeconds(5)))
+                    .as("DISC read").isTrue();
+            assertThat(f.server.connectionCount()).as("still open for the held write").isEqualTo(1);
             disk.releaseHeld();
             expectSimple(c, 1, 0);
             assertThat(c.closedByServer()).isTrue();
