@@ -8,9 +8,15 @@ import java.lang.invoke.VarHandle;
  * per-slot sequence numbers). Used as a bio pool's free list: no allocation per operation and no
  * ABA problem, which a Treiber stack of recycled bios would have.
  *
+ * <p>Padding: {@code head} (taken by consumers) and {@code tail} (taken by producers) sit on cache lines
+ * of their own, apart from each other and from the read-only fields, so a producer's CAS does not evict
+ * the line a consumer spins on. Fields of one class may be reordered by the JVM, so the padding is built
+ * as JCTools' {@code MpmcArrayQueue} builds it: each group in its own superclass (HotSpot lays out a
+ * superclass's fields before its subclass's), 64 bytes of longs on each side.
+ *
  * <p>Thread safety: every method may be called from any thread.
  */
-final class BoundedMpmcQueue<T> {
+final class BoundedMpmcQueue<T> extends BoundedMpmcQueueTailPad {
     private static final VarHandle SEQ = MethodHandles.arrayElementVarHandle(long[].class);
     private static final VarHandle ITEM = MethodHandles.arrayElementVarHandle(Object[].class);
     private static final VarHandle HEAD;
@@ -19,8 +25,8 @@ final class BoundedMpmcQueue<T> {
     static {
         try {
             MethodHandles.Lookup l = MethodHandles.lookup();
-            HEAD = l.findVarHandle(BoundedMpmcQueue.class, "head", long.class);
-            TAIL = l.findVarHandle(BoundedMpmcQueue.class, "tail", long.class);
+            HEAD = l.findVarHandle(BoundedMpmcQueueHead.class, "head", long.class);
+            TAIL = l.findVarHandle(BoundedMpmcQueueTail.class, "tail", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -29,10 +35,6 @@ final class BoundedMpmcQueue<T> {
     private final long[] sequence;
     private final Object[] items;
     private final int mask;
-    @SuppressWarnings("unused") private long p1, p2, p3, p4, p5, p6, p7;
-    private volatile long head;
-    @SuppressWarnings("unused") private long q1, q2, q3, q4, q5, q6, q7;
-    private volatile long tail;
 
     BoundedMpmcQueue(int capacity) {
         int size = Integer.highestOneBit(Math.max(2, capacity - 1)) << 1;
@@ -121,4 +123,31 @@ final class BoundedMpmcQueue<T> {
         long t = tail;
         return (int) Math.max(0, t - h);
     }
+}
+
+// The padding hierarchy of BoundedMpmcQueue (see its notes): head pad, head, head/tail pad, tail, tail pad.
+
+@SuppressWarnings("unused")
+abstract class BoundedMpmcQueueHeadPad {
+    private long p00, p01, p02, p03, p04, p05, p06, p07;
+}
+
+abstract class BoundedMpmcQueueHead extends BoundedMpmcQueueHeadPad {
+    /** The next position to take; consumers CAS it (through BoundedMpmcQueue's VarHandle). */
+    volatile long head;
+}
+
+@SuppressWarnings("unused")
+abstract class BoundedMpmcQueueMidPad extends BoundedMpmcQueueHead {
+    private long p10, p11, p12, p13, p14, p15, p16, p17;
+}
+
+abstract class BoundedMpmcQueueTail extends BoundedMpmcQueueMidPad {
+    /** The next position to fill; producers CAS it. */
+    volatile long tail;
+}
+
+@SuppressWarnings("unused")
+abstract class BoundedMpmcQueueTailPad extends BoundedMpmcQueueTail {
+    private long p20, p21, p22, p23, p24, p25, p26, p27;
 }

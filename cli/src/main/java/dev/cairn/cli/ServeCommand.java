@@ -230,8 +230,8 @@ final class ServeCommand implements Callable<Integer> {
         if (root instanceof ch.qos.logback.classic.Logger lb) {
             lb.setLevel(Level.toLevel(level, Level.INFO));
         }
-        // java.util.logging (dm) into SLF4J; System.Logger (nbd, snapshot) goes there through
-        // slf4j-jdk-platform-logging on the class path.
+        // The libraries log through System.Logger, which slf4j-jdk-platform-logging on the class path sends
+        // to SLF4J; java.util.logging (only the JDK's own loggers now) goes there through this bridge.
         org.slf4j.bridge.SLF4JBridgeHandler.removeHandlersForRootLogger();
         org.slf4j.bridge.SLF4JBridgeHandler.install();
         java.util.logging.Logger.getLogger("").setLevel(julLevel(level));

@@ -27,9 +27,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.ServiceConfigurationError;
-import java.util.ServiceLoader;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -153,7 +150,8 @@ public final class Daemon implements AutoCloseable {
             boolean first = loaded == null;
             d = new Daemon(config, lock, file, first ? DaemonState.empty() : loaded, hooks);
             d.submitter = Submitter.create(SubmitterConfig.defaults().withName("cairn"));
-            d.registry = new DeviceRegistry(d.submitter, RegistryOptions.defaults().withTargetTypes(loadTargetTypes()));
+            d.registry = new DeviceRegistry(d.submitter, RegistryOptions.defaults().withTargetTypes(
+                    TargetTypes.load(TargetType.class.getClassLoader())));
             d.snapshots = new Snapshots(d);
             d.nbd = d.buildNbd();
             if (first) {
@@ -243,29 +241,6 @@ public final class Daemon implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------ start
-
-    /**
-     * Every target type on the class path, skipping (and logging) providers that fail to load, so one
-     * broken target cannot keep the daemon, and every device that does not use it, from starting.
-     */
-    static TargetTypes loadTargetTypes() {
-        List<TargetType> found = new ArrayList<>();
-        Iterator<TargetType> it = ServiceLoader.load(TargetType.class, TargetType.class.getClassLoader()).iterator();
-        while (true) {
-            try {
-                if (!it.hasNext()) {
-                    break;
-                }
-                TargetType t = it.next();
-                if (found.stream().noneMatch(f -> f.name().equals(t.name()))) {
-                    found.add(t);
-                }
-            } catch (ServiceConfigurationError e) {
-                LOG.warn("a target type is not available: {}", e.getMessage());
-            }
-        }
-        return TargetTypes.of(found.toArray(TargetType[]::new));
-    }
 
     private NbdServer buildNbd() {
         NbdServer.Builder b = NbdServer.builder().submitter(submitter).allowPlaintextRemote(config.allowPlaintextRemote())
@@ -765,7 +740,7 @@ public final class Daemon implements AutoCloseable {
     private Object targets() {
         List<Object> out = new ArrayList<>();
         for (String t : registry.targetTypes().names()) {
-            out.add(Map.of("name", t, "version", Version.current()));
+            out.add(Map.of("name", t, "version", registry.targetTypes().find(t).orElseThrow().version().toString()));
         }
         return Map.of("targets", out);
     }

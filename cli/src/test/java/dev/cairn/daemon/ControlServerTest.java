@@ -3,6 +3,7 @@ package dev.cairn.daemon;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.cairn.testkit.Poll;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
@@ -141,7 +142,9 @@ class ControlServerTest {
         });
         assertThat(entered.await(5, TimeUnit.SECONDS)).isTrue();
         Thread closer = Thread.ofVirtual().start(() -> server.close(Duration.ofSeconds(10)));
-        Thread.sleep(200);
+        // the closer reaches its wait for the request in progress (or, wrongly, ends)
+        assertThat(Poll.until(() -> !closer.isAlive() || closer.getState() == Thread.State.TIMED_WAITING,
+                Duration.ofSeconds(10))).isTrue();
         assertThat(closer.isAlive()).as("close waits for the request").isTrue();
         release.countDown();
         closer.join(5000);

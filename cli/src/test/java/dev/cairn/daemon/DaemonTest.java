@@ -3,6 +3,7 @@ package dev.cairn.daemon;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.cairn.testkit.Poll;
 import java.io.ByteArrayOutputStream;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -11,6 +12,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -77,6 +79,17 @@ class DaemonTest {
         restart();
         assertThat(banner.toString(StandardCharsets.UTF_8)).doesNotContain("first start").contains("exports: vol0");
         assertThat(info("vol0")).containsEntry("openCount", 1L).containsEntry("exports", List.of("vol0"));
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void targetsListsEachTypeWithItsOwnVersion() throws Exception {
+        start();
+        List<Object> types = (List<Object>) ((Map<String, Object>) call("targets")).get("targets");
+        assertThat(types).contains(Map.of("name", "linear", "version", "1.0.0"),
+                Map.of("name", "snapshot-merge", "version", "1.0.0"));
+        assertThat(types).extracting(t -> ((Map<String, Object>) t).get("version"))
+                .doesNotContain(Version.current());
     }
 
     @Test
@@ -199,17 +212,9 @@ class DaemonTest {
         assertThat(info("busy")).containsEntry("state", "ACTIVE");
 
         client.close();
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (true) { // the server notices the closed socket on its own thread
-            try {
-                call("remove", "name", "busy");
-                break;
-            } catch (DaemonException e) {
-                assertThat(e.kind()).isEqualTo(ErrorKind.BUSY);
-                assertThat(System.nanoTime()).as("the connection ended within 10 s").isLessThan(deadline);
-                Thread.sleep(10);
-            }
-        }
+        // the server notices the closed socket on its own thread: BUSY until then
+        assertThat(Poll.until(() -> removedUnlessBusy("busy"), Duration.ofSeconds(10)))
+                .as("the connection ended within 10 s").isTrue();
         assertThat(saved().device("busy")).isNull();
 
         call("create", "name", "busy2", "table", "0 2048 zero\n");
@@ -218,12 +223,26 @@ class DaemonTest {
             assertThat(saved().device("busy2")).isNull();
             other.configureBlocking(false);
             ByteBuffer b = ByteBuffer.allocate(1);
-            long until = System.nanoTime() + 10_000_000_000L;
-            int n;
-            while ((n = other.read(b)) == 0 && System.nanoTime() < until) {
-                Thread.sleep(10);
-            }
-            assertThat(n).as("a forced remove closes the client's connection").isNegative();
+            int[] n = {0};
+            Poll.until(() -> {
+                try {
+                    return (n[0] = other.read(b)) != 0;
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }, Duration.ofSeconds(10));
+            assertThat(n[0]).as("a forced remove closes the client's connection").isNegative();
+        }
+    }
+
+    /** Removes {@code name}; false while the daemon still refuses because it is BUSY. */
+    private boolean removedUnlessBusy(String name) {
+        try {
+            call("remove", "name", name);
+            return true;
+        } catch (DaemonException e) {
+            assertThat(e.kind()).isEqualTo(ErrorKind.BUSY);
+            return false;
         }
     }
 }

@@ -132,7 +132,7 @@ class ErrorPathsIT {
 
     @Test
     void aFullCowInvalidatesTheSnapshotButNotTheOrigin() throws Exception {
-        Tools.require("qemu-io");
+        Tools.require("qemu-io", "qemu-utils");
         String uri = "nbd://127.0.0.1:" + port + "/";
         cairn.ok("create", "smallmem", "--table", "0 16384 linear mem:8M 0", "--no-export", "--state-dir", state.toString());
         cairn.ok("create", "small", "--table", "0 16384 linear smallmem 0", "--state-dir", state.toString());

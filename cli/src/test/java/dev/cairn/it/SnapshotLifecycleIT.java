@@ -2,10 +2,18 @@ package dev.cairn.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cairn.testkit.Poll;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -27,8 +35,8 @@ class SnapshotLifecycleIT {
 
     @BeforeEach
     void setUp() throws Exception {
-        Tools.require("qemu-io");
-        Tools.require("nbdcopy");
+        Tools.require("qemu-io", "qemu-utils");
+        Tools.require("nbdcopy", "libnbd-bin");
         logs = Files.createDirectories(tmp.resolve("logs"));
         cairn = new CairnProcesses(logs, tmp);
         state = tmp.resolve("state");
@@ -60,8 +68,37 @@ class SnapshotLifecycleIT {
         return cairn.ok(full);
     }
 
+    private String okUnchecked(String... args) {
+        try {
+            return ok(args);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     private String uri(String export) {
         return "nbd://127.0.0.1:" + port + "/" + export;
+    }
+
+    /** Whether the 4 KiB at {@code offsetBytes} of {@code file} all hold {@code value}. */
+    private static boolean filledWith(Path file, long offsetBytes, byte value) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(4096);
+            while (b.hasRemaining() && ch.read(b, offsetBytes + b.position()) > 0) {
+                // read on
+            }
+            if (b.hasRemaining() && value != 0) {
+                return false;
+            }
+            for (int i = 0; i < b.position(); i++) {
+                if (b.get(i) != value) {
+                    return false;
+                }
+            }
+            return true;
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     private static String sha256(Path file) throws Exception {
@@ -149,12 +186,8 @@ class SnapshotLifecycleIT {
         assertThat(ok("snapshot", "merge", "s", "--background")).contains("in the background");
         // Restart at once: the merge table is in the state file, so the merge goes on (or is already done).
         restart();
-        long deadline = System.nanoTime() + 60_000_000_000L;
-        while (!ok("snapshot", "ls").contains("No snapshots")) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("merge did not finish in 60 s: " + ok("snapshot", "ls") + ok("status") + daemon.log());
-            }
-            Thread.sleep(200);
+        if (!Poll.until(() -> okUnchecked("snapshot", "ls").contains("No snapshots"), Duration.ofSeconds(60))) {
+            throw new AssertionError("merge did not finish in 60 s: " + ok("snapshot", "ls") + ok("status") + daemon.log());
         }
         Tools.qemuIo(logs, uri("vol0"), "read -P 0x31 0 8M");
         assertThat(ok("table", "vol0")).startsWith("0 2097152 linear file:");
@@ -167,14 +200,29 @@ class SnapshotLifecycleIT {
         Tools.qemuIo(logs, uri("vol0"), "write -P 0x5a 0 8M", "flush");
         ok("snapshot", "create", "vol0", "before", "--size", "64M");
         Tools.qemuIo(logs, uri("vol0"), "write -P 0x6b 1M 1M", "flush");
-        // Mid-write: a client streams writes while the daemon dies.
-        ProcessBuilder pb = new ProcessBuilder("qemu-io", "-f", "raw", "-c", "write -P 0x7c 16M 64M", "-c", "flush", uri("vol0"))
-                .redirectErrorStream(true).redirectOutput(logs.resolve("midwrite.out").toFile());
-        Process writer = pb.start();
-        Thread.sleep(300);
-        daemon.kill9();
-        writer.waitFor(60, java.util.concurrent.TimeUnit.SECONDS);
-        writer.destroyForcibly();
+        // Mid-write: a client writes 48 MiB, 1 MiB at a time in order (FUA, each after a COW copy), while the
+        // daemon dies. The kill follows the first MiB reaching the image; afterwards the image shows that it
+        // landed before the last MiB (the first is there, the last is not): a kill after the whole write would
+        // prove nothing, so the test fails then instead of passing.
+        List<String> cmd = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
+        int writesMib = 48;
+        for (int i = 0; i < writesMib; i++) {
+            cmd.addAll(List.of("-c", "write -f -P 0x7c " + (16 + i) + "M 1M"));
+        }
+        cmd.addAll(List.of("-c", "flush", uri("vol0")));
+        Path image = state.resolve("images").resolve("vol0.img");
+        Process writer = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(logs.resolve("midwrite.out").toFile()).start();
+        try {
+            assertThat(Poll.until(() -> filledWith(image, 16L << 20, (byte) 0x7c), Duration.ofSeconds(60)))
+                    .as("the first MiB of the write reached the image").isTrue();
+            daemon.kill9();
+            assertThat(filledWith(image, (16L + writesMib - 1) << 20, (byte) 0))
+                    .as("the kill landed mid-write: the last MiB never reached the image").isTrue();
+            writer.waitFor(60, TimeUnit.SECONDS);
+        } finally {
+            writer.destroyForcibly();
+        }
 
         start();
         Tools.qemuIo(logs, uri("vol0"), "read -P 0x5a 0 1M", "read -P 0x6b 1M 1M", "read -P 0x5a 2M 6M");

@@ -2,25 +2,33 @@ package dev.cairn.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cairn.testkit.RealTools;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** Real NBD clients (qemu-io, nbdcopy) run as processes; a test that needs a missing one fails, naming the package. */
+/** Real NBD clients (qemu-io, nbdcopy) run as processes; a test that needs a missing one fails ({@link RealTools}). */
 final class Tools {
     private Tools() {}
 
+    /** Fails the test (the testkit's rule, {@link RealTools}) when {@code tool} is missing. */
+    static void require(String tool, String debianPackage) {
+        RealTools.require(tool, debianPackage);
+    }
+
+    /** {@link #require(String, String)} with the Debian package that ships each client these tests use. */
     static void require(String tool) {
-        boolean found = false;
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
-            if (Files.isExecutable(Path.of(dir, tool))) {
-                found = true;
-                break;
-            }
-        }
-        assertThat(found).as(tool + " is not installed (apt-get install qemu-utils libnbd-bin fuse3 e2fsprogs)").isTrue();
+        String debianPackage = switch (tool) {
+            case "qemu-io", "qemu-img", "qemu-nbd" -> "qemu-utils";
+            case "nbdinfo", "nbdcopy", "nbdfuse", "nbddump" -> "libnbd-bin";
+            case "mkfs.ext4", "e2fsck", "fsck.ext4" -> "e2fsprogs";
+            case "losetup", "mount", "umount", "fsfreeze" -> "util-linux";
+            case "fusermount3" -> "fuse3";
+            default -> tool;
+        };
+        RealTools.require(tool, debianPackage);
     }
 
     static CairnProcesses.Result run(Path logDir, String... cmd) throws Exception {

@@ -16,8 +16,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * All mapped devices of one Cairn instance, by name (the analog of {@code /dev/mapper} plus the dm
@@ -49,13 +47,13 @@ import java.util.logging.Logger;
  * are guarded by the registry mutex, which is taken after (never before) a device's control mutex.
  */
 public final class DeviceRegistry implements AutoCloseable {
-    private static final Logger LOG = Logger.getLogger(DeviceRegistry.class.getName());
+    private static final System.Logger LOG = System.getLogger(DeviceRegistry.class.getName());
 
     private final Submitter submitter;
     private final RegistryOptions options;
     private final IoMutex lock;
     private final Resolver resolver = new Resolver();
-    private final Map<String, Object> shared = new ConcurrentHashMap<>();
+    private final Map<SharedKey<?>, Object> shared = new ConcurrentHashMap<>();
 
     // ---- guarded by lock
     private final Map<String, MappedDevice> devices = new TreeMap<>();
@@ -585,7 +583,7 @@ public final class DeviceRegistry implements AutoCloseable {
                 try {
                     c.close();
                 } catch (Exception e) {
-                    LOG.log(Level.WARNING, "closing " + spec + " failed", e);
+                    LOG.log(System.Logger.Level.WARNING, "closing " + spec + " failed", e);
                 }
             }
         }
@@ -601,9 +599,13 @@ public final class DeviceRegistry implements AutoCloseable {
         }
 
         @Override
-        @SuppressWarnings("unchecked")
-        public <T> T shared(String key, Supplier<T> factory) {
-            return (T) DeviceRegistry.this.shared.computeIfAbsent(key, k -> factory.get());
+        public RandomSource random() {
+            return options.random();
+        }
+
+        @Override
+        public <T> T shared(SharedKey<T> key, Supplier<? extends T> factory) {
+            return key.type().cast(DeviceRegistry.this.shared.computeIfAbsent(key, k -> factory.get()));
         }
     }
 
@@ -645,7 +647,7 @@ public final class DeviceRegistry implements AutoCloseable {
             try {
                 remove(order.get(i), true);
             } catch (DmException e) {
-                LOG.log(Level.FINE, "removing " + order.get(i) + " at close", e);
+                LOG.log(System.Logger.Level.DEBUG, "removing " + order.get(i) + " at close", e);
             }
         }
     }

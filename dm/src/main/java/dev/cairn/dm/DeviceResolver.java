@@ -16,5 +16,7 @@ interface DeviceResolver {
     /** The leaf types references may name. */
     LeafTypes leafTypes();
 
-    <T> T shared(String key, Supplier<T> factory);
+    RandomSource random();
+
+    <T> T shared(SharedKey<T> key, Supplier<? extends T> factory);
 }

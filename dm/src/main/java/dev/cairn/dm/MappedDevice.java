@@ -7,18 +7,14 @@ import dev.cairn.block.BioSet;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
-import dev.cairn.block.IoCompletion;
 import dev.cairn.block.IoMutex;
 import dev.cairn.block.QueueLimits;
 import dev.cairn.block.SpliceSink;
 import dev.cairn.block.Submitter;
-import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * A device-mapper device (Linux {@code struct mapped_device}): a block device whose I/O goes through a
@@ -35,31 +31,20 @@ import java.util.logging.Logger;
  * flushes fan out to every target and leg; a data bio with PREFLUSH is sent as that fan-out first and
  * as data (without PREFLUSH) from the device's worker once the flush succeeded.
  *
- * <p><b>Suspend.</b> Targets' {@code presuspend} runs, then the gate closes: new bios are appended to
- * the held queue in arrival order. The suspender waits (an {@link IoCompletion}) until the in-flight
- * count is zero. The count and the gate form a Dekker pair: {@code submitBio} increments the count
- * then reads the gate; the suspender closes the gate then reads the count, so either the bio sees the
- * gate and is held, or the suspender sees the bio and waits for it.
+ * <p><b>Suspend.</b> Targets' {@code presuspend} runs, then the {@link SuspendGate} closes (new bios
+ * are held in arrival order) and the suspender waits until the bios in flight have drained.
  *
- * <p><b>Resume.</b> The inactive table (if any) goes live, targets' {@code resume} runs, then the held
- * bios are replayed in order by the resuming thread. Until the held queue is empty, bios arriving from
- * other threads are appended behind it, so nothing overtakes held I/O and everything held goes to the
- * new table.
- *
- * <p><b>Waiting suspends.</b> Like Linux's {@code suspend_lock}, a suspend mutex serializes suspend,
- * resume and removal for their whole length; the control mutex is held only for their short
- * sections, not while a suspend waits for in-flight I/O, so status, info, load and message answer
- * meanwhile. A waiting suspend gives up when its timeout passes or {@link #abortSuspend()} is called
- * (the caller went away, the daemon stops): the gate opens again, held I/O is replayed and the
- * targets are resumed, so the device is exactly as before ({@link SuspendAbortedException}).
+ * <p><b>Resume.</b> The inactive table (if any) goes live, targets' {@code resume} runs, then the gate
+ * opens and replays the held bios in order on the resuming thread, so everything held goes to the new
+ * table and nothing overtakes it.
  *
  * <p>Thread safety: {@link #submitBio} and {@link #queryExtents} from any thread, concurrently.
- * Control operations (load, suspend, resume, message, status) are serialized by the control mutex
- * (suspend, resume and removal also by the suspend mutex); the held queue by the held mutex. Both are {@link IoMutex}es, so every wait in dm core goes through
+ * Control operations (load, suspend, resume, message, status) are serialized by the control mutex, an
+ * {@link IoMutex}; the gate has its own (see {@link SuspendGate}), so every wait in dm core goes through
  * the block layer's primitives.
  */
 public final class MappedDevice implements BlockDevice {
-    private static final Logger LOG = Logger.getLogger(MappedDevice.class.getName());
+    private static final System.Logger LOG = System.getLogger(MappedDevice.class.getName());
     private static final QueueLimits NO_TABLE = Table.STACKING;
 
     private final String name;
@@ -69,33 +54,18 @@ public final class MappedDevice implements BlockDevice {
     private final BioSet splitSet;
     private final DmWorker worker;
     private final IoMutex controlLock;
-    private final IoMutex heldLock;
+    /** Serializes suspend, resume and removal for their whole length (Linux's suspend_lock). */
     private final IoMutex suspendLock;
-    /** A suspend is waiting for in-flight I/O (set and cleared under the suspend mutex). */
-    private volatile boolean suspendWaiting;
-    /** {@link #abortSuspend()} was called for the waiting suspend. */
-    private volatile boolean suspendAborted;
+    private final IoStats ioStats = new IoStats();
+    private final SuspendGate gate;
 
     // ---- I/O path state
     /** The live table; swapped only while suspended and drained. */
     private volatile Table live;
-    /** Bios that entered {@link #submitBio} and are not finished (held bios are not counted). */
-    private final AtomicLong inflight = new AtomicLong();
-    private final IoStats ioStats = new IoStats();
-    /** The gate: new I/O is held. Read after incrementing {@link #inflight}. */
-    private volatile boolean blocked;
-    /** Held I/O is being replayed by {@link #replayThread}; others queue behind it. */
-    private volatile boolean draining;
     /** Set while suspending or suspended; decides what a requeue does. */
     private volatile SuspendMode suspendMode;
-    private volatile IoCompletion drained;
-    private volatile boolean dead;
     /** After a removal: the capacity the device had, so users still stacked on it get IOERR, not INVALID. */
     private volatile long removedCapacity;
-
-    // ---- guarded by heldLock
-    private final ArrayDeque<Bio> held = new ArrayDeque<>();
-    private Thread replayThread;
 
     // ---- guarded by controlLock
     private Table inactive;
@@ -112,8 +82,8 @@ public final class MappedDevice implements BlockDevice {
         this.splitSet = submitter.newBioSet("dm-" + name + "-split", 64);
         this.worker = new DmWorker(name, submitter);
         this.controlLock = new IoMutex(submitter, "dm " + name + " control");
-        this.heldLock = new IoMutex(submitter, "dm " + name + " held queue");
         this.suspendLock = new IoMutex(submitter, "dm " + name + " suspend");
+        this.gate = new SuspendGate(submitter, name);
     }
 
     // ================================================================ BlockDevice
@@ -139,10 +109,15 @@ public final class MappedDevice implements BlockDevice {
 
     @Override
     public void submitBio(Bio bio) {
-        inflight.incrementAndGet();
-        // Read order matters: blocked first, then draining (resume writes them in the other order).
-        if (blocked | draining) {
-            if (!admitSlow(bio)) {
+        switch (gate.enter(bio)) {
+            case ADMITTED -> { }
+            case HELD -> {
+                return;
+            }
+            case DEAD -> {
+                // Completion runs the caller's end-io: never under a lock of ours (the gate returned first).
+                bio.complete(BioStatus.IOERR);
+                endInflight();
                 return;
             }
         }
@@ -163,36 +138,8 @@ public final class MappedDevice implements BlockDevice {
         }
     }
 
-    /** The gate is closed or a replay runs: hold the bio (returns false) or let it through. */
-    private boolean admitSlow(Bio bio) {
-        boolean fail = false;
-        heldLock.lock();
-        try {
-            if (dead) {
-                fail = true;
-            } else if (blocked || (draining && replayThread != Thread.currentThread())) {
-                held.addLast(bio);
-                endInflight();
-                return false;
-            } else {
-                return true;
-            }
-        } finally {
-            heldLock.unlock();
-        }
-        // Completion runs the caller's end-io: never under our lock.
-        bio.complete(BioStatus.IOERR);
-        endInflight();
-        return !fail;
-    }
-
     private void endInflight() {
-        if (inflight.decrementAndGet() == 0 && blocked) {
-            IoCompletion d = drained;
-            if (d != null) {
-                d.complete();
-            }
-        }
+        gate.exit();
     }
 
     // ---------------------------------------------------------------- mapping
@@ -263,7 +210,7 @@ public final class MappedDevice implements BlockDevice {
         try {
             r = tt.target().map(clone);
         } catch (RuntimeException e) {
-            LOG.log(Level.WARNING, "map() of " + tt + " in " + name + " threw; failing the piece", e);
+            LOG.log(System.Logger.Level.WARNING, "map() of " + tt + " in " + name + " threw; failing the piece", e);
             r = MapResult.kill(BioStatus.IOERR);
         } finally {
             tio.endMap();
@@ -304,12 +251,7 @@ public final class MappedDevice implements BlockDevice {
     private void requeue(Bio bio) {
         SuspendMode mode = suspendMode;
         if (mode == SuspendMode.NOFLUSH) {
-            heldLock.lock();
-            try {
-                held.addFirst(bio);
-            } finally {
-                heldLock.unlock();
-            }
+            gate.requeue(bio);
         } else if (mode == SuspendMode.FLUSH) {
             bio.complete(BioStatus.IOERR);
         } else {
@@ -322,10 +264,10 @@ public final class MappedDevice implements BlockDevice {
     /** Maps the query through the live table's targets; while suspended it answers "data" (always correct). */
     @Override
     public void queryExtents(long sector, long sectors, Extents.Sink sink) {
-        inflight.incrementAndGet();
+        boolean open = gate.enterQuery();
         try {
             Table t = live;
-            if (blocked || draining || t == null) {
+            if (!open || t == null) {
                 sink.extent(sectors, 0);
                 return;
             }
@@ -366,7 +308,6 @@ public final class MappedDevice implements BlockDevice {
     }
 
     // ================================================================ control
-
 
     /** The registry this device belongs to. */
     public DeviceRegistry registry() {
@@ -454,24 +395,20 @@ public final class MappedDevice implements BlockDevice {
      * false when none is waiting. Any thread; does not block.
      */
     public boolean abortSuspend() {
-        IoCompletion d = drained;
-        if (!suspendWaiting || d == null) {
-            return false;
-        }
-        suspendAborted = true;
-        d.complete();
-        return true;
+        return gate.abortDrain();
     }
 
     /** A suspend is waiting for in-flight I/O to finish (for status displays; no lock). */
     public boolean isSuspendWaiting() {
-        return suspendWaiting;
+        return gate.isDrainWaiting();
     }
 
-    /** The suspend, called with the suspend mutex held and the control mutex not held. */
+    /**
+     * The suspend, called with the suspend mutex held and the control mutex not held: the control mutex
+     * is taken for the short sections only, so status, info, load and message answer while it waits.
+     */
     private void suspendWaiting(SuspendMode mode, java.time.Duration timeout) throws DmException {
         Table t;
-        IoCompletion d;
         controlLock.lock();
         try {
             checkAlive();
@@ -479,41 +416,23 @@ public final class MappedDevice implements BlockDevice {
             if (t != null) {
                 t.presuspend();
             }
-            d = new IoCompletion(submitter, "drain of dm " + name);
-            suspendAborted = false;
-            drained = d;
             suspendMode = mode;
-            heldLock.lock();
-            try {
-                blocked = true;
-            } finally {
-                heldLock.unlock();
-            }
-            if (inflight.get() == 0) {
-                d.complete();
-            }
-            suspendWaiting = true;
+            gate.close();
         } finally {
             controlLock.unlock();
         }
-        boolean done;
-        try {
-            done = timeout == null ? awaitAll(d) : d.await(timeout);
-        } finally {
-            suspendWaiting = false;
-        }
+        SuspendGate.Drain drain = gate.awaitDrain(timeout);
         controlLock.lock();
         try {
-            if (!done || suspendAborted) {
-                boolean aborted = suspendAborted;
-                suspendAborted = false;
+            if (drain != SuspendGate.Drain.DRAINED) {
                 suspendMode = null;
-                long left = inflight.get();
-                unblockAndReplay();
+                long left = gate.inFlightCount();
+                gate.openAndReplay(submitter::submit);
                 if (t != null) {
                     t.resume();
                 }
-                throw new SuspendAbortedException("suspend: " + name + " (" + (aborted ? "cancelled" : "timed out after " + timeout)
+                throw new SuspendAbortedException("suspend: " + name + " ("
+                        + (drain == SuspendGate.Drain.ABORTED ? "cancelled" : "timed out after " + timeout)
                         + " while " + left + " I/O " + (left == 1 ? "request was" : "requests were")
                         + " still in flight; the device is active again)");
             }
@@ -524,11 +443,6 @@ public final class MappedDevice implements BlockDevice {
         } finally {
             controlLock.unlock();
         }
-    }
-
-    private static boolean awaitAll(IoCompletion d) {
-        d.await();
-        return true;
     }
 
     /**
@@ -591,33 +505,7 @@ public final class MappedDevice implements BlockDevice {
         suspendMode = null;
         state = DeviceState.ACTIVE;
         toResume.resume();
-        unblockAndReplay();
-    }
-
-    private void unblockAndReplay() {
-        heldLock.lock();
-        try {
-            replayThread = Thread.currentThread();
-            draining = !held.isEmpty();
-            blocked = false;
-        } finally {
-            heldLock.unlock();
-        }
-        while (true) {
-            Bio b;
-            heldLock.lock();
-            try {
-                b = held.pollFirst();
-                if (b == null) {
-                    draining = false;
-                    replayThread = null;
-                    return;
-                }
-            } finally {
-                heldLock.unlock();
-            }
-            submitter.submit(b);
-        }
+        gate.openAndReplay(submitter::submit);
     }
 
     /**
@@ -672,9 +560,17 @@ public final class MappedDevice implements BlockDevice {
         }
     }
 
-    /** Whether the gate is closed (a suspend has got past presuspend, until resume opens it): tests wait for it. */
-    boolean gateClosedForTest() {
-        return blocked;
+    /**
+     * The I/O gate now, without the control lock (so it answers while a suspend waits for in-flight I/O,
+     * which {@link #info()} cannot): each figure is read on its own.
+     */
+    public DeviceIoStats gateStats() {
+        return gate.stats();
+    }
+
+    /** I/O counters since the device was created (requests, bytes, errors, latency; {@code dmstats}). */
+    public IoStats.Snapshot ioStats() {
+        return ioStats.snapshot(Math.max(0, gate.inFlightCount()));
     }
 
     /** dmsetup {@code info}. */
@@ -682,13 +578,7 @@ public final class MappedDevice implements BlockDevice {
         controlLock.lock();
         try {
             Table t = live;
-            int heldCount;
-            heldLock.lock();
-            try {
-                heldCount = held.size();
-            } finally {
-                heldLock.unlock();
-            }
+            int heldCount = gate.heldCount();
             return new DeviceInfo(name, state, t != null, inactive != null, t != null && t.limits().readOnly(),
                     openCount(), registry.holdersOf(this), eventNumber.get(), t == null ? 0 : t.capacitySectors(),
                     t == null ? 0 : t.size(), heldCount);
@@ -733,12 +623,7 @@ public final class MappedDevice implements BlockDevice {
 
     /** True once the device was removed from its registry; all I/O then fails. */
     public boolean isRemoved() {
-        return dead;
-    }
-
-    /** I/O counters since the device was created (requests, bytes, errors, latency; {@code dmstats}). */
-    public IoStats.Snapshot ioStats() {
-        return ioStats.snapshot(Math.max(0, inflight.get()));
+        return gate.isDead();
     }
 
     @Override
@@ -774,7 +659,7 @@ public final class MappedDevice implements BlockDevice {
     }
 
     private void checkAlive() throws DmException {
-        if (dead) {
+        if (gate.isDead()) {
             throw new NoSuchDeviceException(name);
         }
     }
@@ -797,7 +682,7 @@ public final class MappedDevice implements BlockDevice {
         boolean suspendFirst;
         controlLock.lock();
         try {
-            suspendFirst = !dead && !force && state == DeviceState.ACTIVE;
+            suspendFirst = !gate.isDead() && !force && state == DeviceState.ACTIVE;
         } finally {
             controlLock.unlock();
         }
@@ -810,32 +695,14 @@ public final class MappedDevice implements BlockDevice {
         }
         controlLock.lock();
         try {
-            if (dead) {
+            if (gate.isDead()) {
                 return;
             }
             Table t = live;
             if (t != null && force && state == DeviceState.ACTIVE) {
                 t.presuspend(); // release what targets hold back (delay queues) so the drain ends
             }
-            List<Bio> fail;
-            IoCompletion d = new IoCompletion(submitter, "drain of dm " + name);
-            drained = d;
-            heldLock.lock();
-            try {
-                dead = true;
-                blocked = true;
-                fail = List.copyOf(held);
-                held.clear();
-            } finally {
-                heldLock.unlock();
-            }
-            for (Bio b : fail) {
-                b.complete(BioStatus.IOERR);
-            }
-            if (inflight.get() == 0) {
-                d.complete();
-            }
-            d.await();
+            gate.kill(b -> b.complete(BioStatus.IOERR));
             Table i = inactive;
             removedCapacity = t == null ? 0 : t.capacitySectors();
             registry.publish(() -> {

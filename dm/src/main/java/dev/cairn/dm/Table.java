@@ -10,8 +10,6 @@ import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.List;
 import java.util.Set;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * A built table: targets in sector order that tile {@code [0, capacitySectors)}, their stacked queue
@@ -22,7 +20,7 @@ import java.util.logging.Logger;
  * when no I/O can reach the table any more.
  */
 final class Table {
-    private static final Logger LOG = Logger.getLogger(Table.class.getName());
+    private static final System.Logger LOG = System.getLogger(Table.class.getName());
 
     /**
      * The starting point of stacking for one target (Linux {@code blk_set_stacking_limits}): allows
@@ -239,7 +237,7 @@ final class Table {
         try {
             tt.target().close();
         } catch (RuntimeException e) {
-            LOG.log(Level.WARNING, "closing " + tt + " of " + device.name() + " failed", e);
+            LOG.log(System.Logger.Level.WARNING, "closing " + tt + " of " + device.name() + " failed", e);
         }
         releaseContext(tt.context(), resolver, device);
     }

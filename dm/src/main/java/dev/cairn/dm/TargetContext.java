@@ -134,12 +134,20 @@ public final class TargetContext {
      * {@code factory} on first use (for example the snapshots registered on an origin). The factory
      * runs at most once per key; the value must be thread-safe.
      */
-    public <T> T shared(String key, Supplier<T> factory) {
+    public <T> T shared(SharedKey<T> key, Supplier<? extends T> factory) {
         return resolver.shared(key, factory);
     }
 
     LeafTypes leafTypes() {
         return resolver.leafTypes();
+    }
+
+    /**
+     * A random generator of this target's own, from the registry's injected {@link RandomSource} (seeded, it
+     * replays: the same seed, device and line give the same draws). Not thread-safe: synchronize the draws.
+     */
+    public java.util.random.RandomGenerator newRandom() {
+        return resolver.random().generatorFor(device.name(), lineNumber);
     }
 
     List<DeviceRef> opened() {

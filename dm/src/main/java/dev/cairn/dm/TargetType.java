@@ -9,6 +9,7 @@ package dev.cairn.dm;
  * <pre>{@code
  * public final class ZeroTargetType implements TargetType {
  *     public String name() { return "zero"; }
+ *     public TargetVersion version() { return TargetVersion.of(1, 0, 0); }
  *     public Target create(TargetContext ctx, TargetArgs args) throws TableException {
  *         args.expectEnd();
  *         return new ZeroTarget();
@@ -19,6 +20,9 @@ package dev.cairn.dm;
 public interface TargetType {
     /** The name used in tables, e.g. {@code linear}. Lower case, no spaces. */
     String name();
+
+    /** This target type's own version ({@code cairn targets} prints it, as {@code dmsetup targets} does). */
+    TargetVersion version();
 
     /**
      * Builds a target for one table line. Validate every argument before opening devices or starting

@@ -193,6 +193,11 @@ class DmCoreTest {
         }
 
         @Override
+        public TargetVersion version() {
+            return TargetVersion.of(1, 0, 0);
+        }
+
+        @Override
         public Target create(TargetContext ctx, TargetArgs args) throws TableException {
             DeviceRef dev = args.openDevice("dev", args.nextDeviceSpec("dev"));
             args.expectEnd();

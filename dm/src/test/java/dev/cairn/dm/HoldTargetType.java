@@ -11,11 +11,18 @@ import java.util.List;
  * is set its endIo asks for a requeue.
  */
 final class HoldTargetType implements TargetType {
-    /** Shared switches and the held clones. Thread-safe. */
+    /**
+     * Shared switches and the held clones. Thread-safe: {@link #hold} is read under the lock that guards the
+     * held list, so once a test clears it, every clone mapped while it was set is in the list that
+     * {@link #release} drains (checking it outside the lock let a map add its clone after the release).
+     */
     static final class Control {
-        volatile boolean hold;
+        /** Guarded by this. */
+        boolean hold;
         volatile boolean requeueOnEnd;
         volatile boolean requeueOnMap;
+        /** Maps answered with a requeue so far. */
+        final java.util.concurrent.atomic.AtomicInteger requeuesFromMap = new java.util.concurrent.atomic.AtomicInteger();
         private final List<Bio> held = new ArrayList<>();
 
         synchronized int heldCount() {
@@ -34,8 +41,16 @@ final class HoldTargetType implements TargetType {
             }
         }
 
-        synchronized void add(Bio b) {
-            held.add(b);
+        synchronized void hold(boolean value) {
+            hold = value;
+        }
+
+        /** Keeps {@code b} if holding is on; returns whether it did. */
+        synchronized boolean holdIfOn(Bio b) {
+            if (hold) {
+                held.add(b);
+            }
+            return hold;
         }
     }
 
@@ -51,6 +66,11 @@ final class HoldTargetType implements TargetType {
     }
 
     @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
+    }
+
+    @Override
     public Target create(TargetContext ctx, TargetArgs args) throws TableException {
         args.expectCount("<dev> <offset>", 2);
         String spec = args.nextDeviceSpec("dev");
@@ -60,11 +80,11 @@ final class HoldTargetType implements TargetType {
             @Override
             public MapResult map(Bio clone) {
                 if (control.requeueOnMap) {
+                    control.requeuesFromMap.incrementAndGet();
                     return MapResult.REQUEUE;
                 }
                 clone.setDevice(dev.device()).setSector(offset + ctx.targetOffset(clone.sector()));
-                if (control.hold) {
-                    control.add(clone);
+                if (control.holdIfOn(clone)) {
                     return MapResult.SUBMITTED;
                 }
                 return MapResult.REMAPPED;

@@ -33,6 +33,11 @@ class LeafAliasesTest {
         }
 
         @Override
+        public TargetVersion version() {
+            return TargetVersion.of(1, 0, 0);
+        }
+
+        @Override
         public Target create(TargetContext ctx, TargetArgs args) throws TableException {
             String a = args.nextDeviceSpec("a");
             String b = args.nextDeviceSpec("b");

@@ -22,6 +22,11 @@ final class ProbeTargetType implements TargetType {
     }
 
     @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
+    }
+
+    @Override
     public Target create(TargetContext ctx, TargetArgs args) throws TableException {
         args.expectCount("<dev> <offset> <max_io> <flush_legs>", 4);
         String spec = args.nextDeviceSpec("dev");

@@ -70,7 +70,8 @@ class SuspendResumeTest {
                 // Half go to sector 0 in generation order: the last one must win. Crossing 4 KiB boundaries too.
                 asyncWrite(stack, md, i % 2 == 0 ? 0 : 8 + 3 * i, i, done, latch);
             }
-            assertThat(latch.await(200, TimeUnit.MILLISECONDS)).isFalse();
+            // every write reached the closed gate and is held there: none can complete before the resume
+            assertThat(Poll.until(() -> md.gateStats().heldBios() == n, Duration.ofSeconds(10))).isTrue();
             assertThat(done).isEmpty();
             assertThat(md.info().heldBios()).isEqualTo(n);
 
@@ -96,7 +97,7 @@ class SuspendResumeTest {
         try (StackBuilder stack = StackBuilder.create(policy); DeviceRegistry dm = registry(stack)) {
             dm.addLeaf("base", new MemoryStore("base", 1 << 20));
             MappedDevice md = dm.create("top", "0 2048 hold base 0");
-            control.hold = true;
+            control.hold(true);
             List<BioStatus> done = java.util.Collections.synchronizedList(new ArrayList<>());
             CountDownLatch latch = new CountDownLatch(1);
             asyncWrite(stack, md, 16, 7, done, latch);
@@ -108,9 +109,11 @@ class SuspendResumeTest {
                     throw new RuntimeException(e);
                 }
             });
-            Thread.sleep(200);
+            // the suspend has closed the gate and waits for the one bio in flight (the held clone)
+            assertThat(Poll.until(() -> md.gateStats().gateClosed(), Duration.ofSeconds(10))).isTrue();
+            assertThat(md.gateStats().inFlightBios()).isEqualTo(1);
             assertThat(suspend).isNotDone();
-            control.hold = false;
+            control.hold(false);
             control.release();
             suspend.get(10, TimeUnit.SECONDS);
             assertThat(done).containsExactly(BioStatus.OK);
@@ -127,7 +130,7 @@ class SuspendResumeTest {
             MemoryStore base = new MemoryStore("base", 1 << 20);
             dm.addLeaf("base", base);
             MappedDevice md = dm.create("top", "0 2048 hold base 0");
-            control.hold = true;
+            control.hold(true);
             List<BioStatus> done = java.util.Collections.synchronizedList(new ArrayList<>());
             CountDownLatch latch = new CountDownLatch(1);
             asyncWrite(stack, md, 0, 3, done, latch);
@@ -139,8 +142,8 @@ class SuspendResumeTest {
                 }
             });
             // the requeue must find the device suspending: suspendMode is set just before the gate closes
-            assertThat(Poll.until(md::gateClosedForTest, Duration.ofSeconds(10))).as("the suspend closed the gate").isTrue();
-            control.hold = false;
+            assertThat(Poll.until(() -> md.gateStats().gateClosed(), Duration.ofSeconds(10))).as("the suspend closed the gate").isTrue();
+            control.hold(false);
             control.requeueOnEnd = true;
             control.release();
             suspend.get(10, TimeUnit.SECONDS);
@@ -169,7 +172,8 @@ class SuspendResumeTest {
             List<BioStatus> done = java.util.Collections.synchronizedList(new ArrayList<>());
             CountDownLatch latch = new CountDownLatch(1);
             asyncWrite(stack, md, 0, 9, done, latch);
-            Thread.sleep(50);
+            assertThat(Poll.until(() -> control.requeuesFromMap.get() >= 2, Duration.ofSeconds(10)))
+                    .as("the requeued bio was mapped again").isTrue();
             assertThat(done).isEmpty();
             control.requeueOnMap = false;
             assertThat(latch.await(10, TimeUnit.SECONDS)).isTrue();

@@ -6,6 +6,7 @@ import dev.cairn.block.IoCompletion;
 import dev.cairn.block.IoRwSemaphore;
 import dev.cairn.block.Submitter;
 import dev.cairn.dm.MapResult;
+import dev.cairn.dm.SharedKey;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -25,7 +26,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * register and unregister); the counter and its event are atomics.
  */
 final class OriginRegistry {
-    static final String SHARED_KEY = "dev.cairn.snapshot.OriginRegistry";
+    static final SharedKey<OriginRegistry> SHARED_KEY = SharedKey.of("snapshot origins", OriginRegistry.class);
 
     private final IoRwSemaphore lock;
     /** @GuardedBy("lock"). Each list sorted by chunk size, largest first. */

@@ -568,6 +568,7 @@ final class Snapshot {
                     if (op.isWrite() && chunk >= firstMergingChunk && chunk < firstMergingChunk + numMergingChunks) {
                         clone.setDevice(origin).setSector(sector);
                         queuedDuringMerge.add(clone);
+                        hooks.queuedBehindMerge(clone, chunk);
                         return MapResult.SUBMITTED;
                     }
                     remapToCow(clone, newChunk, sector);
@@ -617,6 +618,7 @@ final class Snapshot {
             return;
         }
         mergeShutdown = true;
+        hooks.mergeStopRequested();
         if (engine.isWorkerThread()) {
             return;
         }
@@ -625,11 +627,6 @@ final class Snapshot {
 
     boolean isMergeRunning() {
         return mergeRunning;
-    }
-
-    /** Whether {@link #stopMerge} has asked the running merge to stop (tests wait for it). */
-    boolean mergeStopRequestedForTest() {
-        return mergeShutdown;
     }
 
     /** Chunks merged back into the origin since this target was built. */

@@ -20,4 +20,10 @@ interface SnapshotHooks {
 
     /** In the merge loop, after a run was copied back and committed. */
     default void afterMergeCommit(long firstOldChunk, int count) {}
+
+    /** In {@code map} of a merging snapshot, under its lock: a write to a chunk being merged waits for the run. */
+    default void queuedBehindMerge(Bio clone, long chunk) {}
+
+    /** In {@code stopMerge}, once the running merge was asked to stop, before waiting for it. */
+    default void mergeStopRequested() {}
 }

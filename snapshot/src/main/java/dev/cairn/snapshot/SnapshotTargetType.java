@@ -5,12 +5,18 @@ import dev.cairn.dm.TableException;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetVersion;
 
 /** The {@code snapshot} target type; see {@link SnapshotTarget}. */
 public final class SnapshotTargetType implements TargetType {
     @Override
     public String name() {
         return "snapshot";
+    }
+
+    @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
     }
 
     @Override

@@ -6,7 +6,6 @@ import dev.cairn.block.Submitter;
 import dev.cairn.block.SubmitterConfig;
 import dev.cairn.dm.DeviceRegistry;
 import dev.cairn.dm.DmException;
-import dev.cairn.dm.LeafOpener;
 import dev.cairn.dm.MappedDevice;
 import dev.cairn.dm.RegistryOptions;
 import dev.cairn.dm.StatusType;
@@ -15,8 +14,8 @@ import dev.cairn.dm.TableException;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetVersion;
 import dev.cairn.dm.TargetTypes;
-import java.time.InstantSource;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.ServiceConfigurationError;
@@ -48,7 +47,7 @@ final class SnapStack implements AutoCloseable {
         // Origins stacked as the cli makes them (ORIGIN-real over a file) need linear.
         types = types.with(new dev.cairn.dm.targets.linear.LinearTargetType());
         // Not RegistryOptions.defaults(): it loads every module's types and fails on another module's broken one.
-        this.dm = new DeviceRegistry(submitter, new RegistryOptions(InstantSource.system(), LeafOpener.fileStore(), types, 1024));
+        this.dm = new DeviceRegistry(submitter, RegistryOptions.defaults().withTargetTypes(types));
     }
 
     /**
@@ -79,6 +78,11 @@ final class SnapStack implements AutoCloseable {
             @Override
             public String name() {
                 return real.name();
+            }
+
+            @Override
+            public TargetVersion version() {
+                return real.version();
             }
 
             @Override

@@ -13,9 +13,7 @@ import dev.cairn.dm.SuspendMode;
 import dev.cairn.testkit.Io;
 import dev.cairn.testkit.ModelDevice;
 import dev.cairn.testkit.Pattern;
-import dev.cairn.testkit.Poll;
 import java.lang.foreign.MemorySegment;
-import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -112,6 +110,7 @@ class SnapshotMergeTest {
         makeExceptions();
         CountDownLatch copying = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch queued = new CountDownLatch(1);
         AtomicReference<Long> firstChunk = new AtomicReference<>();
         stack.dm.remove("snap", false);
         stack.dm.suspend("origin", SuspendMode.FLUSH);
@@ -123,6 +122,11 @@ class SnapshotMergeTest {
                     copying.countDown();
                     await(release);
                 }
+            }
+
+            @Override
+            public void queuedBehindMerge(Bio clone, long chunk) {
+                queued.countDown();
             }
         };
         stack.dm.resume("origin");
@@ -139,7 +143,8 @@ class SnapshotMergeTest {
             written.countDown();
         });
         Thread.ofPlatform().start(() -> stack.submitter.submit(bio)).join();
-        assertThat(written.await(200, TimeUnit.MILLISECONDS)).as("held while its chunk is merged").isFalse();
+        assertThat(queued.await(10, TimeUnit.SECONDS)).as("queued behind the merge of its chunk").isTrue();
+        assertThat(written.getCount()).as("held while its chunk is merged").isOne();
 
         release.countDown();
         assertThat(written.await(10, TimeUnit.SECONDS)).isTrue();
@@ -170,7 +175,20 @@ class SnapshotMergeTest {
         long left = CowInspector.inspect(stack.submitter, cow).exceptions();
         assertThat(left).as("one run merged and committed, the rest still on the COW").isEqualTo(6);
 
+        CountDownLatch stopRequested = new CountDownLatch(1);
         Snapshot merging = stack.snapshot("origin");
+        SnapshotHooks running = merging.hooks;
+        merging.hooks = new SnapshotHooks() {
+            @Override
+            public void afterMergeCommit(long first, int count) {
+                running.afterMergeCommit(first, count);
+            }
+
+            @Override
+            public void mergeStopRequested() {
+                stopRequested.countDown();
+            }
+        };
         Thread remover = Thread.ofPlatform().start(() -> {
             try {
                 stack.dm.remove("origin", false); // presuspend stops the merge after the run in progress
@@ -178,8 +196,7 @@ class SnapshotMergeTest {
                 throw new AssertionError(e);
             }
         });
-        assertThat(Poll.until(merging::mergeStopRequestedForTest, Duration.ofSeconds(10)))
-                .as("the remove asked the merge to stop").isTrue();
+        assertThat(stopRequested.await(10, TimeUnit.SECONDS)).as("the remove asked the merge to stop").isTrue();
         release.countDown();
         remover.join(10_000);
         assertThat(remover.isAlive()).isFalse();

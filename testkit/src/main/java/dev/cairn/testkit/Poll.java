@@ -8,7 +8,7 @@ import java.util.function.BooleanSupplier;
  * short on a loaded machine, the test polls the state it is about to rely on and asserts the result.
  *
  * <pre>{@code
- * assertThat(Poll.until(md::gateClosedForTest, Duration.ofSeconds(10))).as("the suspend closed the gate").isTrue();
+ * assertThat(Poll.until(() -> md.gateStats().gateClosed(), Duration.ofSeconds(10))).as("the suspend closed the gate").isTrue();
  * }</pre>
  *
  * <p>Thread safety: stateless; the condition must be safe to call from the test's thread.

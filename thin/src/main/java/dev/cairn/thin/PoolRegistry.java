@@ -1,6 +1,7 @@
 package dev.cairn.thin;
 
 import dev.cairn.block.BlockDevice;
+import dev.cairn.dm.SharedKey;
 import dev.cairn.dm.TableException;
 import java.util.IdentityHashMap;
 import java.util.Map;
@@ -14,7 +15,7 @@ import java.util.Map;
  * <p>Thread safety: all methods synchronized; nothing inside waits for I/O except the final close.
  */
 final class PoolRegistry {
-    static final String KEY = PoolRegistry.class.getName();
+    static final SharedKey<PoolRegistry> KEY = SharedKey.of("thin pools", PoolRegistry.class);
 
     @FunctionalInterface
     interface PoolFactory {

@@ -6,6 +6,7 @@ import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetVersion;
 import dev.cairn.pdata.MetadataException;
 
 /**
@@ -14,6 +15,12 @@ import dev.cairn.pdata.MetadataException;
  * {@link ThinPoolTarget}.
  */
 public final class ThinPoolTargetType implements TargetType {
+    /** Cairn's own version of this target; the metadata format is Linux's (dm-thin-pool 1.23.0). */
+    @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
+    }
+
     @Override
     public String name() {
         return "thin-pool";

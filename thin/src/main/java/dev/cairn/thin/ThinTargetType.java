@@ -6,9 +6,16 @@ import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetVersion;
 
 /** {@code thin <pool dev> <dev id> [<external origin dev>]}; see {@link ThinTarget}. */
 public final class ThinTargetType implements TargetType {
+    /** Cairn's own version of this target; the metadata format is Linux's (dm-thin-pool 1.23.0). */
+    @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
+    }
+
     @Override
     public String name() {
         return "thin";

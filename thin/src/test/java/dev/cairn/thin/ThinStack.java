@@ -74,6 +74,11 @@ final class ThinStack implements AutoCloseable {
             }
 
             @Override
+            public dev.cairn.dm.TargetVersion version() {
+                return real.version();
+            }
+
+            @Override
             public Target create(TargetContext ctx, TargetArgs args) throws TableException {
                 Target t = real.create(ctx, args);
                 targets.put(ctx.deviceName(), t);

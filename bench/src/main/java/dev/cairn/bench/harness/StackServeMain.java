@@ -10,9 +10,7 @@ import dev.cairn.block.store.FileStoreConfig;
 import dev.cairn.block.store.MemoryStore;
 import dev.cairn.dm.DeviceRegistry;
 import dev.cairn.dm.DmException;
-import dev.cairn.dm.LeafOpener;
 import dev.cairn.dm.RegistryOptions;
-import dev.cairn.dm.TargetType;
 import dev.cairn.dm.TargetTypes;
 import dev.cairn.nbd.server.NbdExport;
 import dev.cairn.nbd.server.NbdServer;
@@ -21,23 +19,22 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.InstantSource;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.ServiceConfigurationError;
-import java.util.ServiceLoader;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * Builds a device-mapper stack from a small stack file and serves one of its devices over NBD until
  * killed: the Cairn side of {@code bench/compare.sh} and {@code bench/soak.sh}, without the daemon.
  *
  * <pre>
- * java -cp bench/target/benchmarks.jar dev.cairn.bench.harness.StackServeMain
+ * java -cp bench/target/benchmarks.jar dev.cairn.bench.harness.StackServeMain [--help]
  *      --stack FILE [--unix PATH] [--tcp HOST:PORT] [--watchdog-ms N] [--policy P] [--io-threads N]
  *      [--inline-max-bytes SIZE] [--inline-read-max-bytes SIZE] [--inline-write-max-bytes SIZE]
  *      [--max-in-flight-bytes SIZE] [--max-in-flight-requests N] [--max-queued-read-bytes SIZE]
@@ -61,45 +58,75 @@ import java.util.concurrent.CountDownLatch;
  * could not be built (for example a target type that is not on the class path yet); compare.sh skips
  * that row and says why.
  */
-public final class StackServeMain {
-    private StackServeMain() {}
-
+@Command(name = "StackServeMain", mixinStandardHelpOptions = true,
+        description = "Builds a device-mapper stack from a stack file and serves it over NBD until killed.")
+public final class StackServeMain implements Callable<Integer> {
     /** Exit status when the stack file cannot be turned into devices. */
     static final int EXIT_STACK = 3;
 
-    public static void main(String[] args) throws Exception {
-        String unix = null;
-        String tcp = null;
-        Path stackFile = null;
-        long watchdogMillis = 5000;
-        SubmitPolicy policy = SubmitPolicy.FLUSH_ON_BLOCK;
+    @Option(names = "--stack", required = true, paramLabel = "FILE", description = "The stack file.")
+    Path stackFile;
+
+    @Option(names = "--unix", paramLabel = "PATH", description = "Listen on this Unix socket.")
+    Path unix;
+
+    @Option(names = "--tcp", paramLabel = "HOST:PORT", converter = HostPort.Converter.class,
+            description = "Listen on this TCP address.")
+    HostPort tcp;
+
+    @Option(names = "--watchdog-ms", defaultValue = "5000", paramLabel = "N",
+            description = "Watchdog period in milliseconds; 0: none (default: ${DEFAULT-VALUE}).")
+    long watchdogMillis;
+
+    @Option(names = "--policy", defaultValue = "FLUSH_ON_BLOCK", paramLabel = "P",
+            description = "Submission policy: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+    SubmitPolicy policy;
+
+    @Option(names = "--io-threads", paramLabel = "N", description = "FileStore I/O threads.")
+    Integer ioThreads;
+
+    @Option(names = "--inline-max-bytes", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "FileStore: largest read or write done on the submitting thread.")
+    Long inlineMaxBytes;
+
+    @Option(names = "--inline-write-max-bytes", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "FileStore: largest write done on the submitting thread.")
+    Long inlineWriteMaxBytes;
+
+    @Option(names = "--inline-read-max-bytes", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "FileStore: largest read done on the submitting thread.")
+    Long inlineReadMaxBytes;
+
+    @Option(names = "--max-in-flight-bytes", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "NBD: bytes in flight per connection.")
+    long maxInFlightBytes;
+
+    @Option(names = "--max-in-flight-requests", paramLabel = "N", description = "NBD: requests in flight per connection.")
+    int maxInFlightRequests;
+
+    @Option(names = "--max-queued-read-bytes", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "NBD: read data queued for the writer per connection.")
+    long maxQueuedReadBytes;
+
+    /** Usage errors exit 2 (picocli's default), a stack that cannot be built 3; serving never returns. */
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new StackServeMain()).setCaseInsensitiveEnumValuesAllowed(true).execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
         FileStoreConfig fileConfig = FileStoreConfig.defaults();
-        long maxInFlightBytes = 0;
-        int maxInFlightRequests = 0;
-        long maxQueuedReadBytes = 0;
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            switch (a) {
-                case "--unix" -> unix = value(args, ++i, a);
-                case "--tcp" -> tcp = value(args, ++i, a);
-                case "--stack" -> stackFile = Path.of(value(args, ++i, a));
-                case "--watchdog-ms" -> watchdogMillis = Long.parseLong(value(args, ++i, a));
-                case "--policy" -> policy = SubmitPolicy.valueOf(value(args, ++i, a).toUpperCase(Locale.ROOT));
-                case "--io-threads" -> fileConfig = fileConfig.withIoThreads(Integer.parseInt(value(args, ++i, a)));
-                case "--inline-max-bytes" ->
-                        fileConfig = fileConfig.withInlineMaxBytes((int) Sizes.parseBytes(a, value(args, ++i, a)));
-                case "--inline-write-max-bytes" ->
-                        fileConfig = fileConfig.withInlineWriteMaxBytes((int) Sizes.parseBytes(a, value(args, ++i, a)));
-                case "--inline-read-max-bytes" ->
-                        fileConfig = fileConfig.withInlineReadMaxBytes((int) Sizes.parseBytes(a, value(args, ++i, a)));
-                case "--max-in-flight-bytes" -> maxInFlightBytes = Sizes.parseBytes(a, value(args, ++i, a));
-                case "--max-in-flight-requests" -> maxInFlightRequests = Integer.parseInt(value(args, ++i, a));
-                case "--max-queued-read-bytes" -> maxQueuedReadBytes = Sizes.parseBytes(a, value(args, ++i, a));
-                default -> usage("unknown argument: " + a);
-            }
+        if (ioThreads != null) {
+            fileConfig = fileConfig.withIoThreads(ioThreads);
         }
-        if (stackFile == null) {
-            usage("--stack is needed");
+        if (inlineMaxBytes != null) {
+            fileConfig = fileConfig.withInlineMaxBytes(Math.toIntExact(inlineMaxBytes));
+        }
+        if (inlineWriteMaxBytes != null) {
+            fileConfig = fileConfig.withInlineWriteMaxBytes(Math.toIntExact(inlineWriteMaxBytes));
+        }
+        if (inlineReadMaxBytes != null) {
+            fileConfig = fileConfig.withInlineReadMaxBytes(Math.toIntExact(inlineReadMaxBytes));
         }
         PrintStream err = System.err;
         SubmitterConfig config = SubmitterConfig.defaults().withName("bench").withPolicy(policy)
@@ -113,7 +140,7 @@ public final class StackServeMain {
                 });
         Submitter submitter = Submitter.create(config);
         DeviceRegistry registry = new DeviceRegistry(submitter,
-                new RegistryOptions(InstantSource.system(), LeafOpener.fileStore(), targetTypes(), 1024));
+                RegistryOptions.defaults().withTargetTypes(TargetTypes.load(StackServeMain.class.getClassLoader())));
         List<AutoCloseable> leaves = new ArrayList<>();
         Map<String, BlockDevice> leafDevices = new LinkedHashMap<>();
         List<String[]> exported;
@@ -132,8 +159,7 @@ public final class StackServeMain {
             registry.close();
             closeAll(leaves);
             submitter.close();
-            System.exit(EXIT_STACK);
-            return;
+            return EXIT_STACK;
         }
         NbdServer.Builder b = NbdServer.builder().submitter(submitter);
         if (maxInFlightBytes > 0) {
@@ -146,14 +172,10 @@ public final class StackServeMain {
             b.maxQueuedReadBytesPerConnection(maxQueuedReadBytes);
         }
         if (unix != null) {
-            b.unix(Path.of(unix));
+            b.unix(unix);
         }
         if (tcp != null) {
-            int colon = tcp.lastIndexOf(':');
-            if (colon < 0) {
-                usage("--tcp: " + tcp + " (expected: HOST:PORT)");
-            }
-            b.tcp(tcp.substring(0, colon), Integer.parseInt(tcp.substring(colon + 1)));
+            b.tcp(tcp.host(), tcp.port());
         }
         NbdServer server = b.build();
         for (int i = 0; i < devices.size(); i++) {
@@ -176,6 +198,7 @@ public final class StackServeMain {
         System.out.println(ready);
         System.out.flush();
         stopped.await();
+        return 0;
     }
 
     /** Creates leaves and devices; returns {device or leaf name, export name} per export line, in order. */
@@ -246,26 +269,6 @@ public final class StackServeMain {
         return exports;
     }
 
-    /**
-     * The target types on the class path, skipping a provider that cannot be loaded (a services entry whose
-     * class is not built yet) instead of failing, so the rows that do not need it can still be measured.
-     */
-    static TargetTypes targetTypes() {
-        List<TargetType> found = new ArrayList<>();
-        Iterator<TargetType> it = ServiceLoader.load(TargetType.class, StackServeMain.class.getClassLoader()).iterator();
-        while (true) {
-            try {
-                if (!it.hasNext()) {
-                    break;
-                }
-                found.add(it.next());
-            } catch (ServiceConfigurationError e) {
-                System.err.println("StackServeMain: skipping a target type: " + e.getMessage());
-            }
-        }
-        return TargetTypes.of(found.toArray(TargetType[]::new));
-    }
-
     private static void need(String[] w, int n, int lineNo) {
         if (w.length < n) {
             throw new IllegalArgumentException("line " + lineNo + ": " + String.join(" ", w) + " (expected: at least "
@@ -281,21 +284,5 @@ public final class StackServeMain {
                 // shutting down: nothing useful to do
             }
         }
-    }
-
-    private static String value(String[] args, int i, String option) {
-        if (i >= args.length) {
-            usage(option + " needs a value");
-        }
-        return args[i];
-    }
-
-    private static void usage(String why) {
-        System.err.println("StackServeMain: " + why);
-        System.err.println("usage: StackServeMain --stack FILE [--unix PATH] [--tcp HOST:PORT] [--watchdog-ms N]"
-                + " [--policy LEGACY|FLUSH_ON_BLOCK|DEPTH_FIRST] [--io-threads N]"
-                + " [--inline-max-bytes SIZE] [--inline-read-max-bytes SIZE] [--inline-write-max-bytes SIZE]"
-                + " [--max-in-flight-bytes SIZE] [--max-in-flight-requests N] [--max-queued-read-bytes SIZE]");
-        System.exit(2);
     }
 }

@@ -101,9 +101,20 @@ public final class MemoryStore implements BlockDevice {
         return spliced.sum();
     }
 
-    /** Retired pages that a read by reference still pins (not reusable yet), for tests. */
-    int pinnedRetiredPagesForTest() {
-        return pool.pinnedRetiredPages();
+    /**
+     * The store's memory at one moment (each figure read on its own, so they need not add up exactly).
+     *
+     * @param allocatedBytes      memory held by written pages
+     * @param reservedBytes       native memory mapped for pages: written, free, and dropped but not yet reusable
+     * @param pinnedRetiredPages  dropped pages that a READ answered by reference still pins: their memory
+     *                            comes back when the consumer releases its {@link SpliceSink}
+     * @param splicedPieces       runs of pages handed to READs by reference so far
+     */
+    public record Stats(long allocatedBytes, long reservedBytes, int pinnedRetiredPages, long splicedPieces) {}
+
+    /** The store's memory figures now. */
+    public Stats stats() {
+        return new Stats(allocatedBytes(), pool.reservedBytes(), pool.pinnedRetiredPages(), spliced.sum());
     }
 
     @Override

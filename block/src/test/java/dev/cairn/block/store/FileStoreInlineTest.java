@@ -1,12 +1,14 @@
 package dev.cairn.block.store;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioFlags;
 import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.InlineIo;
+import dev.cairn.block.SpliceSink;
 import dev.cairn.block.IoCompletion;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
@@ -15,6 +17,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -229,11 +232,12 @@ class FileStoreInlineTest {
      * store's own count goes down, and a write is only done inline when it is the store's only bio.
      */
     private static void awaitIdle(FileStore store) throws InterruptedException {
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (store.inflightForTest() != 0 && System.nanoTime() < deadline) {
-            Thread.sleep(1);
-        }
-        assertThat(store.inflightForTest()).as("bios in flight").isZero();
+        await("no bio in flight").atMost(Duration.ofSeconds(10)).until(() -> store.inFlightBios() == 0);
+    }
+
+    /** Waits until exactly {@code expected} bios are in flight (the count of finished ones may lag). */
+    private static void awaitInFlight(FileStore store, int expected) throws InterruptedException {
+        await(expected + " bios in flight").atMost(Duration.ofSeconds(10)).until(() -> store.inFlightBios() == expected);
     }
 
     @Test
@@ -262,15 +266,25 @@ class FileStoreInlineTest {
         assertThat(StoreModel.read(submitter, store, 64, large)).isEqualTo(data(32768, large, 4));
         assertThat(StoreModel.read(submitter, store, 24, 4096)).isEqualTo(data(12288, 4096, 5));
 
-        // with another bio of the store in flight, the pool writes (in parallel) instead
-        // (the count of the earlier bios may still be on its way down: their end-io runs before the store's
-        // own bookkeeping, so only the extra one held here is certain)
-        store.holdInflightForTest(+1);
+        // with another bio of the store in flight, the pool writes (in parallel) instead: a cached READ
+        // answered by reference stays in flight until its sink releases the piece
+        int pinnedBytes = 256 * 1024;
+        long pinnedSector = (MIB - pinnedBytes) >>> 9;
+        assertThat(io(store, BioOp.WRITE, 0, pinnedSector, MemorySegment.ofArray(data(MIB - pinnedBytes, pinnedBytes, 8)))
+                .status()).isEqualTo(BioStatus.OK); // now in the page cache
+        awaitIdle(store);
+        MemorySegment pinned = Arena.ofAuto().allocate(pinnedBytes);
+        SpliceSink sink = new SpliceSink(pinned);
+        Bio read = Bio.alloc().setDevice(store).setOp(BioOp.READ).setSector(pinnedSector).setData(pinned)
+                .setSpliceSink(sink);
+        assertThat(IoCompletion.submitAndWait(submitter, read)).isEqualTo(BioStatus.OK);
         try {
+            assertThat(sink.count()).as("the read was answered by reference").isEqualTo(1);
+            awaitInFlight(store, 1);
             Done busy = onVirtualThread(() -> io(store, BioOp.WRITE, 0, 32, MemorySegment.ofArray(data(16384, 4096, 7))));
             assertThat(busy.thread()).as("with another bio in flight").matches(FileStoreInlineTest::isPoolThread);
         } finally {
-            store.holdInflightForTest(-1);
+            sink.release();
         }
         assertThat(StoreModel.read(submitter, store, 32, 4096)).isEqualTo(data(16384, 4096, 7));
 

@@ -134,7 +134,7 @@ class MemoryStoreSpliceTest {
         assertThat(sink.count()).isEqualTo(1);
 
         discard(store, 0, 16); // retires the 16 pages; two advances pass at once (nothing in flight)
-        assertThat(store.pinnedRetiredPagesForTest()).as("retired, but pinned").isEqualTo(16);
+        assertThat(store.stats().pinnedRetiredPages()).as("retired, but pinned").isEqualTo(16);
         for (int round = 0; round < 8; round++) { // 8 MiB of other data, discarded and written again
             writePages(store, 256, 512, round);
             discard(store, 256, 512);
@@ -144,7 +144,7 @@ class MemoryStoreSpliceTest {
 
         sink.release();
         sweep(store, 3000);
-        assertThat(store.pinnedRetiredPagesForTest()).isZero();
+        assertThat(store.stats().pinnedRetiredPages()).isZero();
     }
 
     @Test
@@ -211,7 +211,7 @@ class MemoryStoreSpliceTest {
         assertThat(failure.get()).isNull();
         assertThat(checkedPages.get()).isPositive();
         sweep(store, 0); // what the readers' pins held back
-        assertThat(store.pinnedRetiredPagesForTest()).as("no pin outlives its sink").isZero();
+        assertThat(store.stats().pinnedRetiredPages()).as("no pin outlives its sink").isZero();
     }
 
     private interface Body {

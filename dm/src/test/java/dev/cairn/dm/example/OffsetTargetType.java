@@ -9,6 +9,7 @@ import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetVersion;
 import java.util.concurrent.atomic.LongAdder;
 
 /** The example of docs/dm.md: {@code offset <dev> <offset>}, a linear target that counts its bios. */
@@ -16,6 +17,11 @@ public final class OffsetTargetType implements TargetType {
     @Override
     public String name() {
         return "offset";
+    }
+
+    @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
     }
 
     @Override

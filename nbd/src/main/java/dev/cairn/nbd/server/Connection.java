@@ -149,12 +149,11 @@ final class Connection implements Runnable {
         return connectionThread;
     }
 
-    NbdTransport transportForTest() {
-        return transport;
-    }
-
-    int streamingSwitchesForTest() {
-        return streamingSwitches;
+    /** This connection's figures now. */
+    ConnectionStats stats() {
+        NbdExport e = export;
+        return new ConnectionStats(id, transport.peer(), e == null ? null : e.name(), readerDone, budget.requests(),
+                budget.waiting(), streamingSwitches, transport.copiedFileRangeBytes());
     }
 
     @Override

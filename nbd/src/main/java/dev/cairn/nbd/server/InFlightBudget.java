@@ -25,6 +25,7 @@ final class InFlightBudget {
     private int requests; // @GuardedBy("lock")
     private long bytes; // @GuardedBy("lock")
     private long queuedReadBytes; // @GuardedBy("lock")
+    private boolean waiting; // @GuardedBy("lock")
     private boolean aborted; // @GuardedBy("lock")
 
     InFlightBudget(int maxRequests, long maxBytes) {
@@ -43,8 +44,10 @@ final class InFlightBudget {
         try {
             while (!aborted && requests > 0 && (requests >= maxRequests || bytes + lengthBytes > maxBytes
                     || queuedReadBytes > maxQueuedReadBytes)) {
+                waiting = true;
                 changed.awaitUninterruptibly();
             }
+            waiting = false;
             if (aborted) {
                 return false;
             }
@@ -110,6 +113,16 @@ final class InFlightBudget {
         try {
             aborted = true;
             changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Whether a request waits in {@link #acquire} for the budget now (its reader is stalled by it). */
+    boolean waiting() {
+        lock.lock();
+        try {
+            return waiting;
         } finally {
             lock.unlock();
         }

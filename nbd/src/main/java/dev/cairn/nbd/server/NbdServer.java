@@ -391,9 +391,9 @@ public final class NbdServer implements AutoCloseable {
         return connections.size();
     }
 
-    /** The open connections, for tests. */
-    List<Connection> connectionsForTest() {
-        return List.copyOf(connections.keySet());
+    /** Figures of the open connections (handshake or transmission), in no particular order. */
+    public List<ConnectionStats> connectionStats() {
+        return connections.keySet().stream().map(Connection::stats).toList();
     }
 
     /**

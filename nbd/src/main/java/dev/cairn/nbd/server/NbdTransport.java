@@ -26,6 +26,14 @@ interface NbdTransport extends Closeable {
      * True when {@link #sendFile} moves file data without copying it through this process (a socket): only
      * then does a large READ let file stores answer by reference.
      */
+    /**
+     * Bytes of file ranges sent by copying through memory because the peer did not take them in place (a
+     * full socket): a statistic, 0 for a transport that never sends file ranges.
+     */
+    default long copiedFileRangeBytes() {
+        return 0;
+    }
+
     default boolean splices() {
         return false;
     }

@@ -96,7 +96,8 @@ final class SocketTransport implements NbdTransport {
         }
     }
 
-    long copiedBytes() {
+    @Override
+    public long copiedFileRangeBytes() {
         return copiedBytes;
     }
 

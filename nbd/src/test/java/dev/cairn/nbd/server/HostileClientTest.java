@@ -7,9 +7,11 @@ import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.store.MemoryStore;
 import dev.cairn.nbd.protocol.NbdWire;
+import dev.cairn.testkit.Poll;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -139,19 +141,13 @@ class HostileClientTest {
                 c.disconnect();
                 assertThat(c.closedByServer()).isTrue();
             }
-            long deadline = System.currentTimeMillis() + 3000;
-            while (victimRounds.get() < 20 && System.currentTimeMillis() < deadline) {
-                Thread.sleep(10);
-            }
+            Poll.until(() -> victimRounds.get() >= 20, Duration.ofSeconds(3));
             stop.set(true);
             victim.join(10_000);
             assertThat(victimFailure.get()).as("the well-behaved client").isNull();
             assertThat(victimRounds.get()).isGreaterThan(5);
-            deadline = System.currentTimeMillis() + 10_000;
-            while ((server.connectionCount() > 0 || server.bufferPool().outstanding() > 0)
-                    && System.currentTimeMillis() < deadline) {
-                Thread.sleep(10);
-            }
+            Poll.until(() -> server.connectionCount() == 0 && server.bufferPool().outstanding() == 0,
+                    Duration.ofSeconds(10));
             assertThat(server.connectionCount()).isZero();
             assertThat(server.bufferPool().outstanding()).isZero();
             assertThat(server.internalErrors()).isZero();
@@ -170,13 +166,13 @@ class HostileClientTest {
                 c.go("d", false, false);
                 device.holdIf(b -> true);
                 c.write(0, 1, 0, new byte[4096]);
-                long deadline = System.currentTimeMillis() + 5000;
-                while (device.heldCount() == 0 && System.currentTimeMillis() < deadline) {
-                    Thread.sleep(1);
-                }
+                assertThat(Poll.until(() -> device.heldCount() == 1, Duration.ofSeconds(5))).isTrue();
                 Thread closer = Thread.ofVirtual().start(server::close);
-                Thread.sleep(100);
+                // the closer reaches its wait for the drain (or, wrongly, ends): then the write still holds it
+                assertThat(Poll.until(() -> !closer.isAlive() || closer.getState() == Thread.State.WAITING
+                        || closer.getState() == Thread.State.TIMED_WAITING, Duration.ofSeconds(10))).isTrue();
                 assertThat(closer.isAlive()).as("close waits for the in-flight write").isTrue();
+                assertThat(device.heldCount()).isEqualTo(1);
                 device.releaseHeld();
                 closer.join(10_000);
                 assertThat(closer.isAlive()).isFalse();

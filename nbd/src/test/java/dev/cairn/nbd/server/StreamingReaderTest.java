@@ -77,19 +77,19 @@ class StreamingReaderTest {
         }
     }
 
-    private Connection onlyConnection() {
-        assertThat(f.server.connectionsForTest()).hasSize(1);
-        return f.server.connectionsForTest().getFirst();
+    /** Streaming switches of the server's only connection. */
+    private int switches() {
+        assertThat(f.server.connectionStats()).hasSize(1);
+        return f.server.connectionStats().getFirst().streamingSwitches();
     }
 
     @Test
     void largeWritesMoveTheLoopToAPlatformThreadAndOtherRequestsMoveItBack() {
         try (TestClient c = TestClient.connect(f.server)) {
             c.go("m", false, false);
-            Connection conn = onlyConnection();
             int n = Connection.STREAM_ENTER_REQUESTS * 3;
             largeWrites(c, n, 4, 0);
-            assertThat(conn.streamingSwitchesForTest()).isEqualTo(1);
+            assertThat(switches()).isEqualTo(1);
             List<Boolean> submitters = takeSubmitters();
             assertThat(submitters).hasSize(n);
             // the first STREAM_ENTER_REQUESTS are submitted by the virtual thread, every later one by the platform one
@@ -106,11 +106,11 @@ class StreamingReaderTest {
             smallReads(c, 3, 2000);
             largeWrites(c, Connection.STREAM_ENTER_REQUESTS - 1, 1, 3000);
             smallReads(c, 1, 4000);
-            assertThat(conn.streamingSwitchesForTest()).as("seven large writes in a row are not enough").isEqualTo(1);
+            assertThat(switches()).as("seven large writes in a row are not enough").isEqualTo(1);
             // the loop moves right after the eighth write is read, which may be after its reply is sent: only a
             // request behind it (read on the new thread) proves the move has happened
             largeWrites(c, Connection.STREAM_ENTER_REQUESTS + 1, 2, 5000);
-            assertThat(conn.streamingSwitchesForTest()).isEqualTo(2);
+            assertThat(switches()).isEqualTo(2);
             smallReads(c, 64, 6000); // every byte still right, read on both kinds of thread
             c.disconnect();
         }
@@ -121,7 +121,7 @@ class StreamingReaderTest {
         try (TestClient c = TestClient.connect(f.server)) {
             c.go("m", false, false);
             largeWrites(c, Connection.STREAM_ENTER_REQUESTS + 2, 4, 0);
-            assertThat(onlyConnection().streamingSwitchesForTest()).isEqualTo(1);
+            assertThat(switches()).isEqualTo(1);
             // one more write in flight, then DISC right behind it: the write is still answered
             byte[] data = new byte[LARGE];
             rnd.nextBytes(data);
@@ -140,7 +140,7 @@ class StreamingReaderTest {
         try (TestClient c = TestClient.connect(f.server)) {
             c.go("m", false, false);
             largeWrites(c, Connection.STREAM_ENTER_REQUESTS + 2, 4, 0);
-            assertThat(onlyConnection().streamingSwitchesForTest()).isEqualTo(1);
+            assertThat(switches()).isEqualTo(1);
             ByteBuffer bad = ByteBuffer.allocate(REQUEST_HEADER_BYTES);
             bad.putInt(0x12345678).putShort((short) 0).putShort((short) CMD_READ).putLong(1).putLong(0).putInt(4096);
             c.send(bad.flip());

@@ -10,13 +10,16 @@ import dev.cairn.block.store.MemoryStore;
 import dev.cairn.testkit.ForwardingDevice;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
 
 /**
  * A MemoryStore with knobs for tests: its own limits, counters per operation, bios that can be held back
  * (to force out-of-order replies and in-flight states) and injected errors.
+ *
+ * <p>Thread safety: safe from any thread. Holding and releasing share one lock, so a bio that
+ * {@link #heldCount()} reports is always in the queue {@link #releaseHeld()} drains (counting it first and
+ * queueing it after let a release in between miss it: {@code TestDeviceTest}).
  */
 final class TestDevice extends ForwardingDevice {
     private final QueueLimits limits;
@@ -29,8 +32,9 @@ final class TestDevice extends ForwardingDevice {
     final AtomicInteger noUnmap = new AtomicInteger();
     final AtomicInteger fastZero = new AtomicInteger();
     final AtomicInteger extentQueries = new AtomicInteger();
-    private final ConcurrentLinkedQueue<Bio> held = new ConcurrentLinkedQueue<>();
-    private final AtomicInteger heldNow = new AtomicInteger();
+    private final Object holdLock = new Object();
+    /** Guarded by holdLock. */
+    private final List<Bio> held = new ArrayList<>();
     final AtomicInteger maxHeld = new AtomicInteger();
     private volatile Predicate<Bio> holdIf = b -> false;
     private volatile Predicate<Bio> failIf = b -> false;
@@ -38,6 +42,8 @@ final class TestDevice extends ForwardingDevice {
     private volatile boolean throwOnExtents;
     /** Runs first for every submitted bio, on the submitting thread. */
     volatile java.util.function.Consumer<Bio> onSubmit = b -> {};
+    /** Runs on the submitting thread once a bio is counted as held (widens the window in TestDeviceTest). */
+    volatile java.util.function.Consumer<Bio> onHold = b -> {};
 
     TestDevice(String name, long capacityBytes, QueueLimits limits) {
         super(new MemoryStore(name, capacityBytes));
@@ -67,19 +73,20 @@ final class TestDevice extends ForwardingDevice {
     }
 
     int heldCount() {
-        return heldNow.get();
+        synchronized (holdLock) {
+            return held.size();
+        }
     }
 
-    /** Lets every held bio go on (completes them on the calling thread). */
+    /** Stops holding and lets every held bio go on (completes them on the calling thread). */
     void releaseHeld() {
-        holdIf = b -> false;
-        List<Bio> list = new ArrayList<>();
-        Bio b;
-        while ((b = held.poll()) != null) {
-            list.add(b);
+        List<Bio> list;
+        synchronized (holdLock) {
+            holdIf = b -> false;
+            list = new ArrayList<>(held);
+            held.clear();
         }
         for (Bio bio : list) {
-            heldNow.decrementAndGet();
             lower().submitBio(bio);
         }
     }
@@ -107,11 +114,13 @@ final class TestDevice extends ForwardingDevice {
             bio.complete(failWith);
             return;
         }
-        if (holdIf.test(bio)) {
-            int now = heldNow.incrementAndGet();
-            maxHeld.accumulateAndGet(now, Math::max);
-            held.add(bio);
-            return;
+        synchronized (holdLock) {
+            if (holdIf.test(bio)) {
+                held.add(bio);
+                maxHeld.accumulateAndGet(held.size(), Math::max);
+                onHold.accept(bio);
+                return;
+            }
         }
         if (bio.op() == BioOp.FLUSH) {
             bio.complete();

@@ -2,6 +2,7 @@ package dev.cairn.nbd.server;
 
 import static org.assertj.core.api.Assertions.fail;
 
+import dev.cairn.testkit.RealTools;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -13,27 +14,15 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-/** Finds real client binaries (failing, not skipping, when one is missing) and runs them with a timeout. */
+/** Finds real client binaries ({@link RealTools}: a missing one fails the test) and runs them with a timeout. */
 final class Tools {
     private static final List<String> EXTRA_PATH = List.of("/usr/sbin", "/sbin", "/usr/bin", "/bin");
 
     private Tools() {}
 
-    /** The absolute path of {@code binary}, or a test failure naming the Debian package to install. */
+    /** The absolute path of {@code binary}: the testkit's rule for a missing tool ({@link RealTools}). */
     static String require(String binary, String debianPackage) {
-        List<String> dirs = new ArrayList<>(List.of(System.getenv().getOrDefault("PATH", "").split(":")));
-        dirs.addAll(EXTRA_PATH);
-        for (String d : dirs) {
-            if (d.isEmpty()) {
-                continue;
-            }
-            Path p = Path.of(d, binary);
-            if (Files.isExecutable(p)) {
-                return p.toString();
-            }
-        }
-        return fail(binary + " is not installed: this integration test needs it. Install the Debian package "
-                + debianPackage + " (apt-get install -y " + debianPackage + ")");
+        return RealTools.require(binary, debianPackage);
     }
 
     static void requireRoot(String why) {

@@ -9,7 +9,9 @@ import dev.cairn.block.QueueLimits;
 import dev.cairn.block.store.MemoryStore;
 import dev.cairn.nbd.server.TestClient.Chunk;
 import dev.cairn.nbd.server.TestClient.Simple;
+import dev.cairn.testkit.Poll;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -165,10 +167,7 @@ class TransmissionTest {
             // A removed export's connections count until they have closed: they still use its device.
             disk.holdIf(b -> true);
             a2.request(0, CMD_READ, 1, 0, 4096);
-            long deadline = System.currentTimeMillis() + 5000;
-            while (disk.heldCount() == 0 && System.currentTimeMillis() < deadline) {
-                Thread.sleep(1);
-            }
+            awaitHeld(1);
             assertThat(f.server.removeExport("disk")).isTrue();
             assertThat(f.server.connectionCount("disk")).isEqualTo(1);
             disk.releaseHeld();
@@ -181,11 +180,17 @@ class TransmissionTest {
     }
 
     private void awaitCount(String export, int expected) throws InterruptedException {
-        long deadline = System.currentTimeMillis() + 5000;
-        while (f.server.connectionCount(export) != expected && System.currentTimeMillis() < deadline) {
-            Thread.sleep(1);
-        }
+        Poll.until(() -> f.server.connectionCount(export) == expected, Duration.ofSeconds(5));
         assertThat(f.server.connectionCount(export)).as("connections on '%s'", export).isEqualTo(expected);
+    }
+
+    private void awaitHeld(int expected) {
+        try {
+            Poll.until(() -> disk.heldCount() == expected, Duration.ofSeconds(5));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        assertThat(disk.heldCount()).as("bios held by the device").isEqualTo(expected);
     }
 
     @Test
@@ -406,7 +411,7 @@ class TransmissionTest {
     }
 
     @Test
-    void repliesComeOutOfOrderAndDiscDrainsInFlightRequests() {
+    void repliesComeOutOfOrderAndDiscDrainsInFlightRequests() throws InterruptedException {
         try (TestClient c = TestClient.connect(f.server)) {
             c.go("disk", false, false);
             disk.holdIf(b -> b.op() == BioOp.WRITE && b.sector() == 0);
@@ -416,7 +421,10 @@ class TransmissionTest {
             expectSimple(c, 2, 0); // the second one overtakes the held first one
             assertThat(disk.heldCount()).isEqualTo(1);
             c.disconnect();
-            assertThat(c.quietFor(100)).as("DISC waits for the held write").isTrue();
+            // the server has read DISC and stopped reading; it waits for the held write before it closes
+            assertThat(Poll.until(() -> f.server.connectionStats().getFirst().readingEnded(), Duration.ofSeconds(5)))
+                    .as("DISC read").isTrue();
+            assertThat(f.server.connectionCount()).as("still open for the held write").isEqualTo(1);
             disk.releaseHeld();
             expectSimple(c, 1, 0);
             assertThat(c.closedByServer()).isTrue();
@@ -431,12 +439,11 @@ class TransmissionTest {
             for (int i = 0; i < 40; i++) {
                 c.request(0, CMD_READ, i, 0, 4096);
             }
-            long deadline = System.currentTimeMillis() + 5000;
-            while (disk.heldCount() < 8 && System.currentTimeMillis() < deadline) {
-                Thread.sleep(5);
-            }
-            Thread.sleep(100);
+            // the reader has taken 8 requests and waits for the budget with the ninth: no more can reach the device
+            assertThat(Poll.until(() -> disk.heldCount() == 8 && f.server.connectionStats().getFirst().waitingForBudget(),
+                    Duration.ofSeconds(5))).as("8 held and the reader waiting for the budget").isTrue();
             assertThat(disk.heldCount()).as("limit of 8 requests in flight").isEqualTo(8);
+            assertThat(f.server.connectionStats().getFirst().inFlightRequests()).isEqualTo(8);
             disk.releaseHeld();
             Set<Long> cookies = new HashSet<>();
             for (int i = 0; i < 40; i++) {
@@ -458,10 +465,7 @@ class TransmissionTest {
             b.go("plain", false, false);
             disk.holdIf(x -> x.op() == BioOp.WRITE);
             a.write(0, 1, 0, new byte[4096]);
-            long deadline = System.currentTimeMillis() + 5000;
-            while (disk.heldCount() == 0 && System.currentTimeMillis() < deadline) {
-                Thread.yield();
-            }
+            awaitHeld(1);
             assertThat(f.server.removeExport("disk")).isTrue();
             disk.releaseHeld();
             expectSimple(a, 1, 0);

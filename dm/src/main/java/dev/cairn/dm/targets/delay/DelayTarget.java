@@ -8,6 +8,7 @@ import dev.cairn.block.IoMutex;
 import dev.cairn.block.Submitter;
 import dev.cairn.dm.DeviceRef;
 import dev.cairn.dm.MapResult;
+import dev.cairn.dm.ShiftRemap;
 import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetContext;
 import java.time.Duration;
@@ -41,12 +42,10 @@ import java.util.concurrent.locks.LockSupport;
 final class DelayTarget implements Target {
     static final long MAX_PARK_MILLIS = 20;
 
-    private final TargetContext ctx;
     private final DelayConfig config;
     private final Klass read;
     private final Klass write;
     private final Klass flush;
-    private final DeviceRef readDev;
     private final Submitter submitter;
     private final InstantSource clock;
     private final IoMutex lock;
@@ -58,16 +57,14 @@ final class DelayTarget implements Target {
 
     private final Thread scheduler;
 
-    /** One class: a device, its shift and its delay; {@code ops} counts bios queued now (guarded by lock). */
+    /** One class: its remap and its delay; {@code ops} counts bios queued now (guarded by lock). */
     private static final class Klass {
-        final DeviceRef dev;
-        final long shift;
+        final ShiftRemap remap;
         final Duration delay;
         int ops;
 
-        Klass(DeviceRef dev, long offset, long begin, long delayMillis) {
-            this.dev = dev;
-            this.shift = offset - begin;
+        Klass(ShiftRemap remap, long delayMillis) {
+            this.remap = remap;
             this.delay = Duration.ofMillis(delayMillis);
         }
     }
@@ -75,13 +72,10 @@ final class DelayTarget implements Target {
     private record Held(Bio bio, Klass klass, Instant deadline) {}
 
     DelayTarget(TargetContext ctx, DelayConfig config, DeviceRef readDev, DeviceRef writeDev, DeviceRef flushDev) {
-        this.ctx = ctx;
         this.config = config;
-        long begin = ctx.beginSector();
-        this.read = new Klass(readDev, config.read().offsetSectors(), begin, config.read().delayMillis());
-        this.write = new Klass(writeDev, config.write().offsetSectors(), begin, config.write().delayMillis());
-        this.flush = new Klass(flushDev, config.flush().offsetSectors(), begin, config.flush().delayMillis());
-        this.readDev = readDev;
+        this.read = new Klass(new ShiftRemap(ctx, readDev, config.read().offsetSectors()), config.read().delayMillis());
+        this.write = new Klass(new ShiftRemap(ctx, writeDev, config.write().offsetSectors()), config.write().delayMillis());
+        this.flush = new Klass(new ShiftRemap(ctx, flushDev, config.flush().offsetSectors()), config.flush().delayMillis());
         this.submitter = ctx.submitter();
         this.clock = ctx.clock();
         this.lock = new IoMutex(submitter, "delay " + ctx);
@@ -99,7 +93,7 @@ final class DelayTarget implements Target {
         } else {
             k = write;
         }
-        clone.setDevice(k.dev.device()).setSector(clone.sector() + k.shift);
+        k.remap.apply(clone);
         if (k.delay.isZero()) {
             return MapResult.REMAPPED;
         }
@@ -216,17 +210,19 @@ final class DelayTarget implements Target {
 
     @Override
     public void iterateDevices(DeviceVisitor visitor) {
-        visitor.visit(read.dev, config.read().offsetSectors(), ctx.lengthSectors());
-        if (write.dev != read.dev) {
-            visitor.visit(write.dev, config.write().offsetSectors(), ctx.lengthSectors());
+        DeviceRef r = read.remap.device();
+        DeviceRef w = write.remap.device();
+        read.remap.visit(visitor);
+        if (w != r) {
+            write.remap.visit(visitor);
         }
-        if (flush.dev != write.dev && flush.dev != read.dev) {
-            visitor.visit(flush.dev, config.flush().offsetSectors(), ctx.lengthSectors());
+        if (flush.remap.device() != w && flush.remap.device() != r) {
+            flush.remap.visit(visitor);
         }
     }
 
     @Override
     public void queryExtents(long sector, long sectors, Extents.Sink sink) {
-        readDev.device().queryExtents(sector + read.shift, sectors, sink);
+        read.remap.queryExtents(sector, sectors, sink);
     }
 }

@@ -6,12 +6,18 @@ import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetVersion;
 
 /** {@code delay}: like linear, but holds each bio for a fixed time before passing it on. */
 public final class DelayTargetType implements TargetType {
     @Override
     public String name() {
         return "delay";
+    }
+
+    @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
     }
 
     @Override

@@ -6,9 +6,15 @@ import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetVersion;
 
 /** {@code dust <dev> <offset> <blksz>}: linear, with bad blocks added and removed by messages. */
 public final class DustTargetType implements TargetType {
+    @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
+    }
+
     @Override
     public String name() {
         return "dust";

@@ -8,6 +8,7 @@ import dev.cairn.block.Extents;
 import dev.cairn.dm.DeviceRef;
 import dev.cairn.dm.EndIoResult;
 import dev.cairn.dm.MapResult;
+import dev.cairn.dm.ShiftRemap;
 import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetIo;
@@ -16,7 +17,7 @@ import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.InstantSource;
-import java.util.concurrent.ThreadLocalRandom;
+import java.util.random.RandomGenerator;
 
 /**
  * The flakey target (Linux {@code dm-flakey.c}, 6.x behaviour). Starting when the table is loaded, the
@@ -35,18 +36,23 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>Status: INFO is empty; TABLE is {@code <dev> <offset> <up> <down> <#args> <feat>...} as Linux
  * prints it (so a table with no features shows {@code 2 error_reads error_writes}).
  *
- * <p>Thread safety: immutable apart from the copy bio set, which is thread-safe.
+ * <p>Random corruption draws from the registry's injected {@link dev.cairn.dm.RandomSource}: seeded, a run
+ * replays (the same I/O in the same order corrupts the same bytes).
+ *
+ * <p>Thread safety: immutable apart from the copy bio set, which is thread-safe, and the random generator,
+ * whose draws are synchronized on it (only bios that may be corrupted draw).
  */
 final class FlakeyTarget implements Target {
     private final TargetContext ctx;
     private final FlakeyConfig config;
     private final FlakeyConfig.Features f;
-    private final DeviceRef dev;
-    private final long shift;
+    private final ShiftRemap remap;
     private final InstantSource clock;
     private final Instant start;
     private final long cycleSeconds;
     private final BioSet copies;
+    /** Guarded by itself. */
+    private final RandomGenerator random;
 
     /** Marker stored in the per-bio context: the read was mapped while down and may be corrupted. */
     private static final Object CAN_CORRUPT = new Object();
@@ -55,13 +61,13 @@ final class FlakeyTarget implements Target {
         this.ctx = ctx;
         this.config = config;
         this.f = config.features();
-        this.dev = dev;
-        this.shift = config.offsetSectors() - ctx.beginSector();
+        this.remap = new ShiftRemap(ctx, dev, config.offsetSectors());
         this.clock = ctx.clock();
         this.start = clock.instant();
         this.cycleSeconds = config.upSeconds() + config.downSeconds();
         boolean writesCorrupt = (f.corruptByte() != null && f.corruptByte().write()) || f.randomWriteCorrupt() > 0;
         this.copies = writesCorrupt ? ctx.newBioSet("flakey-copy", 64) : null;
+        this.random = ctx.newRandom();
     }
 
     /** True while in the down part of the cycle. */
@@ -83,7 +89,7 @@ final class FlakeyTarget implements Target {
                 if (clone.hasData()) {
                     TargetIo.of(clone).setData(CAN_CORRUPT);
                 }
-                return remap(clone);
+                return remap.map(clone);
             }
             if (f.dropWrites()) {
                 clone.complete(BioStatus.OK);
@@ -101,12 +107,7 @@ final class FlakeyTarget implements Target {
                 }
             }
         }
-        return remap(clone);
-    }
-
-    private MapResult remap(Bio clone) {
-        clone.setDevice(dev.device()).setSector(clone.sector() + shift);
-        return MapResult.REMAPPED;
+        return remap.map(clone);
     }
 
     /** Linux clones the data into new pages so the writer's buffer stays intact; so do we. */
@@ -121,12 +122,12 @@ final class FlakeyTarget implements Target {
             }
         }
         if (random) {
-            ThreadLocalRandom r = ThreadLocalRandom.current();
-            copy.set(ValueLayout.JAVA_BYTE, r.nextInt(size), (byte) r.nextInt(256));
+            synchronized (this.random) {
+                copy.set(ValueLayout.JAVA_BYTE, this.random.nextInt(size), (byte) this.random.nextInt(256));
+            }
         }
         Bio w = copies.alloc();
-        w.setDevice(dev.device()).setOp(BioOp.WRITE).setFlags(clone.flags()).setSector(clone.sector() + shift)
-                .setData(copy);
+        remap.apply(w.setOp(BioOp.WRITE).setFlags(clone.flags()).setSector(clone.sector())).setData(copy);
         w.setEndIo(done -> clone.complete(done.status()));
         ctx.submitter().submit(w);
         return MapResult.SUBMITTED;
@@ -140,8 +141,13 @@ final class FlakeyTarget implements Target {
                 clone.fill(cb.nthByte() - 1, 1, (byte) cb.value());
             }
             if (f.randomReadCorrupt() > 0 && chance(f.randomReadCorrupt()) && clone.sizeBytes() > 0) {
-                ThreadLocalRandom r = ThreadLocalRandom.current();
-                clone.fill(r.nextInt(clone.sizeBytes()), 1, (byte) r.nextInt(256));
+                int at;
+                byte value;
+                synchronized (random) {
+                    at = random.nextInt(clone.sizeBytes());
+                    value = (byte) random.nextInt(256);
+                }
+                clone.fill(at, 1, value);
             }
         }
         return EndIoResult.done(status);
@@ -151,8 +157,10 @@ final class FlakeyTarget implements Target {
         return (bio.flags() & cb.flags()) == cb.flags();
     }
 
-    private static boolean chance(long perBillion) {
-        return ThreadLocalRandom.current().nextLong(FlakeyConfig.PROBABILITY_BASE) < perBillion;
+    private boolean chance(long perBillion) {
+        synchronized (random) {
+            return random.nextLong(FlakeyConfig.PROBABILITY_BASE) < perBillion;
+        }
     }
 
     @Override
@@ -162,7 +170,7 @@ final class FlakeyTarget implements Target {
 
     @Override
     public void iterateDevices(DeviceVisitor visitor) {
-        visitor.visit(dev, config.offsetSectors(), ctx.lengthSectors());
+        remap.visit(visitor);
     }
 
     @Override
@@ -173,6 +181,6 @@ final class FlakeyTarget implements Target {
             sink.extent(sectors, 0);
             return;
         }
-        dev.device().queryExtents(sector + shift, sectors, sink);
+        remap.queryExtents(sector, sectors, sink);
     }
 }

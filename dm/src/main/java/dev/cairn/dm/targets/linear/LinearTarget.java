@@ -4,6 +4,7 @@ import dev.cairn.block.Bio;
 import dev.cairn.block.Extents;
 import dev.cairn.dm.DeviceRef;
 import dev.cairn.dm.MapResult;
+import dev.cairn.dm.ShiftRemap;
 import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetContext;
 
@@ -14,23 +15,17 @@ import dev.cairn.dm.TargetContext;
  * <p>Thread safety: immutable.
  */
 final class LinearTarget implements Target {
-    private final TargetContext ctx;
     private final LinearConfig config;
-    private final DeviceRef dev;
-    /** {@code offset - begin}: added to a mapped-device sector gives the lower sector. */
-    private final long shift;
+    private final ShiftRemap remap;
 
     LinearTarget(TargetContext ctx, LinearConfig config, DeviceRef dev) {
-        this.ctx = ctx;
         this.config = config;
-        this.dev = dev;
-        this.shift = config.offsetSectors() - ctx.beginSector();
+        this.remap = new ShiftRemap(ctx, dev, config.offsetSectors());
     }
 
     @Override
     public MapResult map(Bio clone) {
-        clone.setDevice(dev.device()).setSector(clone.sector() + shift);
-        return MapResult.REMAPPED;
+        return remap.map(clone);
     }
 
     /** A pure remap: a file store below may answer large reads by reference (see {@link Target#passesSpliceReads}). */
@@ -46,11 +41,11 @@ final class LinearTarget implements Target {
 
     @Override
     public void iterateDevices(DeviceVisitor visitor) {
-        visitor.visit(dev, config.offsetSectors(), ctx.lengthSectors());
+        remap.visit(visitor);
     }
 
     @Override
     public void queryExtents(long sector, long sectors, Extents.Sink sink) {
-        dev.device().queryExtents(sector + shift, sectors, sink);
+        remap.queryExtents(sector, sectors, sink);
     }
 }

@@ -6,12 +6,18 @@ import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetVersion;
 
 /** {@code linear <dev> <offset>}: maps the target's range onto a range of another device. */
 public final class LinearTargetType implements TargetType {
     @Override
     public String name() {
         return "linear";
+    }
+
+    @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
     }
 
     @Override

@@ -1,12 +1,14 @@
 package dev.cairn.dm.targets.logwrites;
 
+import dev.cairn.block.BlockDevice;
 import dev.cairn.dm.DeviceRef;
+import dev.cairn.dm.SharedKey;
 import dev.cairn.dm.TableException;
 import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
-import dev.cairn.block.BlockDevice;
+import dev.cairn.dm.TargetVersion;
 import java.io.IOException;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -14,7 +16,18 @@ import java.util.concurrent.ConcurrentHashMap;
 /** {@code log-writes <dev> <log dev>}: passes I/O to {@code dev} and logs every write, in the order it became durable. */
 public final class LogWritesTargetType implements TargetType {
     /** Key of the registry-wide set of log devices that a live log-writes target is writing. */
-    static final String LOGS_IN_USE = "log-writes:logs-in-use";
+    /** The log devices live log-writes tables write, one registry-wide set. */
+    static final class LogsInUse {
+        final Set<BlockDevice> devices = ConcurrentHashMap.newKeySet();
+    }
+
+    static final SharedKey<LogsInUse> LOGS_IN_USE = SharedKey.of("log-writes logs in use", LogsInUse.class);
+
+    /** Cairn's own version of this target (Linux's dm-log-writes is 1.1.0; the format is the same). */
+    @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
+    }
 
     @Override
     public String name() {
@@ -41,7 +54,7 @@ public final class LogWritesTargetType implements TargetType {
         }
         // Two tables writing one log (a reload naming the live table's log) would interleave entries
         // from sector 1 on: refused, with nothing changed.
-        Set<BlockDevice> inUse = ctx.shared(LOGS_IN_USE, ConcurrentHashMap::newKeySet);
+        Set<BlockDevice> inUse = ctx.shared(LOGS_IN_USE, LogsInUse::new).devices;
         if (!inUse.add(log.device())) {
             throw args.error("log dev", config.logDevice(),
                     "a log device no other log-writes table is writing (remove that device first)");

@@ -6,6 +6,7 @@ import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetArgs;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetType;
+import dev.cairn.dm.TargetVersion;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -14,6 +15,11 @@ public final class StripedTargetType implements TargetType {
     @Override
     public String name() {
         return "striped";
+    }
+
+    @Override
+    public TargetVersion version() {
+        return TargetVersion.of(1, 0, 0);
     }
 
     @Override

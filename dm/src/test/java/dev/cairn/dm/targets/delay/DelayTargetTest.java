@@ -18,6 +18,7 @@ import dev.cairn.dm.SuspendMode;
 import dev.cairn.testkit.Io;
 import dev.cairn.testkit.ModelDevice;
 import dev.cairn.testkit.Pattern;
+import dev.cairn.testkit.Poll;
 import dev.cairn.testkit.RandomIo;
 import dev.cairn.testkit.StackBuilder;
 import java.time.Duration;
@@ -45,6 +46,16 @@ class DelayTargetTest {
         return f;
     }
 
+    /**
+     * Waits until the scheduler has scanned its queue against the clock as it is now, and submitted what was
+     * due: it reads the clock once per scan and parks only after submitting, so the second read from now on
+     * (nothing else reads the clock meanwhile: no bio is being mapped) comes after a whole scan.
+     */
+    private void awaitSchedulerScan() throws InterruptedException {
+        long reads = clock.reads();
+        assertThat(Poll.until(() -> clock.reads() >= reads + 2, Duration.ofSeconds(10))).as("the scheduler scanned").isTrue();
+    }
+
     @ParameterizedTest
     @EnumSource(SubmitPolicy.class)
     void biosWaitForTheInjectedClock(SubmitPolicy policy) throws Exception {
@@ -53,13 +64,14 @@ class DelayTargetTest {
             dm.addLeaf("lower", lower);
             MappedDevice md = dm.create("d", "0 1024 delay lower 0 1000");
             CompletableFuture<BioStatus> w = asyncWrite(stack, md, 8, 1);
-            Thread.sleep(150);
+            awaitSchedulerScan();
             assertThat(w).isNotDone();
             assertThat(dm.status("d", StatusType.INFO).text()).isEqualTo("0 1024 delay 0 1 0\n");
             assertThat(lower.allocatedBytes()).isZero();
             clock.advance(Duration.ofMillis(999));
-            Thread.sleep(100);
+            awaitSchedulerScan();
             assertThat(w).isNotDone();
+            assertThat(dm.status("d", StatusType.INFO).text()).as("still queued").isEqualTo("0 1024 delay 0 1 0\n");
             clock.advance(Duration.ofMillis(1));
             assertThat(w.get(5, TimeUnit.SECONDS)).isEqualTo(BioStatus.OK);
             assertThat(dm.status("d", StatusType.INFO).text()).isEqualTo("0 1024 delay 0 0 0\n");
@@ -108,8 +120,9 @@ class DelayTargetTest {
             assertThat(w.getNow(null)).isEqualTo(BioStatus.OK);
             md.resume();
             CompletableFuture<BioStatus> w2 = asyncWrite(stack, md, 0, 2);
-            Thread.sleep(100);
+            awaitSchedulerScan();
             assertThat(w2).isNotDone();
+            assertThat(dm.status("d", StatusType.INFO).text()).as("queued again").isEqualTo("0 1024 delay 0 1 0\n");
             clock.advance(Duration.ofHours(1));
             assertThat(w2.get(5, TimeUnit.SECONDS)).isEqualTo(BioStatus.OK);
         }

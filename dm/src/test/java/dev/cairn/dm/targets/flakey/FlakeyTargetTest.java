@@ -9,6 +9,7 @@ import dev.cairn.block.store.MemoryStore;
 import dev.cairn.dm.DeviceRegistry;
 import dev.cairn.dm.FakeClock;
 import dev.cairn.dm.MappedDevice;
+import dev.cairn.dm.RandomSource;
 import dev.cairn.dm.RegistryOptions;
 import dev.cairn.testkit.Io;
 import dev.cairn.testkit.ModelDevice;
@@ -179,5 +180,33 @@ class FlakeyTargetTest {
         }
         assertThat(changedWrites).isGreaterThan(10);
         assertThat(changedReads).isGreaterThan(10);
+    }
+
+    /** What 16 reads through a flakey device corrupting every read look like, under {@code random}. */
+    private java.util.List<String> corruptedReads(RandomSource random) throws Exception {
+        try (DeviceRegistry own = new DeviceRegistry(stack.submitter(),
+                RegistryOptions.defaults().withClock(clock).withRandom(random))) {
+            MemoryStore base = new MemoryStore("base", 1 << 20);
+            own.addLeaf("base", base);
+            Io.writeOk(stack.submitter(), base, 0, Pattern.segment(0, 4096, 1));
+            MappedDevice md = own.create("f", "0 64 flakey base 0 0 10 2 random_read_corrupt 1000000000");
+            java.util.List<String> out = new java.util.ArrayList<>();
+            for (int i = 0; i < 16; i++) {
+                out.add(java.util.HexFormat.of().formatHex(Io.readOk(stack.submitter(), md, 0, 4096)
+                        .toArray(ValueLayout.JAVA_BYTE)));
+            }
+            return out;
+        }
+    }
+
+    @Test
+    void aSeededRandomSourceReplaysTheSameFaults() throws Exception {
+        java.util.List<String> first = corruptedReads(RandomSource.seeded(42));
+        String clean = java.util.HexFormat.of().formatHex(Pattern.segment(0, 4096, 1).toArray(ValueLayout.JAVA_BYTE));
+        // a corruption may write the byte's own value (1 in 256): some read of the 16 differs
+        assertThat(first).as("reads were corrupted").anyMatch(hex -> !hex.equals(clean));
+        assertThat(corruptedReads(RandomSource.seeded(42))).as("the same seed, the same faults").isEqualTo(first);
+        // another seed: one byte of 4096 at one of 256 values, 16 times; all equal by chance is below 1e-90
+        assertThat(corruptedReads(RandomSource.seeded(43))).as("another seed").isNotEqualTo(first);
     }
 }
