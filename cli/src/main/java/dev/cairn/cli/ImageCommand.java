@@ -11,8 +11,9 @@ import picocli.CommandLine.Parameters;
 
 /** {@code cairn image create|info}: image files, handled locally (no daemon needed). */
 @Command(name = "image", mixinStandardHelpOptions = true,
-        description = "Create and inspect image files (raw disk images and snapshot COW images). Needs no daemon.",
-        subcommands = {ImageCommand.Create.class, ImageCommand.Info.class})
+        description = "Create and inspect image files (raw disk images and snapshot COW images) and RBD images. Needs no daemon.",
+        subcommands = {ImageCommand.Create.class, ImageCommand.Info.class, RbdImageCommands.Create.class,
+            RbdImageCommands.Resize.class, RbdImageCommands.Ls.class})
 final class ImageCommand extends ClientCommand {
     @Override
     int run() {

@@ -43,8 +43,12 @@ public final class RbdLeafType implements LeafType {
     public BlockDevice open(String spec, String holderName) throws IOException {
         try {
             return RbdDevice.open(RbdSpec.parse(spec));
-        } catch (IOException | UnsatisfiedLinkError e) {
+        } catch (IOException e) {
             throw new IOException("an RBD image that can be opened; " + e.getMessage(), e);
+        } catch (LinkageError e) {
+            // librbd missing: the class's initializer failed (first time) or the class is unusable (later).
+            Throwable why = e.getCause() != null ? e.getCause() : e;
+            throw new IOException("an RBD image that can be opened; librbd is not usable here: " + why.getMessage(), e);
         }
     }
 }

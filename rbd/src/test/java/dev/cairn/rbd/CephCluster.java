@@ -173,9 +173,20 @@ public final class CephCluster implements AutoCloseable {
         return "rbd:rbd/" + image + "?conf=" + conf + "&timeout=" + timeoutSeconds;
     }
 
-    /** Freezes the OSD (SIGSTOP): the cluster stops answering I/O without losing its memstore data. */
+    /**
+     * Freezes the OSD (SIGSTOP) and waits until the kernel says it is stopped: the cluster stops answering
+     * I/O without losing its memstore data.
+     */
     public void freezeOsd() throws Exception {
         ExternalTools.run(Duration.ofSeconds(10), "kill", "-STOP", Long.toString(osdPid)).ok();
+        Path stat = Path.of("/proc/" + osdPid + "/stat");
+        if (!Poll.until(() -> {
+            String s = read(stat);
+            int close = s.lastIndexOf(')');
+            return close > 0 && s.length() > close + 2 && s.charAt(close + 2) == 'T';
+        }, Duration.ofSeconds(10))) {
+            fail("osd." + osdId + " (pid " + osdPid + ") did not stop: " + read(stat));
+        }
     }
 
     /** Lets a frozen OSD run again (SIGCONT). */

@@ -74,6 +74,24 @@ class RbdDeviceIT {
     }
 
     @Test
+    void imagesAreCreatedResizedAndListedThroughLibrbd() throws Exception {
+        RbdSpec spec = RbdSpec.parse(ceph.spec("made", 30));
+        RbdImages.create(spec, 8 * MIB);
+        assertThat(RbdImages.list(spec)).contains("made");
+        assertThat(ceph.rbd("info", "rbd/made")).contains("size 8 MiB");
+        RbdImages.resize(spec, 32 * MIB);
+        RbdDevice d = open("made", 30);
+        assertThat(d.capacitySectors()).isEqualTo(32 * MIB / 512);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> RbdImages.create(spec, MIB))
+                .hasMessageContaining("creating rbd/made: EEXIST");
+        // A table names it like any leaf.
+        DeviceRegistry dm = stack.add(new DeviceRegistry(stack.submitter()));
+        MappedDevice md = dm.create("m", "0 65536 linear " + ceph.spec("made", 30) + " 0");
+        Io.writeOk(stack.submitter(), md, 0, Pattern.segment(0, 4096, 4));
+        assertThat(Io.readOk(stack.submitter(), d, 0, 4096).mismatch(Pattern.segment(0, 4096, 4))).isEqualTo(-1);
+    }
+
+    @Test
     void conformance() throws Exception {
         ceph.createImage("conf", 64 * MIB);
         RbdDevice d = open("conf", 30);
