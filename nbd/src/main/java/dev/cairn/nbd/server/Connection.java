@@ -26,6 +26,11 @@ import java.util.List;
 /**
  * One client connection: the handshake, then the transmission phase.
  *
+ * <p>Why one class of this size: every command's path shares the reader's state (the read-ahead window,
+ * the replies parked on the reader, the negotiated flags, the budgets) and the order in which it is touched
+ * is the design; the pieces that stand alone live apart ({@link Request}, {@link ReplyWriter},
+ * {@link WritePieces}, {@link WireReader}, {@link InFlightBudget}, {@link BufferPool}).
+ *
  * <h2>Implementation notes</h2>
  * <b>Threads.</b> The connection's virtual thread reads and validates requests and submits them (while
  * the client streams large WRITEs, a platform thread does, see {@link #transmission}); a second virtual
@@ -54,6 +59,10 @@ import java.util.List;
  * <p><b>Bounds.</b> Before reading a payload or allocating a buffer the reader takes a share of the
  * {@link InFlightBudget}; a length above the maximum payload is refused (a WRITE's payload is skipped
  * through the read-ahead window, never buffered), so no allocation follows a client's number unchecked.
+ * Every buffer is then reserved against the server-wide client memory budget ({@link BufferPool}) before it
+ * is allocated; a spent budget is ENOMEM for that request ({@link #buffer}). A WRITE longer than
+ * {@link #WRITE_PIECE_BYTES} is read and written in pieces as it arrives ({@link #writeInPieces}), so a
+ * client holds the memory of what it has sent, not of what its header claims (docs/nbd.md, "Bounds").
  *
  * <p><b>Errors.</b> A bad request gets its errno and the connection goes on. The connection is dropped only
  * when the stream cannot be trusted any more: a bad request magic or a stream that ends inside a request.
