@@ -127,6 +127,12 @@ final class Connection implements Runnable {
     private int switchVotes;
     /** Times the request loop moved to a platform thread (for tests). */
     private volatile int streamingSwitches;
+    /**
+     * The request being handled by the request loop, from its header until its handler returns; read by
+     * {@link #endCurrent} on the connection's thread after the loop threw (after its thread was joined, when
+     * it ran on the streaming thread).
+     */
+    private Request current;
     /** Requests that completed on the reader's own thread during the current request; see {@link #finish}. */
     private final List<Request> completedOnReader = new ArrayList<>(4);
 
@@ -205,6 +211,7 @@ final class Connection implements Runnable {
         } catch (RuntimeException | Error e) {
             server.internalError();
             LOG.log(Level.ERROR, () -> this + ": internal error", e);
+            endCurrent();
         } finally {
             if (writer != null) {
                 // Only after an exception inside a request can something be left here; the writer sends it.
@@ -217,6 +224,22 @@ final class Connection implements Runnable {
             }
             transport.close();
             server.connectionClosed(this);
+        }
+    }
+
+    /**
+     * After an unexpected exception inside a request: a request that holds a share of the in-flight budget
+     * but was never answered would keep the writer waiting for it for ever, and with it the connection
+     * (issue 22: a reader parked in the join below, the writer in its loop, the socket in CLOSE-WAIT). It is
+     * answered EIO here; if the device got it after all, its completion finds the reply claimed, and its
+     * buffer is never reused (the device may still hold it).
+     */
+    private void endCurrent() {
+        Request r = current;
+        current = null;
+        if (r != null && r.acquired && !r.pieced) {
+            r.dropBuffer = true;
+            finish(r.fail(EIO, "internal error"));
         }
     }
 
@@ -373,6 +396,7 @@ final class Connection implements Runnable {
                 return false;
             }
             Request r = new Request(this, type, flags, cookie, offset, length);
+            current = r;
             switch (type) {
                 case CMD_READ -> read(r);
                 case CMD_WRITE -> write(r);
@@ -383,6 +407,7 @@ final class Connection implements Runnable {
                 case CMD_BLOCK_STATUS -> blockStatus(r);
                 default -> reject(r, EINVAL, "unknown command " + type);
             }
+            current = null;
             replyCompletedOnReader();
             if (switchReader(type, length)) {
                 return true;
@@ -463,6 +488,7 @@ final class Connection implements Runnable {
             return false;
         }
         r.budgetBytes = bytes;
+        r.acquired = true;
         return true;
     }
 
@@ -597,6 +623,7 @@ final class Connection implements Runnable {
             pool.release(r.buffer);
             r.buffer = null;
             budget.release(length);
+            r.acquired = false; // its share is back: nothing of it is left to answer
             throw e;
         }
         int bioFlags = fuaFlags(r);

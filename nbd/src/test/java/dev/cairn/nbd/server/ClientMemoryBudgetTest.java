@@ -108,6 +108,37 @@ class ClientMemoryBudgetTest {
         }
     }
 
+    /**
+     * Issue 22 item 9's class: any unexpected exception inside a request (here a device whose limits throw
+     * while a FUA write is being set up) left the request's in-flight share unanswered, so the writer waited
+     * for it for ever and the connection never closed. The request is now answered EIO and the connection ends.
+     */
+    @Test
+    void anInternalErrorInsideARequestStillEndsTheConnection() throws Exception {
+        AtomicBoolean armed = new AtomicBoolean();
+        TestDevice disk = new TestDevice("disk", 64 * MIB) {
+            @Override
+            public dev.cairn.block.QueueLimits limits() {
+                if (armed.get()) {
+                    throw new IllegalStateException("injected bug");
+                }
+                return super.limits();
+            }
+        };
+        try (ServerFixture f = new ServerFixture().export(NbdExport.of("disk", disk))) {
+            f.expectedInternalErrors = 1;
+            try (TestClient c = TestClient.connect(f.server)) {
+                c.go("disk", false, false);
+                armed.set(true);
+                c.write(CMD_FLAG_FUA, 1, 0, new byte[4096]);
+                assertThat(c.readSimple()).isEqualTo(new TestClient.Simple(EIO, 1));
+                assertThat(c.bytesUntilClosed()).as("then the connection closes").isZero();
+            }
+            f.assertQuiescent();
+            assertThat(f.server.clientMemory().heldBytes()).isZero();
+        }
+    }
+
     @Test
     void aSpentBudgetAnswersEnomemWithoutAllocatingAndTheConnectionGoesOn() throws Exception {
         // A 32 MiB budget: 128 slow writers hold all of it, one piece each.

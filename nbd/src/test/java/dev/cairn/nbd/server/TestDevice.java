@@ -18,7 +18,7 @@ import java.util.function.Predicate;
  * A MemoryStore with knobs for tests: its own limits, counters per operation, bios that can be held back
  * (to force out-of-order replies and in-flight states) and injected errors.
  */
-final class TestDevice extends ForwardingDevice {
+class TestDevice extends ForwardingDevice {
     private final QueueLimits limits;
     final AtomicInteger reads = new AtomicInteger();
     final AtomicInteger writes = new AtomicInteger();
