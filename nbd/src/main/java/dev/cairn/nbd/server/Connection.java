@@ -26,6 +26,11 @@ import java.util.List;
 /**
  * One client connection: the handshake, then the transmission phase.
  *
+ * <p>Why one class of this size: every command's path shares the reader's state (the read-ahead window,
+ * the replies parked on the reader, the negotiated flags, the budgets) and the order in which it is touched
+ * is the design; the pieces that stand alone live apart ({@link Request}, {@link ReplyWriter},
+ * {@link WritePieces}, {@link WireReader}, {@link InFlightBudget}, {@link BufferPool}).
+ *
  * <h2>Implementation notes</h2>
  * <b>Threads.</b> The connection's virtual thread reads and validates requests and submits them (while
  * the client streams large WRITEs, a platform thread does, see {@link #transmission}); a second virtual
@@ -54,6 +59,10 @@ import java.util.List;
  * <p><b>Bounds.</b> Before reading a payload or allocating a buffer the reader takes a share of the
  * {@link InFlightBudget}; a length above the maximum payload is refused (a WRITE's payload is skipped
  * through the read-ahead window, never buffered), so no allocation follows a client's number unchecked.
+ * Every buffer is then reserved against the server-wide client memory budget ({@link BufferPool}) before it
+ * is allocated; a spent budget is ENOMEM for that request ({@link #buffer}). A WRITE longer than
+ * {@link #WRITE_PIECE_BYTES} is read and written in pieces as it arrives ({@link #writeInPieces}), so a
+ * client holds the memory of what it has sent, not of what its header claims (docs/nbd.md, "Bounds").
  *
  * <p><b>Errors.</b> A bad request gets its errno and the connection goes on. The connection is dropped only
  * when the stream cannot be trusted any more: a bad request magic or a stream that ends inside a request.
@@ -118,6 +127,12 @@ final class Connection implements Runnable {
     private int switchVotes;
     /** Times the request loop moved to a platform thread (for tests). */
     private volatile int streamingSwitches;
+    /**
+     * The request being handled by the request loop, from its header until its handler returns; read by
+     * {@link #endCurrent} on the connection's thread after the loop threw (after its thread was joined, when
+     * it ran on the streaming thread).
+     */
+    private Request current;
     /** Requests that completed on the reader's own thread during the current request; see {@link #finish}. */
     private final List<Request> completedOnReader = new ArrayList<>(4);
 
@@ -195,6 +210,7 @@ final class Connection implements Runnable {
         } catch (RuntimeException | Error e) {
             server.internalError();
             LOG.log(Level.ERROR, () -> this + ": internal error", e);
+            endCurrent();
         } finally {
             if (writer != null) {
                 // Only after an exception inside a request can something be left here; the writer sends it.
@@ -207,6 +223,22 @@ final class Connection implements Runnable {
             }
             transport.close();
             server.connectionClosed(this);
+        }
+    }
+
+    /**
+     * After an unexpected exception inside a request: a request that holds a share of the in-flight budget
+     * but was never answered would keep the writer waiting for it for ever, and with it the connection
+     * (issue 22: a reader parked in the join below, the writer in its loop, the socket in CLOSE-WAIT). It is
+     * answered EIO here; if the device got it after all, its completion finds the reply claimed, and its
+     * buffer is never reused (the device may still hold it).
+     */
+    private void endCurrent() {
+        Request r = current;
+        current = null;
+        if (r != null && r.acquired && !r.pieced) {
+            r.dropBuffer = true;
+            finish(r.fail(EIO, "internal error"));
         }
     }
 
@@ -363,6 +395,7 @@ final class Connection implements Runnable {
                 return false;
             }
             Request r = new Request(this, type, flags, cookie, offset, length);
+            current = r;
             switch (type) {
                 case CMD_READ -> read(r);
                 case CMD_WRITE -> write(r);
@@ -373,6 +406,7 @@ final class Connection implements Runnable {
                 case CMD_BLOCK_STATUS -> blockStatus(r);
                 default -> reject(r, EINVAL, "unknown command " + type);
             }
+            current = null;
             replyCompletedOnReader();
             if (switchReader(type, length)) {
                 return true;
@@ -453,6 +487,7 @@ final class Connection implements Runnable {
             return false;
         }
         r.budgetBytes = bytes;
+        r.acquired = true;
         return true;
     }
 
@@ -587,6 +622,7 @@ final class Connection implements Runnable {
             pool.release(r.buffer);
             r.buffer = null;
             budget.release(length);
+            r.acquired = false; // its share is back: nothing of it is left to answer
             throw e;
         }
         int bioFlags = fuaFlags(r);

@@ -25,6 +25,8 @@ final class Request implements BioEndIo {
 
     /** Budget bytes to give back after the reply is written. */
     long budgetBytes;
+    /** The request holds a share of the in-flight budget: it must be answered (or the share given back). */
+    boolean acquired;
     /** READ data, WRITE payload or BLOCK_STATUS payload; returned to the pool after the reply. */
     BufferPool.Buffer buffer;
     /** Bytes of {@link #buffer} the reply carries (READ length or BLOCK_STATUS payload length). */

@@ -79,6 +79,67 @@ class ClientMemoryBudgetTest {
     }
 
     @Test
+    void aLongWriteWhosePieceFailsOrThrowsIsAnsweredOnceWithEioAndFreesEverything() throws Exception {
+        TestDevice disk = new TestDevice("disk", 64 * MIB);
+        try (ServerFixture f = new ServerFixture().export(NbdExport.of("disk", disk))) {
+            try (TestClient c = TestClient.connect(f.server)) {
+                c.go("disk", false, false);
+                // The second piece of a 1 MiB write at 0 fails on the device.
+                disk.failIf(b -> b.op() == dev.cairn.block.BioOp.WRITE && b.sector() == PIECE / 512,
+                        dev.cairn.block.BioStatus.IOERR);
+                c.write(0, 1, 0, new byte[MIB]);
+                assertThat(c.readSimple()).isEqualTo(new TestClient.Simple(EIO, 1));
+                disk.failIf(b -> false, dev.cairn.block.BioStatus.IOERR);
+                // The third piece's submission throws: the rest of the payload is skipped, the stream stays in step.
+                disk.onSubmit = b -> {
+                    if (b.op() == dev.cairn.block.BioOp.WRITE && b.sector() == 2L * PIECE / 512) {
+                        throw new IllegalStateException("injected device bug");
+                    }
+                };
+                c.write(0, 2, 0, new byte[MIB]);
+                assertThat(c.readSimple()).isEqualTo(new TestClient.Simple(EIO, 2));
+                disk.onSubmit = b -> { };
+                c.write(0, 3, 0, new byte[MIB]);
+                assertThat(c.readSimple()).as("the connection goes on").isEqualTo(new TestClient.Simple(0, 3));
+                c.disconnect();
+            }
+            f.assertQuiescent();
+            assertThat(f.server.clientMemory().heldBytes()).isZero();
+        }
+    }
+
+    /**
+     * Issue 22 item 9's class: any unexpected exception inside a request (here a device whose limits throw
+     * while a FUA write is being set up) left the request's in-flight share unanswered, so the writer waited
+     * for it for ever and the connection never closed. The request is now answered EIO and the connection ends.
+     */
+    @Test
+    void anInternalErrorInsideARequestStillEndsTheConnection() throws Exception {
+        AtomicBoolean armed = new AtomicBoolean();
+        TestDevice disk = new TestDevice("disk", 64 * MIB) {
+            @Override
+            public dev.cairn.block.QueueLimits limits() {
+                if (armed.get()) {
+                    throw new IllegalStateException("injected bug");
+                }
+                return super.limits();
+            }
+        };
+        try (ServerFixture f = new ServerFixture().export(NbdExport.of("disk", disk))) {
+            f.expectedInternalErrors = 1;
+            try (TestClient c = TestClient.connect(f.server)) {
+                c.go("disk", false, false);
+                armed.set(true);
+                c.write(CMD_FLAG_FUA, 1, 0, new byte[4096]);
+                assertThat(c.readSimple()).isEqualTo(new TestClient.Simple(EIO, 1));
+                assertThat(c.bytesUntilClosed()).as("then the connection closes").isZero();
+            }
+            f.assertQuiescent();
+            assertThat(f.server.clientMemory().heldBytes()).isZero();
+        }
+    }
+
+    @Test
     void aSpentBudgetAnswersEnomemWithoutAllocatingAndTheConnectionGoesOn() throws Exception {
         // A 32 MiB budget: 128 slow writers hold all of it, one piece each.
         try (ServerFixture f = new ServerFixture(b -> b.maxClientMemoryBytes(32 * MIB).bufferPoolBytes(0))

@@ -21,7 +21,7 @@ import java.util.function.Predicate;
  * {@link #heldCount()} reports is always in the queue {@link #releaseHeld()} drains (counting it first and
  * queueing it after let a release in between miss it: {@code TestDeviceTest}).
  */
-final class TestDevice extends ForwardingDevice {
+class TestDevice extends ForwardingDevice {
     private final QueueLimits limits;
     final AtomicInteger reads = new AtomicInteger();
     final AtomicInteger writes = new AtomicInteger();
