@@ -41,6 +41,7 @@ import picocli.CommandLine.Spec;
       DmCommands.Ls.class,
       DmCommands.Message.class,
       DmCommands.Targets.class,
+      DmCommands.Wait.class,
       ExportCommand.class,
       SnapshotCommand.class,
       ImageCommand.class,

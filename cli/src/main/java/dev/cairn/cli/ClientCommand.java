@@ -42,12 +42,28 @@ abstract class ClientCommand implements Callable<Integer> {
 
     int fail(DaemonException e) {
         PrintWriter err = err();
+        if (jsonRequested()) {
+            // Scripts that asked for JSON get the error as JSON too: {"error":{"kind":..,"message":..,"hint":..}}.
+            Map<String, Object> error = new LinkedHashMap<>();
+            error.put("kind", e.kind().wireName());
+            error.put("message", e.getMessage());
+            error.put("hint", e.hint());
+            err.println(dev.cairn.daemon.Json.write(Map.of("error", error)));
+            err.flush();
+            return e.kind() == ErrorKind.USAGE ? CommandLine.ExitCode.USAGE : CommandLine.ExitCode.SOFTWARE;
+        }
         err.println("cairn " + verbPath() + ": " + e.getMessage());
         if (!e.hint().isEmpty()) {
             err.println("  hint: " + e.hint());
         }
         err.flush();
         return e.kind() == ErrorKind.USAGE ? CommandLine.ExitCode.USAGE : CommandLine.ExitCode.SOFTWARE;
+    }
+
+    /** Whether the verb has {@code --json} and it was given. */
+    private boolean jsonRequested() {
+        picocli.CommandLine.Model.OptionSpec o = spec.findOption("--json");
+        return o != null && Boolean.TRUE.equals(o.getValue());
     }
 
     /** The verb as typed, e.g. {@code snapshot create}. */

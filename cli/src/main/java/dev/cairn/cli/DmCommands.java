@@ -364,4 +364,34 @@ final class DmCommands {
             return 0;
         }
     }
+
+    @Command(name = "wait", mixinStandardHelpOptions = true,
+            description = {"Wait for an event of a device (dmsetup wait): its event number passing EVENT_NR.",
+                "A table going live (the end of a snapshot merge, a resume with a new table) is an event.",
+                "Example: cairn wait vol0   (returns when vol0's merge has finished)"})
+    static final class Wait extends ClientCommand {
+        @Parameters(index = "0", paramLabel = "NAME", description = "The device.")
+        String name;
+
+        @Parameters(index = "1", arity = "0..1", paramLabel = "EVENT_NR",
+                description = "Wait until the event number is above this (default: the current one, so the next event).")
+        Long eventNumber;
+
+        @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "0",
+                description = "Give up after this many seconds (default: wait).")
+        long timeoutSeconds;
+
+        @Override
+        int run() {
+            if (timeoutSeconds < 0 || eventNumber != null && eventNumber < 0) {
+                err().println("cairn wait: --timeout and EVENT_NR (expected: >= 0)");
+                err().flush();
+                return 2;
+            }
+            Object r = call("wait", args("name", name, "eventNumber", eventNumber, "timeoutSeconds", timeoutSeconds));
+            out().println("event " + Text.num(Text.map(r).get("eventNumber")));
+            out().flush();
+            return 0;
+        }
+    }
 }

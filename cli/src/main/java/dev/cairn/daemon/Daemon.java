@@ -99,6 +99,8 @@ public final class Daemon implements AutoCloseable {
     private final DaemonLock lock;
     private final StateFile stateFile;
     private final ReentrantLock stateLock = new ReentrantLock();
+    /** Notified after every change of the state (and on cancellation), for {@code wait}. */
+    private final Object events = new Object();
     private final NameLocks names = new NameLocks();
     /** The cancellations of the requests running now, so {@link #stop()} can cancel them. */
     private final Set<Cancel> running = ConcurrentHashMap.newKeySet();
@@ -116,6 +118,8 @@ public final class Daemon implements AutoCloseable {
     private ControlServer control;
     private Snapshots snapshots;
     private volatile boolean stopping;
+    /** The first start made vol0's image (a failed start removes it again). */
+    private boolean createdVol0;
     private final java.util.concurrent.atomic.AtomicBoolean stopStarted = new java.util.concurrent.atomic.AtomicBoolean();
 
     private Daemon(Config config, DaemonLock lock, StateFile stateFile, DaemonState state, DaemonHooks hooks) {
@@ -134,13 +138,17 @@ public final class Daemon implements AutoCloseable {
     /** {@link #start(Config)} with test hooks. */
     public static Daemon start(Config config, DaemonHooks hooks) throws IOException {
         StateDir dir = config.stateDir();
+        boolean rootExisted = Files.exists(dir.root());
+        boolean imagesExisted = Files.exists(dir.imagesDir());
+        boolean lockExisted = Files.exists(dir.lockFile());
         dir.create();
         DaemonLock lock = DaemonLock.acquire(dir);
         Daemon d = null;
+        boolean first = false;
         try {
             StateFile file = new StateFile(dir.stateFile());
             DaemonState loaded = file.load();
-            boolean first = loaded == null;
+            first = loaded == null;
             d = new Daemon(config, lock, file, first ? DaemonState.empty() : loaded, hooks);
             d.submitter = Submitter.create(SubmitterConfig.defaults().withName("cairn"));
             d.registry = new DeviceRegistry(d.submitter, RegistryOptions.defaults().withTargetTypes(loadTargetTypes()));
@@ -162,7 +170,36 @@ public final class Daemon implements AutoCloseable {
                 d.teardown();
             }
             lock.close();
+            if (first) {
+                // A failed first start leaves nothing behind, so the next one is a first start again.
+                undoFirstStart(dir, d != null && d.createdVol0, !rootExisted, !imagesExisted, !lockExisted);
+            }
             throw e;
+        }
+    }
+
+    private static void undoFirstStart(StateDir dir, boolean vol0, boolean root, boolean images, boolean lockFile) {
+        List<Path> paths = new ArrayList<>(List.of(dir.stateFile()));
+        if (vol0) {
+            paths.add(dir.imagesDir().resolve(VOL0 + ".img"));
+        }
+        if (lockFile) {
+            paths.add(dir.lockFile());
+        }
+        if (images) {
+            paths.add(dir.imagesDir());
+        }
+        if (root) {
+            paths.add(dir.controlSocket());
+            paths.add(dir.nbdSocket());
+            paths.add(dir.root());
+        }
+        for (Path p : paths) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException ex) {
+                LOG.warn("could not remove {} after the failed first start: {}", p, ex.toString());
+            }
         }
     }
 
@@ -217,6 +254,9 @@ public final class Daemon implements AutoCloseable {
                     state = next;
                 } finally {
                     stateLock.unlock();
+                }
+                synchronized (events) {
+                    events.notifyAll();
                 }
             }
         };
@@ -279,6 +319,10 @@ public final class Daemon implements AutoCloseable {
             throw new DaemonException(ErrorKind.FAILED, e.getMessage(),
                     "another NBD server (another cairn, nbdkit, qemu-nbd) may be using port " + config.nbdPort()
                             + "; pick another with --nbd-port PORT (0 picks a free one)", e);
+        } catch (IllegalArgumentException | SecurityException e) { // UnresolvedAddressException is one
+            throw new DaemonException(ErrorKind.USAGE, "--listen: " + config.listenHost()
+                    + " (expected: a host name or address of this machine; " + e + ")",
+                    "use 127.0.0.1 (the default), 0.0.0.0 for every address, or one of this machine's addresses", e);
         }
     }
 
@@ -287,6 +331,7 @@ public final class Daemon implements AutoCloseable {
         Path image = config.stateDir().imagesDir().resolve(VOL0 + ".img");
         if (!Files.exists(image)) {
             Images.createSparse(image, VOL0_BYTES);
+            createdVol0 = true;
         }
         String table = "0 " + (VOL0_BYTES / 512) + " linear file:" + image + " 0\n";
         try {
@@ -456,6 +501,7 @@ public final class Daemon implements AutoCloseable {
             case "ls" -> ls(args);
             case "message" -> withNames(() -> message(args), args.string("name"));
             case "targets" -> targets();
+            case "wait" -> waitForEvent(args);
             case "export-ls" -> exportList();
             case "export-add" -> withNames(() -> exportAdd(args), args.string("device"));
             case "export-rm" -> exportRemove(args);
@@ -745,6 +791,47 @@ public final class Daemon implements AutoCloseable {
         } catch (DmException e) {
             throw DmErrors.of("message", name, e);
         }
+    }
+
+    /**
+     * dmsetup {@code wait}: returns once the device's event number is above {@code eventNumber} (default:
+     * the current one). Woken by every change of the state (a table going live through the daemon always
+     * is one); events a target raises on its own are seen within a second. Gives up when its client goes
+     * away, after {@code timeoutSeconds}, or when the device is removed. Holds no lock while it waits.
+     */
+    private Object waitForEvent(Protocol.Args args) {
+        String name = args.string("name");
+        MappedDevice md = device(name);
+        long since = args.number("eventNumber", md.eventNumber());
+        long timeoutSeconds = args.number("timeoutSeconds", 0);
+        long deadline = timeoutSeconds > 0 ? System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos() : Long.MAX_VALUE;
+        Cancel cancel = Cancel.current();
+        try (Cancel.Registration r = cancel.onCancel(() -> {
+            synchronized (events) {
+                events.notifyAll();
+            }
+        })) {
+            synchronized (events) {
+                while (md.eventNumber() <= since) {
+                    if (cancel.reason() != null) {
+                        throw new DaemonException(ErrorKind.FAILED, "wait " + name + ": cancelled: " + cancel.reason());
+                    }
+                    if (md.isRemoved()) {
+                        throw new DaemonException(ErrorKind.NOT_FOUND, "wait " + name + ": the device was removed");
+                    }
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        throw new DaemonException(ErrorKind.FAILED, "wait " + name + ": no event after " + timeoutSeconds
+                                + " s (event number still " + md.eventNumber() + ")");
+                    }
+                    events.wait(Math.max(1, Math.min(1000, left / 1_000_000)));
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new DaemonException(ErrorKind.FAILED, "wait " + name + ": interrupted");
+        }
+        return Map.of("name", name, "eventNumber", md.eventNumber());
     }
 
     private Object targets() {

@@ -46,6 +46,16 @@ class CairnMainTest {
   }
 
   @Test
+  void underJsonAnErrorIsPrintedAsJson(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+    assertThat(run("ls", "--json", "--state-dir", tmp.resolve("none").toString())).isEqualTo(1);
+    java.util.Map<String, Object> m = dev.cairn.daemon.Json.parseObject(err.toString().strip());
+    @SuppressWarnings("unchecked")
+    java.util.Map<String, Object> e = (java.util.Map<String, Object>) m.get("error");
+    assertThat(e).containsEntry("kind", "failed").containsKey("hint");
+    assertThat((String) e.get("message")).startsWith("no cairn daemon is running on state directory");
+  }
+
+  @Test
   void everyVerbHasHelp() {
     java.util.List<java.util.List<String>> verbs = new java.util.ArrayList<>();
     collect(CairnMain.commandLine(), new java.util.ArrayList<>(), verbs);
