@@ -323,7 +323,9 @@ final class DmCommands {
 
     @Command(name = "message", mixinStandardHelpOptions = true,
             description = {"Send a message to the target at SECTOR of a device's live table and print its reply.",
-                "Example: cairn message flaky 0 drop_writes"})
+                "None of today's targets takes a message (as in Linux: linear, striped, zero, error, delay, flakey",
+                "and the snapshot targets take none), so for now every message is refused with the target's reason;",
+                "targets that take messages (a thin pool) answer here. Form: cairn message DEVICE SECTOR WORD..."})
     static final class Message extends ClientCommand {
         @Parameters(index = "0", paramLabel = "NAME", description = "The device.")
         String name;
