@@ -333,6 +333,16 @@ public final class Daemon implements AutoCloseable {
     /** First start: one 1 GiB sparse file-backed device, exported, so a client can connect at once. */
     private void firstStart() throws IOException {
         Path image = config.stateDir().imagesDir().resolve(VOL0 + ".img");
+        try {
+            // The image's path goes into vol0's table, whose words are separated by whitespace.
+            Names.checkTableWord("the state directory's image path", image.toString());
+        } catch (DaemonException e) {
+            LOG.error("not creating the first device {}: {}", VOL0, e.getMessage());
+            restoreProblems.add(VOL0 + ": not created: " + e.getMessage() + "; use a state directory (CAIRN_HOME, "
+                    + "--state-dir) without spaces to get it, or create devices on images elsewhere");
+            stateFile.save(state);
+            return;
+        }
         if (!Files.exists(image)) {
             Images.createSparse(image, VOL0_BYTES);
             createdVol0 = true;
@@ -427,7 +437,7 @@ public final class Daemon implements AutoCloseable {
             out.println("  NBD (Unix): " + unixUri(""));
         }
         out.println("  control socket: " + dir.controlSocket());
-        if (first) {
+        if (first && state.device(VOL0) != null) {
             out.println("  first start: created " + VOL0 + " (1 GiB, sparse file " + dir.imagesDir().resolve(VOL0 + ".img") + ")");
         }
         List<String> names = exports.keySet().stream().sorted().toList();

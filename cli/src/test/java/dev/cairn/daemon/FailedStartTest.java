@@ -58,4 +58,17 @@ class FailedStartTest {
         assertThat(dir.stateFile()).exists();
         assertThat(dir.imagesDir().resolve("vol0.img")).exists();
     }
+
+    @Test
+    void aStateDirectoryWithASpaceSaysWhyThereIsNoVol0AndNothingElse() throws Exception {
+        StateDir dir = new StateDir(tmp.resolve("my state"));
+        ByteArrayOutputStream banner = new ByteArrayOutputStream();
+        try (Daemon d = Daemon.start(config(dir, "127.0.0.1", 0, banner))) {
+            String text = banner.toString(StandardCharsets.UTF_8);
+            assertThat(text).doesNotContain("first start: created", "argument count")
+                    .contains("PROBLEM: vol0: not created: the state directory's image path", "U+0020", "without spaces");
+            assertThat(d.state().devices()).isEmpty();
+            assertThat(dir.imagesDir().resolve("vol0.img")).doesNotExist();
+        }
+    }
 }
