@@ -164,6 +164,14 @@ final class DmCommands {
             for (Map<String, Object> d : devices) {
                 List<Map<String, Object>> lines = maps(d.get("lines"));
                 String prefix = name == null ? d.get("name") + ": " : "";
+                if (d.get("savedTable") != null) {
+                    // Commented out, so the output still loads back as a table only on purpose.
+                    out.println(prefix + "# not live (the device could not be restored); its saved table:");
+                    for (String line : str(d.get("savedTable")).split("\n")) {
+                        out.println(prefix + "# " + line);
+                    }
+                    continue;
+                }
                 if (lines.isEmpty() && name == null) {
                     out.println(prefix.strip());
                 }

@@ -714,6 +714,11 @@ public final class Daemon implements AutoCloseable {
                 lines.add(lm);
             }
             m.put("lines", lines);
+            DaemonState.Device rec = state.device(name);
+            if (type == StatusType.TABLE && !inactive && s.lines().isEmpty() && rec != null && !rec.table().isEmpty()) {
+                // Not restored (say its image was moved): the table it had is kept, and shown as not live.
+                m.put("savedTable", rec.table());
+            }
             out.add(m);
         }
         return Map.of("devices", out);
