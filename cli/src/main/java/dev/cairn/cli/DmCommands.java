@@ -120,7 +120,7 @@ final class DmCommands {
         }
     }
 
-    @Command(name = "remove", mixinStandardHelpOptions = true,
+    @Command(name = "remove", aliases = "rm", mixinStandardHelpOptions = true,
             description = {"Remove a device and its exports. Refused while another device uses it, unless --force",
                 "(the devices above it then get I/O errors)."})
     static final class Remove extends ClientCommand {

@@ -65,7 +65,27 @@ class CairnMainTest {
       java.util.List<String> args = new java.util.ArrayList<>(verb);
       args.add("--help");
       assertThat(run(args.toArray(String[]::new))).as(String.join(" ", verb)).isZero();
-      assertThat(out.toString()).as(String.join(" ", verb)).contains("Usage: cairn " + String.join(" ", verb));
+      // An alias (snapshot remove) shows the usage of its command (snapshot rm).
+      assertThat(out.toString()).as(String.join(" ", verb)).contains("Usage: cairn " + String.join(" ", canonical(verb)));
+    }
+  }
+
+  private static java.util.List<String> canonical(java.util.List<String> verb) {
+    java.util.List<String> names = new java.util.ArrayList<>();
+    picocli.CommandLine cmd = CairnMain.commandLine();
+    for (String word : verb) {
+      cmd = cmd.getSubcommands().get(word);
+      names.add(cmd.getCommandName());
+    }
+    return names;
+  }
+
+  @Test
+  void theSameWordsWorkInEveryGroup() {
+    for (String[] verb : new String[][] {{"rm", "--help"}, {"remove", "--help"}, {"export", "remove", "--help"},
+        {"export", "rm", "--help"}, {"snapshot", "remove", "--help"}, {"snapshot", "rm", "--help"}}) {
+      out.getBuffer().setLength(0);
+      assertThat(run(verb)).as(String.join(" ", verb)).isZero();
     }
   }
 
