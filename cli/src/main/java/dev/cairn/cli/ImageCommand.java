@@ -13,7 +13,7 @@ import picocli.CommandLine.Parameters;
 @Command(name = "image", mixinStandardHelpOptions = true,
         description = "Create and inspect image files (raw disk images and snapshot COW images). Needs no daemon.",
         subcommands = {ImageCommand.Create.class, ImageCommand.Info.class})
-final class ImageCommand extends ClientCommand {
+final class ImageCommand extends LocalCommand {
     @Override
     int run() {
         spec.commandLine().usage(err());
@@ -23,7 +23,7 @@ final class ImageCommand extends ClientCommand {
     @Command(name = "create", mixinStandardHelpOptions = true,
             description = {"Create a sparse image file of SIZE bytes (K, M, G, T suffixes).",
                 "Example: cairn image create /var/tmp/disk.img 10G"})
-    static final class Create extends ClientCommand {
+    static final class Create extends LocalCommand {
         @Parameters(index = "0", paramLabel = "PATH", description = "The file to create (must not exist).")
         Path path;
 
@@ -43,7 +43,7 @@ final class ImageCommand extends ClientCommand {
     @Command(name = "info", mixinStandardHelpOptions = true,
             description = {"Show an image's size and allocated bytes; for a snapshot COW image also its header,",
                 "chunk size and exception count."})
-    static final class Info extends ClientCommand {
+    static final class Info extends LocalCommand {
         @Parameters(index = "0", paramLabel = "PATH", description = "The image file.")
         Path path;
 

@@ -81,6 +81,18 @@ class CairnMainTest {
   }
 
   @Test
+  void imageNeedsNoDaemonAndItsHelpSaysNothingOfStateDir() {
+    for (String[] verb : new String[][] {{"image", "--help"}, {"image", "create", "--help"}, {"image", "info", "--help"}}) {
+      out.getBuffer().setLength(0);
+      assertThat(run(verb)).isZero();
+      assertThat(out.toString()).as(String.join(" ", verb)).doesNotContain("--state-dir");
+    }
+    out.getBuffer().setLength(0);
+    assertThat(run("ls", "--help")).isZero();
+    assertThat(out.toString()).contains("--state-dir");
+  }
+
+  @Test
   void theSameWordsWorkInEveryGroup() {
     for (String[] verb : new String[][] {{"rm", "--help"}, {"remove", "--help"}, {"export", "remove", "--help"},
         {"export", "rm", "--help"}, {"snapshot", "remove", "--help"}, {"snapshot", "rm", "--help"}}) {
