@@ -75,6 +75,7 @@ public final class CairnMain implements Callable<Integer> {
     m.put("ls", DmCommands.Ls.class);
     m.put("message", DmCommands.Message.class);
     m.put("targets", DmCommands.Targets.class);
+    m.put("wait", DmCommands.Wait.class);
     m.put("export", ExportCommand.class);
     m.put("snapshot", SnapshotCommand.class);
     m.put("stats", StatsCommand.class);

@@ -1,87 +1,17 @@
 package dev.cairn.cli;
 
 import dev.cairn.daemon.ControlClient;
-import dev.cairn.daemon.DaemonException;
-import dev.cairn.daemon.ErrorKind;
-import dev.cairn.daemon.Json;
-import java.io.PrintWriter;
-import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
-/**
- * Base of every verb: runs {@link #run()}, and turns a {@link DaemonException} into a message, a
- * hint and an exit code (2 for usage errors, 1 for everything else).
- */
-abstract class ClientCommand implements Callable<Integer> {
+/** A verb that talks to the daemon of {@code --state-dir} (every verb but {@code image}). */
+abstract class ClientCommand extends LocalCommand {
     @Mixin StateDirOption stateDirOption;
-
-    @Spec CommandSpec spec;
-
-    /** Does the work; returns the exit code (normally 0). */
-    abstract int run() throws Exception;
-
-    @Override
-    public final Integer call() {
-        try {
-            return run();
-        } catch (DaemonException e) {
-            return fail(e);
-        } catch (IllegalArgumentException e) {
-            return fail(new DaemonException(ErrorKind.USAGE, e.getMessage(), "see: cairn " + verbPath() + " --help"));
-        } catch (java.io.IOException e) {
-            return fail(new DaemonException(ErrorKind.FAILED, e.toString()));
-        } catch (Exception e) {
-            return fail(new DaemonException(ErrorKind.INTERNAL, e.toString()));
-        }
-    }
-
-    int fail(DaemonException e) {
-        PrintWriter err = err();
-        err.println("cairn " + verbPath() + ": " + e.getMessage());
-        if (!e.hint().isEmpty()) {
-            err.println("  hint: " + e.hint());
-        }
-        err.flush();
-        return e.kind() == ErrorKind.USAGE ? CommandLine.ExitCode.USAGE : CommandLine.ExitCode.SOFTWARE;
-    }
-
-    /** The verb as typed, e.g. {@code snapshot create}. */
-    String verbPath() {
-        return spec.qualifiedName(" ").replaceFirst("^cairn ", "");
-    }
-
-    PrintWriter out() {
-        return spec.commandLine().getOut();
-    }
-
-    PrintWriter err() {
-        return spec.commandLine().getErr();
-    }
 
     /** Sends one request to the daemon of {@code --state-dir}. */
     Object call(String verb, Map<String, Object> args) {
         try (ControlClient client = ControlClient.connect(stateDirOption.resolve())) {
             return client.call(verb, args);
         }
-    }
-
-    static Map<String, Object> args(Object... keyValues) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (int i = 0; i < keyValues.length; i += 2) {
-            if (keyValues[i + 1] != null) {
-                m.put((String) keyValues[i], keyValues[i + 1]);
-            }
-        }
-        return m;
-    }
-
-    void printJson(Object value) {
-        out().print(Json.writePretty(value));
-        out().flush();
     }
 }

@@ -81,7 +81,7 @@ final class ExportCommand extends ClientCommand {
         }
     }
 
-    @Command(name = "rm", mixinStandardHelpOptions = true,
+    @Command(name = "rm", aliases = "remove", mixinStandardHelpOptions = true,
             description = "Remove an export; its connected clients finish their requests in flight and are disconnected.")
     static final class Rm extends ClientCommand {
         @Parameters(index = "0", paramLabel = "EXPORT", description = "The export name.")

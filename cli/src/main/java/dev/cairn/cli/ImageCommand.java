@@ -14,7 +14,7 @@ import picocli.CommandLine.Parameters;
         description = "Create and inspect image files (raw disk images and snapshot COW images) and RBD images. Needs no daemon.",
         subcommands = {ImageCommand.Create.class, ImageCommand.Info.class, RbdImageCommands.Create.class,
             RbdImageCommands.Resize.class, RbdImageCommands.Ls.class})
-final class ImageCommand extends ClientCommand {
+final class ImageCommand extends LocalCommand {
     @Override
     int run() {
         spec.commandLine().usage(err());
@@ -24,7 +24,7 @@ final class ImageCommand extends ClientCommand {
     @Command(name = "create", mixinStandardHelpOptions = true,
             description = {"Create a sparse image file of SIZE bytes (K, M, G, T suffixes).",
                 "Example: cairn image create /var/tmp/disk.img 10G"})
-    static final class Create extends ClientCommand {
+    static final class Create extends LocalCommand {
         @Parameters(index = "0", paramLabel = "PATH", description = "The file to create (must not exist).")
         Path path;
 
@@ -44,7 +44,7 @@ final class ImageCommand extends ClientCommand {
     @Command(name = "info", mixinStandardHelpOptions = true,
             description = {"Show an image's size and allocated bytes; for a snapshot COW image also its header,",
                 "chunk size and exception count."})
-    static final class Info extends ClientCommand {
+    static final class Info extends LocalCommand {
         @Parameters(index = "0", paramLabel = "PATH", description = "The image file.")
         Path path;
 

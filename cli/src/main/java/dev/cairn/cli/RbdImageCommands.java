@@ -19,7 +19,7 @@ final class RbdImageCommands {
     @Command(name = "rbd-create", mixinStandardHelpOptions = true,
             description = {"Create an RBD image of SIZE bytes (4 MiB objects, rbd create's default features).",
                 "Example: cairn image rbd-create 'rbd:vms/vm1?conf=/etc/ceph/ceph.conf&id=cairn' 20G"})
-    static final class Create extends ClientCommand {
+    static final class Create extends LocalCommand {
         @Parameters(index = "0", paramLabel = "RBD", description = "rbd:POOL/IMAGE[?conf=PATH&id=USER&timeout=SECONDS]")
         String spec;
 
@@ -39,7 +39,7 @@ final class RbdImageCommands {
     @Command(name = "rbd-resize", mixinStandardHelpOptions = true,
             description = {"Resize an RBD image (shrinking discards its end). Devices using it see the new size",
                 "only after their table is reloaded."})
-    static final class Resize extends ClientCommand {
+    static final class Resize extends LocalCommand {
         @Parameters(index = "0", paramLabel = "RBD", description = "rbd:POOL/IMAGE[?conf=PATH&id=USER&timeout=SECONDS]")
         String spec;
 
@@ -57,7 +57,7 @@ final class RbdImageCommands {
     }
 
     @Command(name = "rbd-ls", mixinStandardHelpOptions = true, description = "List the images of an RBD pool.")
-    static final class Ls extends ClientCommand {
+    static final class Ls extends LocalCommand {
         @Parameters(index = "0", paramLabel = "RBD", description = "rbd:POOL[?conf=PATH&id=USER&timeout=SECONDS]")
         String spec;
 

@@ -237,7 +237,7 @@ final class SnapshotCommand extends ClientCommand {
         }
     }
 
-    @Command(name = "rm", mixinStandardHelpOptions = true,
+    @Command(name = "rm", aliases = "remove", mixinStandardHelpOptions = true,
             description = {"Remove a snapshot (its COW image too, if cairn created it); the origin keeps its current data.",
                 "Refused while the snapshot is open (NBD clients of its export) unless --force."})
     static final class Rm extends ClientCommand {

@@ -60,6 +60,10 @@ import org.slf4j.LoggerFactory;
  * <p>Transient snapshots ({@code N}) keep their exception table in memory only, so they cannot
  * survive a restart; the restore drops them (and says so) rather than showing a wrong point in time.
  *
+ * <p><b>Size.</b> Over the 500-line guide: each verb is a check phase plus a transaction whose steps
+ * are listed in one place, which keeps each verb readable top to bottom; the merge monitor and the
+ * deferred merges could move to a class of their own.
+ *
  * <p>Thread safety: every verb, the end of a merge and a deferred merge's start hold this class's lock
  * (one snapshot transaction at a time) and the name locks of the snapshot, its origin and
  * ORIGIN-real; {@code snapshot ls} and the merge monitors' polling take no lock.

@@ -71,6 +71,16 @@ class CairnMainTest {
   }
 
   @Test
+  void underJsonAnErrorIsPrintedAsJson(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+    assertThat(run("ls", "--json", "--state-dir", tmp.resolve("none").toString())).isEqualTo(1);
+    java.util.Map<String, Object> m = dev.cairn.daemon.Json.parseObject(err.toString().strip());
+    @SuppressWarnings("unchecked")
+    java.util.Map<String, Object> e = (java.util.Map<String, Object>) m.get("error");
+    assertThat(e).containsEntry("kind", "failed").containsKey("hint");
+    assertThat((String) e.get("message")).startsWith("no cairn daemon is running on state directory");
+  }
+
+  @Test
   void everyVerbHasHelp() {
     java.util.List<java.util.List<String>> verbs = new java.util.ArrayList<>();
     collect(CairnMain.commandLine(), new java.util.ArrayList<>(), verbs);
@@ -80,7 +90,39 @@ class CairnMainTest {
       java.util.List<String> args = new java.util.ArrayList<>(verb);
       args.add("--help");
       assertThat(run(args.toArray(String[]::new))).as(String.join(" ", verb)).isZero();
-      assertThat(out.toString()).as(String.join(" ", verb)).contains("Usage: cairn " + String.join(" ", verb));
+      // An alias (snapshot remove) shows the usage of its command (snapshot rm).
+      assertThat(out.toString()).as(String.join(" ", verb)).contains("Usage: cairn " + String.join(" ", canonical(verb)));
+    }
+  }
+
+  private static java.util.List<String> canonical(java.util.List<String> verb) {
+    java.util.List<String> names = new java.util.ArrayList<>();
+    picocli.CommandLine cmd = CairnMain.commandLine();
+    for (String word : verb) {
+      cmd = cmd.getSubcommands().get(word);
+      names.add(cmd.getCommandName());
+    }
+    return names;
+  }
+
+  @Test
+  void imageNeedsNoDaemonAndItsHelpSaysNothingOfStateDir() {
+    for (String[] verb : new String[][] {{"image", "--help"}, {"image", "create", "--help"}, {"image", "info", "--help"}}) {
+      out.getBuffer().setLength(0);
+      assertThat(run(verb)).isZero();
+      assertThat(out.toString()).as(String.join(" ", verb)).doesNotContain("--state-dir");
+    }
+    out.getBuffer().setLength(0);
+    assertThat(run("ls", "--help")).isZero();
+    assertThat(out.toString()).contains("--state-dir");
+  }
+
+  @Test
+  void theSameWordsWorkInEveryGroup() {
+    for (String[] verb : new String[][] {{"rm", "--help"}, {"remove", "--help"}, {"export", "remove", "--help"},
+        {"export", "rm", "--help"}, {"snapshot", "remove", "--help"}, {"snapshot", "rm", "--help"}}) {
+      out.getBuffer().setLength(0);
+      assertThat(run(verb)).as(String.join(" ", verb)).isZero();
     }
   }
 

@@ -120,6 +120,7 @@ class DaemonTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
     void aDeviceThatCannotBeRestoredKeepsItsTable() throws Exception {
         Path img = Files.createDirectories(tmp.resolve("imgs")).resolve("d.img");
         Images.createSparse(img, 1 << 20);
@@ -133,6 +134,10 @@ class DaemonTest {
         assertThat(banner.toString(StandardCharsets.UTF_8)).contains("PROBLEM: d:");
         assertThat(info("d")).containsEntry("liveTable", false);
         assertThat(saved().device("d").table()).isEqualTo(table);
+        // cairn table shows the saved table, marked as not live.
+        Map<String, Object> t = (Map<String, Object>) ((List<Object>) ((Map<String, Object>) call("table", "name", "d"))
+                .get("devices")).get(0);
+        assertThat(t).containsEntry("lines", List.of()).containsEntry("savedTable", table);
         // Fixed by the user: move the file back, load, resume.
         Files.move(img.resolveSibling("moved.img"), img);
         call("load", "name", "d", "table", table);

@@ -71,7 +71,8 @@ final class Table {
         int n = line.lineNumber();
         String name = line.targetName();
         TargetType type = types.find(name).orElseThrow(() -> new TableException(n,
-                "line " + n + ": target: " + name + " (expected: one of " + String.join(", ", types.names()) + ")"));
+                "line " + n + ": target: " + name + " (expected: one of " + String.join(", ", types.names())
+                        + missingModule(name) + ")"));
         TargetContext ctx = new TargetContext(device, resolver, name, n, line.startSector(), line.lengthSectors());
         Target target;
         try {
@@ -249,5 +250,14 @@ final class Table {
         for (DeviceRef ref : ctx.opened()) {
             resolver.release(ref, device);
         }
+    }
+
+    /** For a known target whose module is not on the class path: which module has it. */
+    private static String missingModule(String target) {
+        return switch (target) {
+            case "snapshot", "snapshot-origin", "snapshot-merge" ->
+                    "; the snapshot targets are in dev.cairn:cairn-snapshot, which is not on the class path";
+            default -> "";
+        };
     }
 }

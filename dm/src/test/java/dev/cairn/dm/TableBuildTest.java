@@ -37,6 +37,7 @@ class TableBuildTest {
     @CsvSource(delimiterString = " => ", value = {
         // target names
         "0 8 nosuch => line 1: target: nosuch (expected: one of delay, dust, error, flakey, linear, log-writes, striped, zero)",
+        "0 8 snapshot a file:/x P 8 => line 1: target: snapshot (expected: one of delay, dust, error, flakey, linear, log-writes, striped, zero; the snapshot targets are in dev.cairn:cairn-snapshot, which is not on the class path)",
         // linear
         "0 8 linear a => line 1: linear: argument count: 1 (expected: 2: <dev> <offset>)",
         "0 8 linear a x => line 1: linear: offset: x (expected: a sector number)",
