@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * 4 KiB metadata blocks over a {@link BlockDevice} with a bounded cache (Linux
@@ -187,9 +186,5 @@ public final class BlockManager {
     @Override
     public String toString() {
         return "BlockManager[" + io.device().name() + ", " + cache.size() + " cached]";
-    }
-
-    Map<Long, Block> cacheView() {
-        return cache;
     }
 }

@@ -197,7 +197,7 @@ public abstract class SpaceMap {
         freedThisTx.clear();
     }
 
-    /** Forgets uncommitted changes bookkeeping (after an abort the owner reopens the map). */
+    /** A short name for error messages. */
     protected abstract String name();
 
     /** Writes this map's changed structures; the root reflects them afterwards. */
@@ -269,7 +269,7 @@ public abstract class SpaceMap {
         for (int e = 0; e < ENTRIES_PER_BLOCK; e += 4) {
             int byteValue = 0;
             for (int k = 0; k < 4; k++) {
-                int v = Math.min(Integer.compareUnsigned(page[e + k], 3) >= 0 ? 3 : page[e + k], 3);
+                int v = Integer.compareUnsigned(page[e + k], 3) >= 0 ? 3 : page[e + k];
                 // The lower-numbered bit of each pair is the high bit of the value.
                 byteValue |= ((v >> 1) & 1) << (2 * k);
                 byteValue |= (v & 1) << (2 * k + 1);

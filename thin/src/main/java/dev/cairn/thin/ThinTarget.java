@@ -224,8 +224,8 @@ final class ThinTarget implements Target {
             case Held h -> {
                 TargetIo tio = TargetIo.of(clone);
                 pool.post(() -> {
-                    tio.finish(status);
                     releaseCell(h.cell());
+                    tio.finish(status);
                 });
                 return EndIoResult.KEEP;
             }
@@ -397,8 +397,9 @@ final class ThinTarget implements Target {
             releaseCell(p.cell());
             return;
         }
-        tio.finish(BioStatus.OK);
+        // The cell goes first: whoever waits for this bio may come straight back to the block.
         releaseCell(p.cell());
+        tio.finish(BioStatus.OK);
     }
 
     /** Gives back a block allocated for a provision that failed, and releases the cell. */
