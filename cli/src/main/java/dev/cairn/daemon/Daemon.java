@@ -297,12 +297,25 @@ public final class Daemon implements AutoCloseable {
             b.tls(config.nbdTls());
         }
         if (config.nbdPort() >= 0) {
+            try {
+                java.net.InetAddress.getAllByName(config.listenHost());
+            } catch (java.net.UnknownHostException e) {
+                throw new DaemonException(ErrorKind.USAGE, "--listen: " + config.listenHost()
+                        + " (expected: a host name or address of this machine; " + e + ")",
+                        "use 127.0.0.1 (the default), 0.0.0.0 for every address, or one of this machine's addresses", e);
+            }
             b.tcp(config.listenHost(), config.nbdPort());
         }
         if (config.nbdUnix()) {
             b.unix(config.stateDir().nbdSocket());
         }
-        return b.build();
+        try {
+            return b.build();
+        } catch (IllegalStateException e) { // plaintext beyond loopback (the CLI refuses it before this)
+            throw new DaemonException(ErrorKind.USAGE, e.getMessage(),
+                    "require TLS (--tls require with --tls-certificates DIR or --tls-psk FILE), listen on 127.0.0.1,"
+                            + " or add --allow-plaintext-remote on a network you trust", e);
+        }
     }
 
     private void startNbd() {
