@@ -5,40 +5,23 @@ import static org.assertj.core.api.Assertions.fail;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Finds real tools (failing, not skipping, when one is missing) and runs them with a timeout: what
+ * Finds real tools ({@link RealTools}: failing, not skipping, when one is missing) and runs them with a timeout: what
  * integration tests of every module use to drive nbdkit, qemu-img, ceph and the like.
  *
  * <p>Thread safety: stateless.
  */
 public final class ExternalTools {
-    private static final List<String> EXTRA_PATH = List.of("/usr/sbin", "/sbin", "/usr/bin", "/bin");
-
     private ExternalTools() {}
 
-    /** The absolute path of {@code binary}, or a test failure naming the Debian package to install. */
+    /** The absolute path of {@code binary}: the testkit's one rule for a missing tool, {@link RealTools#require}. */
     public static String require(String binary, String debianPackage) {
-        List<String> dirs = new ArrayList<>(List.of(System.getenv().getOrDefault("PATH", "").split(":")));
-        dirs.addAll(EXTRA_PATH);
-        for (String d : dirs) {
-            if (d.isEmpty()) {
-                continue;
-            }
-            Path p = Path.of(d, binary);
-            if (Files.isExecutable(p)) {
-                return p.toString();
-            }
-        }
-        return fail(binary + " is not installed: this integration test needs it. Install the Debian package "
-                + debianPackage + " (apt-get install -y " + debianPackage + ")");
+        return RealTools.require(binary, debianPackage);
     }
 
     public static void requireRoot(String why) {
