@@ -87,7 +87,7 @@ public final class TlsClientChannel implements AutoCloseable {
                 yield new SslEngineTransport(raw, engine, ByteBuffer.allocate(0));
             }
             case Psk p -> {
-                byte[] key = PskKeys.load(p.file()).key(p.user());
+                byte[] key = PskKeys.load(p.file(), "tls-psk-file").key(p.user());
                 if (key == null) {
                     throw new IOException("tls-psk-file: " + p.file() + " has no key for user '" + p.user()
                             + "' (expected: a line '" + p.user() + ":hexkey'; set the user with tls-username=)");
