@@ -29,8 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The {@code rbd:} leaf against a real one-OSD Ceph cluster started by the test: the device conformance
  * suite, qemu's own rbd driver reading what Cairn wrote, snapshots read-only, stacks (striped over four
- * images, a snapshot of an RBD origin) exported over NBD and checked with qemu-io, and an OSD that stops
- * answering in the middle of I/O.
+ * images, a snapshot of an RBD origin, a thin pool on RBD images) exported over NBD and checked with
+ * qemu-io and nbdcopy, and an OSD that stops answering in the middle of I/O. One cluster serves the
+ * whole class.
  */
 class RbdDeviceIT {
     private static final long MIB = 1 << 20;
@@ -174,6 +175,75 @@ class RbdDeviceIT {
         assertThat(out).doesNotContain("Pattern verification failed");
         ExternalTools.run(Duration.ofSeconds(120), ExternalTools.require("nbdcopy", "libnbd-bin"),
                 base.formatted("stripe"), dir.resolve("stripe.raw").toString()).ok();
+    }
+
+    @Test
+    void aThinPoolOnRbdImagesExportedOverNbdKeepsItsDataWhenReopened() throws Exception {
+        ceph.createImage("thin-meta", 16 * MIB);
+        ceph.createImage("thin-data", 64 * MIB);
+        long dataSectors = 64 * MIB / 512;
+        long thinSectors = 128 * MIB / 512; // over-provisioned: twice the data device
+        String poolTable = "0 " + dataSectors + " thin-pool " + ceph.spec("thin-meta", 30) + " "
+                + ceph.spec("thin-data", 30) + " 128 16";
+        Path sock = dir.resolve("thin-" + System.nanoTime() + ".sock");
+        String uri = "nbd+unix:///vol?socket=" + sock;
+        Path copy = dir.resolve("thin-vol.raw");
+
+        String usedData;
+        DeviceRegistry dm = new DeviceRegistry(stack.submitter());
+        try {
+            dm.create("pool", poolTable);
+            dm.message("pool", 0, "create_thin", "1");
+            MappedDevice vol = dm.create("vol", "0 " + thinSectors + " thin pool 1");
+            try (NbdServer server = NbdServer.builder().submitter(stack.submitter()).unix(sock).build()) {
+                server.addExport(NbdExport.of("vol", vol));
+                server.start();
+                qemuIo(uri, "write -P 0x5a 0 1M", "write -P 0xa5 100M 256k", "write -z 960k 64k", "flush");
+                String out = qemuIo(uri, "read -P 0x5a 0 960k", "read -P 0 960k 64k", "read -P 0xa5 100M 256k", "read -P 0 1M 1M",
+                        "read -P 0 127M 1M");
+                assertThat(out).doesNotContain("Pattern verification failed");
+                ExternalTools.run(Duration.ofSeconds(120), ExternalTools.require("nbdcopy", "libnbd-bin"),
+                        uri, copy.toString()).ok();
+            }
+            // The pool provisioned 64 KiB blocks for what qemu-io wrote: 1 MiB + 256 KiB is 20 blocks, or 19
+            // if the zeroed block was unmapped.
+            usedData = usedData(dm);
+            assertThat(usedData).isIn("19/1024", "20/1024");
+        } finally {
+            dm.close();
+        }
+        byte[] copied = java.nio.file.Files.readAllBytes(copy);
+        assertThat(copied.length).isEqualTo(128 * MIB);
+        assertThat(MemorySegment.ofArray(copied).asSlice(0, 983040).mismatch(
+                MemorySegment.ofArray(new byte[983040]).fill((byte) 0x5a))).isEqualTo(-1);
+        assertThat(MemorySegment.ofArray(copied).asSlice(100 * MIB, 262144).mismatch(
+                MemorySegment.ofArray(new byte[262144]).fill((byte) 0xa5))).isEqualTo(-1);
+
+        // A new registry opens the pool from the same images: the metadata and the data are in Ceph.
+        DeviceRegistry again = new DeviceRegistry(stack.submitter());
+        try {
+            again.create("pool", poolTable);
+            assertThat(usedData(again)).isEqualTo(usedData);
+            MappedDevice vol = again.create("vol", "0 " + thinSectors + " thin pool 1");
+            try (NbdServer server = NbdServer.builder().submitter(stack.submitter()).unix(sock).build()) {
+                server.addExport(NbdExport.of("vol", vol));
+                server.start();
+                String out = qemuIo(uri, "read -P 0x5a 0 960k", "read -P 0 960k 64k", "read -P 0xa5 100M 256k",
+                        "read -P 0 64M 1M");
+                assertThat(out).doesNotContain("Pattern verification failed");
+                Path second = dir.resolve("thin-vol-2.raw");
+                ExternalTools.run(Duration.ofSeconds(120), ExternalTools.require("nbdcopy", "libnbd-bin"),
+                        uri, second.toString()).ok();
+                assertThat(java.nio.file.Files.mismatch(copy, second)).isEqualTo(-1L);
+            }
+        } finally {
+            again.close();
+        }
+    }
+
+    /** The pool's {@code <used data>/<total data>} status field. */
+    private static String usedData(DeviceRegistry dm) throws Exception {
+        return dm.status("pool", dev.cairn.dm.StatusType.INFO).text().trim().split(" +")[5];
     }
 
     @Test

@@ -42,7 +42,7 @@ final class ClientConnection {
 
     final NegotiatedExport export;
     private final String name;
-    private final SocketChannel channel;
+    private final Wire wire;
     private final BiConsumer<ClientConnection, String> onDead;
     private final LinkedBlockingQueue<ClientRequest> sendQueue = new LinkedBlockingQueue<>();
     private final ConcurrentHashMap<Long, ClientRequest> inFlight = new ConcurrentHashMap<>();
@@ -52,10 +52,10 @@ final class ClientConnection {
     private final Thread reader;
     private final Thread writer;
 
-    private ClientConnection(String name, SocketChannel channel, NegotiatedExport export,
+    private ClientConnection(String name, Wire wire, NegotiatedExport export,
             BiConsumer<ClientConnection, String> onDead) {
         this.name = name;
-        this.channel = channel;
+        this.wire = wire;
         this.export = export;
         this.onDead = onDead;
         this.reader = Thread.ofPlatform().daemon().name("nbd-client-" + name + "-reader").unstarted(this::readLoop);
@@ -75,6 +75,7 @@ final class ClientConnection {
             }
         }, config.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
         NegotiatedExport export;
+        Wire wire;
         try {
             if (uri.isUnix()) {
                 ch.connect(UnixDomainSocketAddress.of(uri.socket()));
@@ -82,7 +83,10 @@ final class ClientConnection {
                 ch.connect(new InetSocketAddress(uri.host(), uri.port()));
                 ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
             }
-            export = new ClientHandshake(ch, uri.exportName()).run();
+            ClientHandshake handshake = new ClientHandshake(ch, uri.exportName(), uri.tls(),
+                    uri.isUnix() ? null : uri.host(), uri.port());
+            export = handshake.run();
+            wire = handshake.wire();
         } catch (IOException | RuntimeException e) {
             guard.cancel(false);
             ch.close();
@@ -95,7 +99,7 @@ final class ClientConnection {
             ch.close();
             throw new IOException("connect to " + uri.endpoint() + ": no handshake within " + config.connectTimeout());
         }
-        ClientConnection c = new ClientConnection(name, ch, export, onDead);
+        ClientConnection c = new ClientConnection(name, wire, export, onDead);
         c.reader.start();
         c.writer.start();
         return c;
@@ -149,7 +153,7 @@ final class ClientConnection {
             dead = true;
         }
         try {
-            channel.close();
+            wire.close();
         } catch (IOException e) {
             LOG.log(Level.FINE, "closing " + name, e);
         }
@@ -198,7 +202,7 @@ final class ClientConnection {
                     header.clear();
                     NbdWire.putRequest(header, 0, CMD_DISC, 0, 0, 0);
                     writeFully(header.flip());
-                    channel.shutdownOutput();
+                    wire.shutdownOutput();
                     return;
                 }
                 long cookie = nextCookie++;
@@ -220,7 +224,7 @@ final class ClientConnection {
                     ByteBuffer[] bufs = parts.toArray(ByteBuffer[]::new);
                     long total = REQUEST_HEADER_BYTES + (long) r.lengthBytes;
                     while (total > 0) {
-                        total -= channel.write(bufs);
+                        total -= wire.write(bufs);
                     }
                 } else {
                     writeFully(header);
@@ -234,8 +238,9 @@ final class ClientConnection {
     }
 
     private void writeFully(ByteBuffer b) throws IOException {
+        ByteBuffer[] one = {b};
         while (b.hasRemaining()) {
-            channel.write(b);
+            wire.write(one);
         }
     }
 
@@ -373,7 +378,7 @@ final class ClientConnection {
     private boolean readFully(ByteBuffer b, boolean eofOk) throws IOException {
         boolean any = false;
         while (b.hasRemaining()) {
-            int n = channel.read(b);
+            int n = wire.read(b);
             if (n < 0) {
                 if (eofOk && !any) {
                     return false;

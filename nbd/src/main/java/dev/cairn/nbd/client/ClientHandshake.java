@@ -4,6 +4,7 @@ import static dev.cairn.nbd.protocol.NbdConstants.*;
 
 import dev.cairn.nbd.protocol.NbdConstants;
 import dev.cairn.nbd.protocol.NbdWire;
+import dev.cairn.nbd.server.TlsClientChannel;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -11,7 +12,9 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 
 /**
- * The client side of the fixed newstyle handshake: NO_ZEROES when offered, STRUCTURED_REPLY,
+ * The client side of the fixed newstyle handshake: STARTTLS first when the URI asks for TLS (then every
+ * other option over TLS; a server that does not do TLS is an error, never a plaintext fallback), NO_ZEROES
+ * when offered, STRUCTURED_REPLY,
  * SET_META_CONTEXT {@code base:allocation} (when replies are structured), then OPT_GO asking for
  * NBD_INFO_BLOCK_SIZE. A server that is not fixed newstyle, refuses the export or breaks the protocol
  * gives an {@link IOException} that says which.
@@ -21,10 +24,25 @@ import java.nio.charset.StandardCharsets;
 final class ClientHandshake {
     private final SocketChannel channel;
     private final String exportName;
+    private final TlsClientChannel.Credentials tls;
+    private final String tlsHost;
+    private final int tlsPort;
+    private Wire wire;
 
-    ClientHandshake(SocketChannel channel, String exportName) {
+    /** {@code tls} null for plaintext; {@code tlsHost} the TCP host to verify, null for a Unix socket. */
+    ClientHandshake(SocketChannel channel, String exportName, TlsClientChannel.Credentials tls, String tlsHost,
+            int tlsPort) {
         this.channel = channel;
         this.exportName = exportName;
+        this.tls = tls;
+        this.tlsHost = tlsHost;
+        this.tlsPort = tlsPort;
+        this.wire = new Wire.Plain(channel);
+    }
+
+    /** The stream the transmission phase uses: the socket, or TLS over it. */
+    Wire wire() {
+        return wire;
     }
 
     NegotiatedExport run() throws IOException {
@@ -41,6 +59,9 @@ final class ClientHandshake {
         }
         int clientFlags = FLAG_C_FIXED_NEWSTYLE | (serverFlags & FLAG_NO_ZEROES);
         write(ByteBuffer.allocate(4).putInt(clientFlags).flip());
+        if (tls != null) {
+            startTls();
+        }
 
         boolean structured = simpleOption(OPT_STRUCTURED_REPLY);
         long contextId = -1;
@@ -48,6 +69,17 @@ final class ClientHandshake {
             contextId = setMetaContext();
         }
         return go(structured, contextId);
+    }
+
+    private void startTls() throws IOException {
+        sendOption(OPT_STARTTLS, new byte[0]);
+        Reply r = readReply(OPT_STARTTLS);
+        if (r.type != REP_ACK) {
+            String msg = StandardCharsets.UTF_8.decode(r.data).toString();
+            throw new IOException("the server does not do TLS: STARTTLS answered with " + errorName(r.type)
+                    + (msg.isEmpty() ? "" : " (" + msg + ")"));
+        }
+        wire = new Wire.Tls(TlsClientChannel.handshake(channel, tls, tlsHost, tlsPort));
     }
 
     /** Sends an option without data; true on ACK, false on an error reply (the server does not do it). */
@@ -140,7 +172,7 @@ final class ClientHandshake {
             case REP_ERR_POLICY -> "ERR_POLICY";
             case REP_ERR_INVALID -> "ERR_INVALID";
             case REP_ERR_PLATFORM -> "ERR_PLATFORM";
-            case REP_ERR_TLS_REQD -> "ERR_TLS_REQD (TLS is not supported by this client)";
+            case REP_ERR_TLS_REQD -> "ERR_TLS_REQD (the server requires TLS: use nbds:// or nbds+unix://)";
             case REP_ERR_UNKNOWN -> "ERR_UNKNOWN (no such export)";
             case REP_ERR_SHUTDOWN -> "ERR_SHUTDOWN";
             case REP_ERR_BLOCK_SIZE_REQD -> "ERR_BLOCK_SIZE_REQD";
@@ -177,7 +209,7 @@ final class ClientHandshake {
     private ByteBuffer read(int bytes) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(bytes);
         while (b.hasRemaining()) {
-            if (channel.read(b) < 0) {
+            if (wire.read(b) < 0) {
                 throw new EOFException("the server closed the connection during the handshake");
             }
         }
@@ -185,8 +217,9 @@ final class ClientHandshake {
     }
 
     private void write(ByteBuffer b) throws IOException {
+        ByteBuffer[] one = {b};
         while (b.hasRemaining()) {
-            channel.write(b);
+            wire.write(one);
         }
     }
 }

@@ -6,8 +6,9 @@ import java.io.IOException;
 import java.util.Optional;
 
 /**
- * The {@code nbd:} leaf: {@code nbd://HOST[:PORT]/EXPORT} (and, as {@link Unix}, {@code nbd+unix:///EXPORT?socket=PATH})
- * in a table opens an {@link NbdClientDevice}. References with the same URI share one client.
+ * The {@code nbd:} leaf: {@code nbd://HOST[:PORT]/EXPORT} (and, as {@link Unix}, {@code nbd+unix:///EXPORT?socket=PATH};
+ * with TLS, as {@link Tls} and {@link TlsUnix}, the {@code nbds} schemes) in a table opens an {@link NbdClientDevice}.
+ * References with the same URI share one client.
  *
  * <p>Thread safety: stateless.
  */
@@ -29,6 +30,20 @@ public class NbdLeafType implements LeafType {
         }
     }
 
+    /** {@code nbds://HOST[:PORT]/EXPORT?tls-certificates=DIR} and the like: TLS required. */
+    public static final class Tls extends NbdLeafType {
+        public Tls() {
+            super("nbds");
+        }
+    }
+
+    /** {@code nbds+unix:///EXPORT?socket=PATH&tls-psk-file=FILE} and the like: TLS required. */
+    public static final class TlsUnix extends NbdLeafType {
+        public TlsUnix() {
+            super("nbds+unix");
+        }
+    }
+
     @Override
     public String scheme() {
         return scheme;
@@ -36,7 +51,12 @@ public class NbdLeafType implements LeafType {
 
     @Override
     public String syntax() {
-        return scheme.equals("nbd") ? "nbd://HOST[:PORT]/EXPORT" : "nbd+unix:///EXPORT?socket=PATH";
+        return switch (scheme) {
+            case "nbd" -> "nbd://HOST[:PORT]/EXPORT";
+            case "nbd+unix" -> "nbd+unix:///EXPORT?socket=PATH";
+            case "nbds" -> "nbds://HOST[:PORT]/EXPORT?tls-certificates=DIR|tls-psk-file=FILE[&tls-username=USER]";
+            default -> "nbds+unix:///EXPORT?socket=PATH&tls-certificates=DIR|tls-psk-file=FILE[&tls-username=USER]";
+        };
     }
 
     @Override

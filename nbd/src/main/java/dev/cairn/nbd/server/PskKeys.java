@@ -25,11 +25,16 @@ final class PskKeys {
     }
 
     static PskKeys load(Path file) throws IOException {
+        return load(file, "--tls-psk");
+    }
+
+    /** {@code option} names where the file came from in messages ({@code tls-psk-file} for the client). */
+    static PskKeys load(Path file, String option) throws IOException {
         List<String> lines;
         try {
             lines = Files.readAllLines(file, StandardCharsets.UTF_8);
         } catch (NoSuchFileException e) {
-            throw new IOException("--tls-psk: " + file + " is missing (expected: a psktool file, "
+            throw new IOException(option + ": " + file + " is missing (expected: a psktool file, "
                     + "made with: psktool -u USER -p " + file + ")", e);
         }
         Map<String, byte[]> keys = new TreeMap<>();
@@ -58,7 +63,7 @@ final class PskKeys {
             }
         }
         if (keys.isEmpty()) {
-            throw new IOException("--tls-psk: " + file + " has no keys (expected: username:hexkey lines)");
+            throw new IOException(option + ": " + file + " has no keys (expected: username:hexkey lines)");
         }
         return new PskKeys(Map.copyOf(keys));
     }

@@ -42,8 +42,8 @@ final class PskServer extends PSKTlsServer {
             CipherSuite.TLS_PSK_WITH_AES_128_GCM_SHA256, "TLS_PSK_WITH_AES_128_GCM_SHA256",
             CipherSuite.TLS_PSK_WITH_AES_256_GCM_SHA384, "TLS_PSK_WITH_AES_256_GCM_SHA384",
             CipherSuite.TLS_PSK_WITH_CHACHA20_POLY1305_SHA256, "TLS_PSK_WITH_CHACHA20_POLY1305_SHA256");
-    /** In preference order. */
-    private static final int[] SUITES = {
+    /** In preference order; {@link PskClient} offers the same. */
+    static final int[] SUITES = {
         CipherSuite.TLS_AES_128_GCM_SHA256,
         CipherSuite.TLS_CHACHA20_POLY1305_SHA256,
         CipherSuite.TLS_DHE_PSK_WITH_AES_128_GCM_SHA256,
@@ -115,6 +115,11 @@ final class PskServer extends PSKTlsServer {
     }
 
     String negotiated() {
+        return describe(context);
+    }
+
+    /** {@code TLSv1.3 TLS_AES_128_GCM_SHA256} and the like, for either side of a PSK session. */
+    static String describe(org.bouncycastle.tls.TlsContext context) {
         var params = context.getSecurityParametersConnection();
         int suite = params.getCipherSuite();
         String version = params.getNegotiatedVersion() == ProtocolVersion.TLSv13 ? "TLSv1.3" : "TLSv1.2";

@@ -5,11 +5,15 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
+import org.bouncycastle.tls.TlsClientProtocol;
+import org.bouncycastle.tls.TlsProtocol;
 import org.bouncycastle.tls.TlsServerProtocol;
 
 /**
  * TLS with pre-shared keys through Bouncy Castle's non-blocking {@link TlsServerProtocol} (the JDK has no
- * TLS-PSK): raw bytes go in with {@code offerInput}, records come out with {@code readOutput}.
+ * TLS-PSK): raw bytes go in with {@code offerInput}, records come out with {@code readOutput}. The NBD client
+ * ({@link TlsClientChannel}) runs the same transport over a {@link TlsClientProtocol}.
  *
  * <p>Thread safety: {@link #protocolLock} guards {@link #protocol} and is never held during socket I/O. Output
  * is taken from the protocol only under {@link #writeLock} (lock order: writeLock, then protocolLock), so records
@@ -21,8 +25,9 @@ final class PskTlsTransport extends TlsTransport {
     /** Plaintext handed to the protocol at once by the writer, and raw bytes read at once by the reader. */
     static final int CHUNK_BYTES = 64 * 1024;
 
-    private final TlsServerProtocol protocol = new TlsServerProtocol();
-    private final PskServer server;
+    private final TlsProtocol protocol;
+    private final Starter starter;
+    private final Supplier<String> negotiated;
     private final ReentrantLock protocolLock = new ReentrantLock();
     private final byte[] rawIn = new byte[CHUNK_BYTES];
     private final ByteBuffer rawInBuffer = ByteBuffer.wrap(rawIn);
@@ -30,9 +35,28 @@ final class PskTlsTransport extends TlsTransport {
     private final ByteBuffer netOut = ByteBuffer.allocateDirect(CHUNK_BYTES);
     private ByteBuffer alreadyRead;
 
+    /** Starts the protocol's handshake in non-blocking mode (queues its first records, if any). */
+    @FunctionalInterface
+    private interface Starter {
+        void start(TlsProtocol protocol) throws IOException;
+    }
+
     PskTlsTransport(NbdTransport raw, PskServer server, ByteBuffer alreadyRead) {
+        this(raw, new TlsServerProtocol(), p -> ((TlsServerProtocol) p).accept(server), server::negotiated, alreadyRead);
+    }
+
+    /** The client side: sends the ClientHello first; nothing was read ahead. */
+    PskTlsTransport(NbdTransport raw, PskClient client) {
+        this(raw, new TlsClientProtocol(), p -> ((TlsClientProtocol) p).connect(client), client::negotiated,
+                ByteBuffer.allocate(0));
+    }
+
+    private PskTlsTransport(NbdTransport raw, TlsProtocol protocol, Starter starter, Supplier<String> negotiated,
+            ByteBuffer alreadyRead) {
         super(raw);
-        this.server = server;
+        this.protocol = protocol;
+        this.starter = starter;
+        this.negotiated = negotiated;
         this.alreadyRead = alreadyRead;
     }
 
@@ -40,7 +64,7 @@ final class PskTlsTransport extends TlsTransport {
     void handshake() throws IOException {
         protocolLock.lock();
         try {
-            protocol.accept(server);
+            starter.start(protocol);
         } finally {
             protocolLock.unlock();
         }
@@ -54,7 +78,7 @@ final class PskTlsTransport extends TlsTransport {
         while (handshaking()) {
             int n = readRaw();
             if (n < 0) {
-                throw new EOFException("client closed the connection during the TLS handshake");
+                throw new EOFException("the peer closed the connection during the TLS handshake");
             }
             offer(rawIn, n);
             flushOutput();
@@ -62,7 +86,7 @@ final class PskTlsTransport extends TlsTransport {
         protocolLock.lock();
         try {
             if (protocol.isClosed()) {
-                throw new EOFException("client closed TLS during the handshake");
+                throw new EOFException("the peer closed TLS during the handshake");
             }
         } finally {
             protocolLock.unlock();
@@ -80,7 +104,7 @@ final class PskTlsTransport extends TlsTransport {
 
     @Override
     String negotiated() {
-        return server.negotiated();
+        return negotiated.get();
     }
 
     private int readRaw() throws IOException {

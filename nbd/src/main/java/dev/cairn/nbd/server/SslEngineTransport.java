@@ -82,10 +82,10 @@ final class SslEngineTransport extends TlsTransport {
                         appIn.flip();
                     }
                     if (r == null) {
-                        throw new EOFException("client closed the connection during the TLS handshake");
+                        throw new EOFException("the peer closed the connection during the TLS handshake");
                     }
                     if (r.getStatus() == SSLEngineResult.Status.CLOSED) {
-                        throw new SSLHandshakeException("client closed TLS during the handshake");
+                        throw new SSLHandshakeException("the peer closed TLS during the handshake");
                     }
                     if (r.getStatus() == SSLEngineResult.Status.BUFFER_OVERFLOW) {
                         growAppIn();

@@ -157,6 +157,9 @@ class NbdClientIT {
         // Documented: a request in flight when its connection dies fails; it is not resent.
         assertThat(inFlight.get(10, TimeUnit.SECONDS)).isEqualTo(BioStatus.IOERR);
 
+        // The other connections notice the death on their own (a read or a send fails): until they have, a new
+        // read may still be queued on one of them, and would fail with it.
+        assertThat(Poll.until(() -> d.stats().liveConnections() == 0, Duration.ofSeconds(10))).as(d.stats().toString()).isTrue();
         // With no server, a new read waits for the reconnect (I/O timeout 0: wait forever).
         MemorySegment into = MemorySegment.ofArray(new byte[65536]);
         CompletableFuture<BioStatus> waiting = CompletableFuture.supplyAsync(() -> Io.read(stack.submitter(), d, 0, into));
