@@ -92,7 +92,7 @@ class CairnMainTest {
   @Test
   void underJsonAnErrorIsPrintedAsJson(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
     assertThat(run("ls", "--json", "--state-dir", tmp.resolve("none").toString())).isEqualTo(1);
-    java.util.Map<String, Object> m = dev.cairn.daemon.Json.parseObject(err.toString().strip());
+    java.util.Map<String, Object> m = dev.cairn.daemon.JsonCodec.parseObject(err.toString().strip());
     @SuppressWarnings("unchecked")
     java.util.Map<String, Object> e = (java.util.Map<String, Object>) m.get("error");
     assertThat(e).containsEntry("kind", "failed").containsKey("hint");

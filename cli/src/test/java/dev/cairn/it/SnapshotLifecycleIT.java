@@ -129,7 +129,7 @@ class SnapshotLifecycleIT {
         ok("create", "top", "--table", "0 131072 linear disk 0");
         assertThat(ok("ls", "--tree")).contains("top\n `-disk\n");
         // --json keeps the tree: each device with the devices it uses as children.
-        List<?> roots = (List<?>) dev.cairn.daemon.Json.parseObject(ok("ls", "--tree", "--json")).get("tree");
+        List<?> roots = (List<?>) dev.cairn.daemon.JsonCodec.parseObject(ok("ls", "--tree", "--json")).get("tree");
         java.util.Map<?, ?> topNode = roots.stream().map(java.util.Map.class::cast)
                 .filter(n -> "top".equals(n.get("name"))).findFirst().orElseThrow();
         assertThat(((List<?>) topNode.get("children")).stream().map(c -> (Object) ((java.util.Map<?, ?>) c).get("name")).toList())
