@@ -20,6 +20,18 @@ class SizesTest {
     }
 
     @Test
+    void acceptsFractionsWithASuffixAsLvmDoes() {
+        assertThat(Sizes.parseBytes("s", "1.5G")).isEqualTo(3L << 29);
+        assertThat(Sizes.parseBytes("s", "1.5g")).isEqualTo(3L << 29);
+        assertThat(Sizes.parseBytes("s", "0.5MiB")).isEqualTo(512 * 1024);
+        assertThat(Sizes.parseBytes("s", ".5K")).isEqualTo(512);
+        assertThat(Sizes.parseBytes("s", "2.K")).isEqualTo(2048);
+        assertThat(Sizes.parseBytes("s", "2.25TB")).isEqualTo(9L << 38);
+        assertThat(Sizes.parse("1.1K")).as("not whole bytes").isEmpty();
+        assertThat(Sizes.parse("1.5")).as("a fraction of a byte needs a suffix").isEmpty();
+    }
+
+    @Test
     void parseSaysEmptyInsteadOfThrowing() {
         assertThat(Sizes.parse("1k")).hasValue(1024);
         assertThat(Sizes.parse("1T")).hasValue(1L << 40);
@@ -32,7 +44,8 @@ class SizesTest {
 
     @Test
     void rejectsNonsense() {
-        for (String bad : new String[] {"", "G", "-1", "1.5G", "1X", "99999999999T"}) {
+        for (String bad : new String[] {"", "G", "-1", "1.5", "1.1K", "1.G.5", "1,5G", "1e3K", ".K", "1X", "99999999999T",
+                "8388608.5T"}) {
             assertThatThrownBy(() -> Sizes.parseBytes("SIZE", bad)).as(bad)
                     .hasMessage("SIZE: " + bad + " (expected: " + Sizes.EXPECTED + ")");
         }

@@ -20,8 +20,8 @@ final class DmCommands {
     private DmCommands() {}
 
     @Command(name = "create", mixinStandardHelpOptions = true,
-            description = {"Create a device from a table and make it live; it is exported over NBD under its name",
-                "unless --no-export.", "",
+            description = {"Create a device from a table and make it live.",
+                "It is exported over NBD under its name unless --no-export.", "",
                 "Examples:",
                 "  cairn create disk --table '0 2097152 linear file:/var/tmp/disk.img 0'",
                 "  cairn create striped --table-file stripes.table",
@@ -121,8 +121,8 @@ final class DmCommands {
     }
 
     @Command(name = "remove", aliases = "rm", mixinStandardHelpOptions = true,
-            description = {"Remove a device and its exports. Refused while another device uses it, unless --force",
-                "(the devices above it then get I/O errors)."})
+            description = {"Remove a device and its exports.",
+                "Refused while another device uses it, unless --force (the devices above it then get I/O errors)."})
     static final class Remove extends ClientCommand {
         @Parameters(index = "0", paramLabel = "NAME", description = "The device.")
         String name;
@@ -195,8 +195,8 @@ final class DmCommands {
     }
 
     @Command(name = "status", mixinStandardHelpOptions = true,
-            description = {"Print the run-time status of a device's targets, as dmsetup status does",
-                "(e.g. a snapshot's '<allocated>/<total> <metadata>' in sectors)."})
+            description = {"Print the run-time status of a device's targets, as dmsetup status does.",
+                "For example a snapshot's '<allocated>/<total> <metadata>' in sectors."})
     static final class Status extends StatusVerb {
         @Override
         String verb() {

@@ -16,8 +16,9 @@ import picocli.CommandLine.Parameters;
 
 /** {@code cairn export ls|add|rm}: the NBD exports. */
 @Command(name = "export", mixinStandardHelpOptions = true,
-        description = {"List, add and remove NBD exports. Every device is exported under its name unless it was",
-            "created with --no-export; a device may have several exports (say, one read-only)."},
+        description = {"List, add and remove NBD exports.",
+            "Every device is exported under its name unless it was created with --no-export; a device may have",
+            "several exports (say, one read-only)."},
         subcommands = {ExportCommand.Ls.class, ExportCommand.Add.class, ExportCommand.Rm.class})
 final class ExportCommand extends ClientCommand {
     @Override

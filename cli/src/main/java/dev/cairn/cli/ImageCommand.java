@@ -42,8 +42,8 @@ final class ImageCommand extends LocalCommand {
     }
 
     @Command(name = "info", mixinStandardHelpOptions = true,
-            description = {"Show an image's size and allocated bytes; for a snapshot COW image also its header,",
-                "chunk size and exception count."})
+            description = {"Show an image's size and allocated bytes.",
+                "For a snapshot COW image also its header, chunk size and exception count."})
     static final class Info extends LocalCommand {
         @Parameters(index = "0", paramLabel = "PATH", description = "The image file.")
         Path path;

@@ -2,7 +2,7 @@ package dev.cairn.cli;
 
 import dev.cairn.daemon.DaemonException;
 import dev.cairn.daemon.ErrorKind;
-import dev.cairn.daemon.Json;
+import dev.cairn.daemon.JsonCodec;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -46,7 +46,7 @@ abstract class LocalCommand implements Callable<Integer> {
             error.put("kind", e.kind().wireName());
             error.put("message", e.getMessage());
             error.put("hint", e.hint());
-            err.println(dev.cairn.daemon.Json.write(Map.of("error", error)));
+            err.println(dev.cairn.daemon.JsonCodec.write(Map.of("error", error)));
             err.flush();
             return e.kind() == ErrorKind.USAGE ? CommandLine.ExitCode.USAGE : CommandLine.ExitCode.SOFTWARE;
         }
@@ -88,7 +88,7 @@ abstract class LocalCommand implements Callable<Integer> {
     }
 
     void printJson(Object value) {
-        out().print(Json.writePretty(value));
+        out().print(JsonCodec.writePretty(value));
         out().flush();
     }
 }

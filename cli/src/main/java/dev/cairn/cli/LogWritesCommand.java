@@ -125,8 +125,9 @@ final class LogWritesCommand extends ClientCommand {
     }
 
     @Command(name = "replay", mixinStandardHelpOptions = true,
-            description = {"Replay a log onto a file or device (which must exist and be large enough; start from a",
-                "zeroed one, as a fresh `cairn image create` file). Discards are replayed as zeroes.",
+            description = {"Replay a log onto a file or device.",
+                "The target must exist and be large enough; start from a zeroed one, as a fresh",
+                "`cairn image create` file. Discards are replayed as zeroes.",
                 "With --check, flush the target and run COMMAND (with /bin/sh -c) at every check point;",
                 "the replay stops at the first command that fails, naming that entry (the first bad one).",
                 "COMMAND sees CAIRN_REPLAY_TARGET (the target's path), CAIRN_LOG_ENTRY (the entry's number)",

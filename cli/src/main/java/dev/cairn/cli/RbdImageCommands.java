@@ -37,8 +37,8 @@ final class RbdImageCommands {
     }
 
     @Command(name = "rbd-resize", mixinStandardHelpOptions = true,
-            description = {"Resize an RBD image (shrinking discards its end). Devices using it see the new size",
-                "only after their table is reloaded."})
+            description = {"Resize an RBD image (shrinking discards its end).",
+                "Devices using it see the new size only after their table is reloaded."})
     static final class Resize extends LocalCommand {
         @Parameters(index = "0", paramLabel = "RBD", description = "rbd:POOL/IMAGE[?conf=PATH&id=USER&timeout=SECONDS]")
         String spec;

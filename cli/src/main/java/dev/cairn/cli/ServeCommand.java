@@ -26,8 +26,9 @@ import picocli.CommandLine;
 /** {@code cairn serve}: the daemon, in the foreground. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {
-            "Run the Cairn daemon in the foreground: restore the devices of the state directory, serve them over NBD,",
-            "and accept commands on the control socket. On first start it creates a 1 GiB sparse device vol0.",
+            "Run the Cairn daemon in the foreground.",
+            "It restores the devices of the state directory, serves them over NBD and accepts commands on the",
+            "control socket. On first start it creates a 1 GiB sparse device vol0.",
             "SIGTERM or Ctrl-C stops it cleanly (I/O drained, stores flushed, exit 0)."})
 final class ServeCommand implements Callable<Integer> {
     @Mixin StateDirOption stateDirOption;

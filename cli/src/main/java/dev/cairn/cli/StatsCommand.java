@@ -19,9 +19,9 @@ import picocli.CommandLine.Parameters;
  * per bio set punts and rescues, watchdog reports.
  */
 @Command(name = "stats", mixinStandardHelpOptions = true,
-        description = {"Show I/O statistics: per device requests, bytes, errors, in-flight requests and latency",
-            "(like dmstats), snapshot COW usage, NBD connections per export, bio set punts and rescues, watchdog",
-            "reports. The same numbers as serve --metrics.", "",
+        description = {"Show I/O statistics, the same numbers as serve --metrics.",
+            "Per device requests, bytes, errors, in-flight requests and latency (like dmstats), snapshot COW",
+            "usage, NBD connections per export, bio set punts and rescues, watchdog reports.", "",
             "Examples:", "  cairn stats", "  cairn stats vol0 --json"})
 final class StatsCommand extends ClientCommand {
     @Parameters(index = "0", arity = "0..1", paramLabel = "DEVICE", description = "One device (default: all, with exports and bio sets).")

@@ -62,11 +62,11 @@ public final class ControlClient implements AutoCloseable {
                 throw new DaemonException(ErrorKind.FAILED, "the daemon closed the connection without answering " + verb,
                         "it may have stopped; check its log, then start it again with: bin/cairn serve");
             }
-            return Protocol.resultOf(Json.parseObject(line));
+            return Protocol.resultOf(JsonCodec.parseObject(line));
         } catch (IOException e) {
             throw new DaemonException(ErrorKind.FAILED, "lost the connection to the daemon during " + verb + ": " + e.getMessage(),
                     "check that the daemon is still running (its log is on its stderr)");
-        } catch (Json.ParseException e) {
+        } catch (JsonCodec.ParseException e) {
             throw new DaemonException(ErrorKind.INTERNAL, "unreadable answer from the daemon: " + e.getMessage());
         }
     }

@@ -273,8 +273,8 @@ public final class ControlServer implements AutoCloseable {
     private Map<String, Object> handleLine(String line, Cancel cancel) {
         Map<String, Object> request;
         try {
-            request = Json.parseObject(line);
-        } catch (Json.ParseException e) {
+            request = JsonCodec.parseObject(line);
+        } catch (JsonCodec.ParseException e) {
             return Protocol.error(new DaemonException(ErrorKind.USAGE, "malformed request: " + e.getMessage()));
         }
         if (!(request.get("verb") instanceof String verb)) {

@@ -391,7 +391,7 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
         }
 
         private IllegalArgumentException wrong(String key, Object v, String expected) {
-            return new IllegalArgumentException(path + key + ": " + Json.typeName(v) + " (expected: " + expected + ")");
+            return new IllegalArgumentException(path + key + ": " + JsonCodec.typeName(v) + " (expected: " + expected + ")");
         }
 
         String string(String key) {

@@ -66,12 +66,12 @@ public final class Protocol {
             throw new DaemonException(ErrorKind.fromWire(String.valueOf(err.get("kind"))),
                     String.valueOf(err.get("message")), err.get("hint") == null ? "" : String.valueOf(err.get("hint")));
         }
-        throw new DaemonException(ErrorKind.INTERNAL, "malformed response from the daemon: " + Json.write(response));
+        throw new DaemonException(ErrorKind.INTERNAL, "malformed response from the daemon: " + JsonCodec.write(response));
     }
 
     /** Writes one message as a line. */
     public static void writeLine(OutputStream out, Map<String, Object> message) throws IOException {
-        byte[] bytes = (Json.write(message) + "\n").getBytes(StandardCharsets.UTF_8);
+        byte[] bytes = (JsonCodec.write(message) + "\n").getBytes(StandardCharsets.UTF_8);
         out.write(bytes);
         out.flush();
     }
@@ -158,7 +158,7 @@ public final class Protocol {
         }
 
         private static DaemonException usage(String key, Object v, String expected) {
-            return new DaemonException(ErrorKind.USAGE, "argument " + key + ": " + (v == null ? "missing" : Json.typeName(v))
+            return new DaemonException(ErrorKind.USAGE, "argument " + key + ": " + (v == null ? "missing" : JsonCodec.typeName(v))
                     + " (expected: " + expected + ")");
         }
     }

@@ -306,6 +306,15 @@ final class Snapshots {
 
     Object list(Protocol.Args args) {
         String only = args.optString("name");
+        if (only != null) {
+            // Under the snapshot's names: the end of a merge is never seen half done (the origin's table
+            // back to its own while the snapshot is still recorded), which `snapshot merge` polls for.
+            return daemon.withNames(() -> listUnlocked(only, args.bool("strict")), devicesOf(only));
+        }
+        return listUnlocked(null, false);
+    }
+
+    private Object listUnlocked(String only, boolean strict) {
         List<Object> out = new ArrayList<>();
         boolean found = false;
         for (DaemonState.Snapshot s : daemon.state().snapshots()) {
@@ -315,7 +324,7 @@ final class Snapshots {
             found = true;
             out.add(describe(s));
         }
-        if (only != null && !found && args.bool("strict")) {
+        if (only != null && !found && strict) {
             throw notASnapshot(only);
         }
         return Map.of("snapshots", out);

@@ -40,8 +40,8 @@ public final class StateFile {
             throw corrupt("not UTF-8 text");
         }
         try {
-            return DaemonState.fromJson(Json.parseObject(text));
-        } catch (Json.ParseException | IllegalArgumentException e) {
+            return DaemonState.fromJson(JsonCodec.parseObject(text));
+        } catch (JsonCodec.ParseException | IllegalArgumentException e) {
             throw corrupt(e.getMessage());
         }
     }
@@ -54,6 +54,6 @@ public final class StateFile {
     }
 
     public void save(DaemonState state) throws IOException {
-        AtomicFiles.write(path, Json.writePretty(state.toJson()).getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(path, JsonCodec.writePretty(state.toJson()).getBytes(StandardCharsets.UTF_8));
     }
 }

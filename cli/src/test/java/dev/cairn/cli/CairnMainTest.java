@@ -46,6 +46,23 @@ class CairnMainTest {
   }
 
   @Test
+  void everyCommandListSummaryIsAWholeSentence() {
+    // A command list shows the first line of each description: it must not stop mid-sentence.
+    java.util.List<String> cut = new java.util.ArrayList<>();
+    java.util.ArrayDeque<picocli.CommandLine> todo = new java.util.ArrayDeque<>();
+    todo.add(CairnMain.commandLine());
+    while (!todo.isEmpty()) {
+      picocli.CommandLine c = todo.pop();
+      todo.addAll(c.getSubcommands().values());
+      String[] d = c.getCommandSpec().usageMessage().description();
+      if (d.length > 0 && !d[0].strip().matches("(?s).*[.:]$")) {
+        cut.add(c.getCommandSpec().qualifiedName() + ": " + d[0]);
+      }
+    }
+    assertThat(cut).isEmpty();
+  }
+
+  @Test
   void commandTableNamesEachCommandByItsOwnName() {
     // The lazy start-up path finds a command by the table's key: it must be the @Command name.
     for (var e : CairnMain.COMMANDS.entrySet()) {
@@ -75,7 +92,7 @@ class CairnMainTest {
   @Test
   void underJsonAnErrorIsPrintedAsJson(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
     assertThat(run("ls", "--json", "--state-dir", tmp.resolve("none").toString())).isEqualTo(1);
-    java.util.Map<String, Object> m = dev.cairn.daemon.Json.parseObject(err.toString().strip());
+    java.util.Map<String, Object> m = dev.cairn.daemon.JsonCodec.parseObject(err.toString().strip());
     @SuppressWarnings("unchecked")
     java.util.Map<String, Object> e = (java.util.Map<String, Object>) m.get("error");
     assertThat(e).containsEntry("kind", "failed").containsKey("hint");

@@ -93,6 +93,20 @@ class DaemonTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void lsTreeKeepsTheStackingAsNestedChildren() throws Exception {
+        start();
+        call("create", "name", "base", "table", "0 2048 zero\n", "noExport", true);
+        call("create", "name", "top", "table", "0 2048 linear base 0\n");
+        Map<String, Object> ls = (Map<String, Object>) call("ls", "tree", true);
+        Map<String, Object> top = ((List<Map<String, Object>>) ls.get("tree")).stream()
+                .filter(n -> "top".equals(n.get("name"))).findFirst().orElseThrow();
+        List<Map<String, Object>> children = (List<Map<String, Object>>) top.get("children");
+        assertThat(children).extracting(c -> c.get("name")).containsExactly("base");
+        assertThat((String) ls.get("treeText")).contains("top\n `-base\n");
+    }
+
+    @Test
     void everyChangeIsPersistedAndRestored() throws Exception {
         start();
         call("create", "name", "base", "table", "0 2048 zero\n", "noExport", true);

@@ -63,8 +63,8 @@ class StateFileTest {
         Path p = dir.resolve("state.json");
         StateFile f = new StateFile(p);
         String[][] cases = {
-            {"{\"format\": \"cairn-state\", \"version\": 1, \"devi", "unterminated string at offset 45"},
-            {"", "unexpected end"},
+            {"{\"format\": \"cairn-state\", \"version\": 1, \"devi", "Unexpected end-of-input in field name at offset 45"},
+            {"", "end-of-input"},
             {"[]", "expected a JSON object"},
             {"{\"format\": \"other\", \"version\": 1}", "format: \"other\""},
             {"{\"format\": \"cairn-state\", \"version\": 2, \"devices\": []}", "written by a newer cairn"},
@@ -72,7 +72,7 @@ class StateFileTest {
             {"{\"format\": \"cairn-state\", \"version\": 1, \"devices\": [{\"name\": 3}], \"exports\": [], \"snapshots\": []}",
                 "devices[0].name: a number (expected: a string)"},
             {"{\"format\": \"cairn-state\", \"version\": 1, \"devices\": [], \"exports\": [], \"snapshots\": [],}",
-                "expected a string key"},
+                "was expecting double-quote to start field name"},
         };
         for (String[] c : cases) {
             Files.writeString(p, c[0]);

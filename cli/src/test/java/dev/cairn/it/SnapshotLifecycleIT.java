@@ -128,6 +128,12 @@ class SnapshotLifecycleIT {
         ok("create", "disk", "--table-file", "disk.table", "--no-export");
         ok("create", "top", "--table", "0 131072 linear disk 0");
         assertThat(ok("ls", "--tree")).contains("top\n `-disk\n");
+        // --json keeps the tree: each device with the devices it uses as children.
+        List<?> roots = (List<?>) dev.cairn.daemon.JsonCodec.parseObject(ok("ls", "--tree", "--json")).get("tree");
+        java.util.Map<?, ?> topNode = roots.stream().map(java.util.Map.class::cast)
+                .filter(n -> "top".equals(n.get("name"))).findFirst().orElseThrow();
+        assertThat(((List<?>) topNode.get("children")).stream().map(c -> (Object) ((java.util.Map<?, ?>) c).get("name")).toList())
+                .containsExactly("disk");
         assertThat(ok("table", "disk")).isEqualTo("0 65536 linear file:" + tmp.resolve("a.img") + " 0\n"
                 + "65536 65536 linear file:" + tmp.resolve("b.img") + " 0\n");
 
