@@ -135,15 +135,23 @@ final class SuspendGate {
     /** Closes the gate and waits (a block-layer wait) until no bio is in flight. */
     void closeAndDrain() {
         close();
-        awaitDrain();
+        try {
+            awaitDrain();
+        } finally {
+            drainWaiting = false;
+        }
     }
 
-    /** Closes the gate: new bios are held from now on. Does not wait. */
+    /**
+     * Closes the gate: new bios are held from now on. Does not wait. From here until the drain that follows
+     * ends, {@link #abortDrain()} takes effect: an abort that comes before the wait begins is not lost.
+     */
     void close() {
         heldLock.lock();
         try {
             blocked = true;
             drainAborted = false;
+            drainWaiting = true;
         } finally {
             heldLock.unlock();
         }
@@ -155,7 +163,6 @@ final class SuspendGate {
      */
     Drain awaitDrain(Duration timeout) {
         long deadline = timeout == null ? 0 : System.nanoTime() + timeout.toNanos();
-        drainWaiting = true;
         try {
             while (true) {
                 IoCompletion d = new IoCompletion(submitter, "drain of dm " + name);
@@ -197,7 +204,7 @@ final class SuspendGate {
         return true;
     }
 
-    /** A drain is waiting for in-flight bios (no lock). */
+    /** A suspend has closed the gate and its drain has not ended (no lock). */
     boolean isDrainWaiting() {
         return drainWaiting;
     }
