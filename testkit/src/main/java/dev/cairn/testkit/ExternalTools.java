@@ -45,7 +45,13 @@ public final class ExternalTools {
 
     /** Runs a command to completion; on timeout kills it and its children and fails. */
     public static Result run(Duration timeout, String... command) {
+        return run(timeout, java.util.Map.of(), command);
+    }
+
+    /** Like {@link #run(Duration, String...)} with extra environment variables. */
+    public static Result run(Duration timeout, java.util.Map<String, String> env, String... command) {
         ProcessBuilder pb = new ProcessBuilder(command);
+        pb.environment().putAll(env);
         pb.environment().put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin:" + System.getenv().getOrDefault("PATH", ""));
         pb.environment().put("LC_ALL", "C");
         Process p;

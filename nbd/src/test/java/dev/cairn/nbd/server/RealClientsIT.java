@@ -1,5 +1,6 @@
 package dev.cairn.nbd.server;
 
+import dev.cairn.testkit.ExternalTools;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cairn.block.SubmitPolicy;
@@ -58,44 +59,44 @@ class RealClientsIT {
     }
 
     private static String nbdinfo() {
-        return Tools.require("nbdinfo", "libnbd-bin");
+        return ExternalTools.require("nbdinfo", "libnbd-bin");
     }
 
     private static String qemuIo() {
-        return Tools.require("qemu-io", "qemu-utils");
+        return ExternalTools.require("qemu-io", "qemu-utils");
     }
 
     @Test
     void nbdinfoShowsTheExportListAndMap() {
-        String info = Tools.run(T, nbdinfo(), uri("disk")).ok().stdout();
+        String info = ExternalTools.run(T, nbdinfo(), uri("disk")).ok().stdout();
         assertThat(info).contains("using structured packets", "export-size: 268435456", "base:allocation",
                 "can_trim: true", "can_zero: true", "can_fast_zero: true", "can_multi_conn: true", "can_df: true",
                 "can_cache: true", "can_flush: false", "is_read_only: false", "block_size_minimum: 512",
                 "block_size_preferred: 4096", "block_size_maximum: 33554432");
-        assertThat(Tools.run(T, nbdinfo(), uri("ro")).ok().stdout()).contains("is_read_only: true");
-        assertThat(Tools.run(T, nbdinfo(), uri("cached")).ok().stdout()).contains("can_flush: true", "can_fua: true");
-        String list = Tools.run(T, nbdinfo(), "--list", uri("")).ok().stdout();
+        assertThat(ExternalTools.run(T, nbdinfo(), uri("ro")).ok().stdout()).contains("is_read_only: true");
+        assertThat(ExternalTools.run(T, nbdinfo(), uri("cached")).ok().stdout()).contains("can_flush: true", "can_fua: true");
+        String list = ExternalTools.run(T, nbdinfo(), "--list", uri("")).ok().stdout();
         assertThat(list).contains("export=\"disk\"", "description: scratch disk", "export=\"ro\"", "export=\"cached\"");
-        Tools.run(T, qemuIo(), "-f", "raw", "-c", "write -P 0x5a 1M 2M", uri("disk")).ok();
-        String map = Tools.run(T, nbdinfo(), "--map", uri("disk")).ok().stdout();
+        ExternalTools.run(T, qemuIo(), "-f", "raw", "-c", "write -P 0x5a 1M 2M", uri("disk")).ok();
+        String map = ExternalTools.run(T, nbdinfo(), "--map", uri("disk")).ok().stdout();
         assertThat(map.lines().map(String::trim).map(l -> l.replaceAll("\\s+", " ")).toList()).containsExactly(
                 "0 1048576 3 hole,zero", "1048576 2097152 0 data", "3145728 265289728 3 hole,zero");
     }
 
     @Test
     void qemuImgInfoAndMap() {
-        String qemuImg = Tools.require("qemu-img", "qemu-utils");
-        assertThat(Tools.run(T, qemuImg, "info", "-f", "raw", uri("disk")).ok().stdout())
+        String qemuImg = ExternalTools.require("qemu-img", "qemu-utils");
+        assertThat(ExternalTools.run(T, qemuImg, "info", "-f", "raw", uri("disk")).ok().stdout())
                 .contains("virtual size: 256 MiB (268435456 bytes)");
-        Tools.run(T, qemuIo(), "-f", "raw", "-c", "write -P 0x11 0 64k", uri("disk")).ok();
-        String map = Tools.run(T, qemuImg, "map", "--output=json", "-f", "raw", uri("disk")).ok().stdout();
+        ExternalTools.run(T, qemuIo(), "-f", "raw", "-c", "write -P 0x11 0 64k", uri("disk")).ok();
+        String map = ExternalTools.run(T, qemuImg, "map", "--output=json", "-f", "raw", uri("disk")).ok().stdout();
         assertThat(map).contains("\"start\": 0, \"length\": 65536", "\"data\": true")
                 .contains("\"start\": 65536, \"length\": 268369920", "\"zero\": true, \"data\": false");
     }
 
     @Test
     void qemuIoPatternsFuaFlushDiscardAndWriteZeroes() {
-        Tools.Result r = Tools.run(T, qemuIo(), "-f", "raw",
+        ExternalTools.Result r = ExternalTools.run(T, qemuIo(), "-f", "raw",
                 "-c", "write -P 0xab 0 1M",
                 "-c", "read -P 0xab 0 1M",
                 "-c", "write -f -P 0xcd 1M 64k",
@@ -116,17 +117,17 @@ class RealClientsIT {
         assertThat(cached.writeZeroes.get()).isPositive();
         assertThat(cached.discards.get()).isPositive();
         // A wrong pattern is noticed (the check above means something).
-        assertThat(Tools.run(T, qemuIo(), "-f", "raw", "-c", "read -P 0x11 0 4k", uri("cached")).all())
+        assertThat(ExternalTools.run(T, qemuIo(), "-f", "raw", "-c", "read -P 0x11 0 4k", uri("cached")).all())
                 .contains("Pattern verification failed");
         // Read-only export: reads work, writes are refused.
-        Tools.run(T, qemuIo(), "-r", "-f", "raw", "-c", "read -P 0 0 64k", uri("ro")).ok();
-        assertThat(Tools.run(T, qemuIo(), "-f", "raw", "-c", "write -P 1 0 4k", uri("ro")).all())
+        ExternalTools.run(T, qemuIo(), "-r", "-f", "raw", "-c", "read -P 0 0 64k", uri("ro")).ok();
+        assertThat(ExternalTools.run(T, qemuIo(), "-f", "raw", "-c", "write -P 1 0 4k", uri("ro")).all())
                 .containsAnyOf("Permission denied", "Operation not permitted", "read-only", "Read-only");
     }
 
     @Test
     void nbdcopyRoundTripsRandomData() throws Exception {
-        String nbdcopy = Tools.require("nbdcopy", "libnbd-bin");
+        String nbdcopy = ExternalTools.require("nbdcopy", "libnbd-bin");
         byte[] data = new byte[(int) (48 * MIB)];
         new Random(11).nextBytes(data);
         java.util.Arrays.fill(data, (int) (8 * MIB), (int) (16 * MIB), (byte) 0); // a zero run in the middle
@@ -134,10 +135,10 @@ class RealClientsIT {
         Path out = dir.resolve("out.img");
         Files.write(in, data);
         server.addExport(NbdExport.of("copy", new MemoryStore("copy", 48 * MIB)));
-        Tools.run(T, nbdcopy, in.toString(), uri("copy")).ok();
-        Tools.run(T, nbdcopy, uri("copy"), out.toString()).ok();
+        ExternalTools.run(T, nbdcopy, in.toString(), uri("copy")).ok();
+        ExternalTools.run(T, nbdcopy, uri("copy"), out.toString()).ok();
         assertThat(sha256(Files.readAllBytes(out))).isEqualTo(sha256(data));
-        Tools.run(T, nbdcopy, "--connections=1", uri("copy"), "null:").ok();
+        ExternalTools.run(T, nbdcopy, "--connections=1", uri("copy"), "null:").ok();
     }
 
     /**
@@ -147,7 +148,7 @@ class RealClientsIT {
      */
     @Test
     void blockStatusNeverCallsZerosWhatReadsCannotReturn() throws Exception {
-        String nbdcopy = Tools.require("nbdcopy", "libnbd-bin");
+        String nbdcopy = ExternalTools.require("nbdcopy", "libnbd-bin");
         Path img = dir.resolve("shrinking.img");
         dev.cairn.block.store.FileStore.createSparse(img, 64 * MIB);
         try (dev.cairn.block.store.FileStore store = dev.cairn.block.store.FileStore.open(img,
@@ -155,12 +156,12 @@ class RealClientsIT {
             server.addExport(NbdExport.of("shrinking", store));
             byte[] data = new byte[(int) MIB];
             new Random(7).nextBytes(data);
-            Tools.run(T, Tools.require("qemu-io", "qemu-utils"), "-f", "raw", "-c", "write -P 0x5a 0 1M",
+            ExternalTools.run(T, ExternalTools.require("qemu-io", "qemu-utils"), "-f", "raw", "-c", "write -P 0x5a 0 1M",
                     uri("shrinking")).ok();
             try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
                 f.setLength(16 * MIB);
             }
-            String map = Tools.run(T, nbdinfo(), "--map", uri("shrinking")).ok().stdout();
+            String map = ExternalTools.run(T, nbdinfo(), "--map", uri("shrinking")).ok().stdout();
             for (String line : map.strip().split("\n")) {
                 String[] fields = line.strip().split("\\s+");
                 long offset = Long.parseLong(fields[0]);
@@ -171,7 +172,7 @@ class RealClientsIT {
             }
             assertThat(map).as("holes inside the file are still holes").contains("hole,zero");
             Path out = dir.resolve("copy.img");
-            Tools.Result copy = Tools.run(T, nbdcopy, uri("shrinking"), out.toString());
+            ExternalTools.Result copy = ExternalTools.run(T, nbdcopy, uri("shrinking"), out.toString());
             assertThat(copy.exitCode()).as("nbdcopy must fail, not copy zeros: %s", copy).isNotZero();
             server.removeExport("shrinking");
             assertThat(dev.cairn.testkit.Poll.until(() -> server.connectionCount() == 0, T)).isTrue();
@@ -180,8 +181,8 @@ class RealClientsIT {
 
     @Test
     void fioVerifyJob() {
-        String fio = Tools.require("fio", "fio");
-        Tools.Result r = Tools.run(T, fio, "--name=verify", "--ioengine=nbd", "--uri=" + uri("disk"),
+        String fio = ExternalTools.require("fio", "fio");
+        ExternalTools.Result r = ExternalTools.run(T, fio, "--name=verify", "--ioengine=nbd", "--uri=" + uri("disk"),
                 "--rw=randwrite", "--bs=4k", "--iodepth=16", "--size=32M", "--verify=crc32c", "--do_verify=1",
                 "--verify_fatal=1", "--randrepeat=1",
                 "--verify_state_save=0").ok(); // no local-verify-*.state file in the module's folder
@@ -191,13 +192,13 @@ class RealClientsIT {
 
     @Test
     void nbdfuseLoopExt4MountWriteUnmountFsck() throws Exception {
-        Tools.requireRoot("nbdfuse, losetup and mount need root");
-        String nbdfuse = Tools.require("nbdfuse", "libnbd-bin");
-        String losetup = Tools.require("losetup", "mount");
-        String mount = Tools.require("mount", "mount");
-        String umount = Tools.require("umount", "mount");
-        String mkfs = Tools.require("mkfs.ext4", "e2fsprogs");
-        String e2fsck = Tools.require("e2fsck", "e2fsprogs");
+        ExternalTools.requireRoot("nbdfuse, losetup and mount need root");
+        String nbdfuse = ExternalTools.require("nbdfuse", "libnbd-bin");
+        String losetup = ExternalTools.require("losetup", "mount");
+        String mount = ExternalTools.require("mount", "mount");
+        String umount = ExternalTools.require("umount", "mount");
+        String mkfs = ExternalTools.require("mkfs.ext4", "e2fsprogs");
+        String e2fsck = ExternalTools.require("e2fsck", "e2fsprogs");
         if (!Files.exists(Path.of("/dev/fuse"))) {
             org.assertj.core.api.Assertions.fail("/dev/fuse is missing: load the fuse module (package fuse3)");
         }
@@ -210,17 +211,17 @@ class RealClientsIT {
         boolean mounted = false;
         List<Throwable> cleanup = new ArrayList<>();
         try {
-            fuse = Tools.start(dir.resolve("nbdfuse.log"), nbdfuse, disk.toString(), uri("disk"));
+            fuse = ExternalTools.start(dir.resolve("nbdfuse.log"), nbdfuse, disk.toString(), uri("disk"));
             long deadline = System.currentTimeMillis() + 20_000;
             while (!(Files.exists(disk) && Files.size(disk) == 256 * MIB) && System.currentTimeMillis() < deadline) {
                 assertThat(fuse.isAlive()).as("nbdfuse: %s", Files.readString(dir.resolve("nbdfuse.log"))).isTrue();
                 Thread.sleep(50);
             }
             assertThat(Files.size(disk)).isEqualTo(256 * MIB);
-            loop = Tools.run(T, losetup, "-f", "--show", disk.toString()).ok().stdout().trim();
+            loop = ExternalTools.run(T, losetup, "-f", "--show", disk.toString()).ok().stdout().trim();
             assertThat(loop).startsWith("/dev/loop");
-            Tools.run(T, mkfs, "-q", "-F", loop).ok();
-            Tools.run(T, mount, loop, mnt.toString()).ok();
+            ExternalTools.run(T, mkfs, "-q", "-F", loop).ok();
+            ExternalTools.run(T, mount, loop, mnt.toString()).ok();
             mounted = true;
             Random rnd = new Random(5);
             List<String> sums = new ArrayList<>();
@@ -230,31 +231,31 @@ class RealClientsIT {
                 Files.write(mnt.resolve("file" + i), content);
                 sums.add(sha256(content));
             }
-            Tools.run(T, "sync").ok();
-            Tools.run(T, umount, mnt.toString()).ok();
+            ExternalTools.run(T, "sync").ok();
+            ExternalTools.run(T, umount, mnt.toString()).ok();
             mounted = false;
             // Mount again: the files come back from the server, not from the page cache of the old mount.
-            Tools.run(T, "sh", "-c", "echo 3 > /proc/sys/vm/drop_caches");
-            Tools.run(T, mount, loop, mnt.toString()).ok();
+            ExternalTools.run(T, "sh", "-c", "echo 3 > /proc/sys/vm/drop_caches");
+            ExternalTools.run(T, mount, loop, mnt.toString()).ok();
             mounted = true;
             for (int i = 0; i < 4; i++) {
                 assertThat(sha256(Files.readAllBytes(mnt.resolve("file" + i)))).as("file%d", i).isEqualTo(sums.get(i));
             }
-            Tools.run(T, umount, mnt.toString()).ok();
+            ExternalTools.run(T, umount, mnt.toString()).ok();
             mounted = false;
-            Tools.Result fsck = Tools.run(T, e2fsck, "-f", "-n", loop);
+            ExternalTools.Result fsck = ExternalTools.run(T, e2fsck, "-f", "-n", loop);
             assertThat(fsck.exitCode()).as("e2fsck -f -n: %s", fsck.all()).isZero();
         } finally {
             if (mounted) {
-                quietly(cleanup, () -> Tools.run(T, umount, "-l", mnt.toString()));
+                quietly(cleanup, () -> ExternalTools.run(T, umount, "-l", mnt.toString()));
             }
             if (loop != null) {
                 String l = loop;
-                quietly(cleanup, () -> Tools.run(T, losetup, "-d", l));
+                quietly(cleanup, () -> ExternalTools.run(T, losetup, "-d", l));
             }
-            quietly(cleanup, () -> Tools.run(T, umount, fuseDir.toString()));
+            quietly(cleanup, () -> ExternalTools.run(T, umount, fuseDir.toString()));
             Process p = fuse;
-            quietly(cleanup, () -> Tools.kill(p));
+            quietly(cleanup, () -> ExternalTools.kill(p));
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.cairn.nbd.server;
 
+import dev.cairn.testkit.ExternalTools;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cairn.block.SubmitPolicy;
@@ -69,19 +70,19 @@ class TlsRealClientsIT {
     }
 
     private static String nbdinfo() {
-        return Tools.require("nbdinfo", "libnbd-bin");
+        return ExternalTools.require("nbdinfo", "libnbd-bin");
     }
 
     private static String nbdcopy() {
-        return Tools.require("nbdcopy", "libnbd-bin");
+        return ExternalTools.require("nbdcopy", "libnbd-bin");
     }
 
     private static String qemuImg() {
-        return Tools.require("qemu-img", "qemu-utils");
+        return ExternalTools.require("qemu-img", "qemu-utils");
     }
 
     private static String qemuIo() {
-        return Tools.require("qemu-io", "qemu-utils");
+        return ExternalTools.require("qemu-io", "qemu-utils");
     }
 
     private String x509Uri() {
@@ -97,8 +98,8 @@ class TlsRealClientsIT {
     }
 
     /** Prints libnbd's "connection is using TLS: cipher ..." line and returns nbdinfo's output. */
-    private Tools.Result nbdinfoDebug(String uri) {
-        Tools.Result r = Tools.run(T, Map.of("LIBNBD_DEBUG", "1"), nbdinfo(), uri);
+    private ExternalTools.Result nbdinfoDebug(String uri) {
+        ExternalTools.Result r = ExternalTools.run(T, Map.of("LIBNBD_DEBUG", "1"), nbdinfo(), uri);
         r.stderr().lines().filter(l -> l.contains("connection is using TLS"))
                 .forEach(l -> System.out.println("nbdinfo: " + l.replaceAll(".*connection is using TLS", "TLS")));
         return r;
@@ -144,8 +145,8 @@ class TlsRealClientsIT {
     private void nbdcopyPattern(String uri) throws IOException {
         Path in = pattern(64 * MIB, 7);
         Path out = work.resolve("out.img");
-        Tools.run(T, nbdcopy(), in.toString(), uri).ok();
-        Tools.run(T, nbdcopy(), "--request-size=33554432", uri, out.toString()).ok();
+        ExternalTools.run(T, nbdcopy(), in.toString(), uri).ok();
+        ExternalTools.run(T, nbdcopy(), "--request-size=33554432", uri, out.toString()).ok();
         assertThat(Files.size(out)).isEqualTo(256 * MIB);
         assertSamePrefix(in, out);
     }
@@ -155,32 +156,32 @@ class TlsRealClientsIT {
         cmd.addAll(qemuImage(creds, x509));
         cmd.addAll(List.of("-c", "write -P 0xab 96M 1M", "-c", "read -P 0xab 96M 1M", "-c", "write -P 0x3c 100M 32M",
                 "-c", "read -P 0x3c 100M 32M", "-c", "flush"));
-        Tools.Result r = Tools.run(T, cmd.toArray(String[]::new)).ok();
+        ExternalTools.Result r = ExternalTools.run(T, cmd.toArray(String[]::new)).ok();
         assertThat(r.all()).doesNotContain("Pattern verification failed", "error", "failed");
         List<String> info = new ArrayList<>(List.of(qemuImg(), "info"));
         info.addAll(qemuImage(creds, x509));
-        assertThat(Tools.run(T, info.toArray(String[]::new)).ok().stdout()).contains("virtual size: 256 MiB");
+        assertThat(ExternalTools.run(T, info.toArray(String[]::new)).ok().stdout()).contains("virtual size: 256 MiB");
     }
 
     @Test
     void x509WithNbdinfoNbdcopyQemuImgAndQemuIo() throws IOException {
         start(new TlsConfig.X509(files.pki, false));
-        Tools.Result info = nbdinfoDebug(x509Uri()).ok();
+        ExternalTools.Result info = nbdinfoDebug(x509Uri()).ok();
         assertThat(info.stdout()).contains("newstyle-fixed with TLS, using structured packets", "can_multi_conn: true");
-        assertThat(Tools.run(T, nbdinfo(), "--list", x509Uri()).ok().stdout()).contains("export=\"disk\"", "scratch");
+        assertThat(ExternalTools.run(T, nbdinfo(), "--list", x509Uri()).ok().stdout()).contains("export=\"disk\"", "scratch");
         nbdcopyPattern(x509Uri());
         qemuIoPattern(x509ClientCreds(files.qemuClient), true);
         // Over TCP libnbd checks the certificate against the CA and the host name.
-        assertThat(Tools.run(T, nbdinfo(), "--size", tcpUri(files.pki)).ok().stdout().trim()).isEqualTo("268435456");
+        assertThat(ExternalTools.run(T, nbdinfo(), "--size", tcpUri(files.pki)).ok().stdout().trim()).isEqualTo("268435456");
         // The kernel's client tool: Debian's nbd-client 3.24 has TLS (-certfile/-keyfile/-cacertfile); -l lists
         // exports without the kernel module, which these machines lack.
-        String nbdClient = Tools.require("nbd-client", "nbd-client");
-        Tools.Result list = Tools.run(T, nbdClient, "-l", "-cacertfile", files.pki.resolve("ca-cert.pem").toString(),
+        String nbdClient = ExternalTools.require("nbd-client", "nbd-client");
+        ExternalTools.Result list = ExternalTools.run(T, nbdClient, "-l", "-cacertfile", files.pki.resolve("ca-cert.pem").toString(),
                 "-certfile", files.pki.resolve("client-cert.pem").toString(), "-keyfile",
                 files.pki.resolve("client-key.pem").toString(), "-tlshostname", "localhost", "127.0.0.1",
                 Integer.toString(server.tcpPort())).ok();
         assertThat(list.stdout().lines().toList()).contains("disk: scratch");
-        Tools.Result plainList = Tools.run(T, nbdClient, "-l", "127.0.0.1", Integer.toString(server.tcpPort()));
+        ExternalTools.Result plainList = ExternalTools.run(T, nbdClient, "-l", "127.0.0.1", Integer.toString(server.tcpPort()));
         System.out.println("nbd-client -l, plaintext: " + plainList.all());
         assertThat(plainList.exitCode()).isNotZero();
         assertThat(plainList.all()).contains("TLS required");
@@ -193,7 +194,7 @@ class TlsRealClientsIT {
     @Test
     void pskWithNbdinfoNbdcopyQemuImgAndQemuIo() throws IOException {
         start(new TlsConfig.Psk(files.psk));
-        Tools.Result info = nbdinfoDebug(pskUri(files.psk)).ok();
+        ExternalTools.Result info = nbdinfoDebug(pskUri(files.psk)).ok();
         assertThat(info.stdout()).contains("newstyle-fixed with TLS, using structured packets");
         nbdcopyPattern(pskUri(files.psk));
         qemuIoPattern(pskClientCreds(files.pskDir), false);
@@ -205,12 +206,12 @@ class TlsRealClientsIT {
     void verifyPeerWithQemuAndLibnbdClientCertificates() throws IOException {
         start(new TlsConfig.X509(files.pki, true));
         // libnbd sends client-cert.pem from the same directory; qemu from its client directory.
-        assertThat(Tools.run(T, nbdinfo(), "--size", x509Uri()).ok().stdout().trim()).isEqualTo("268435456");
+        assertThat(ExternalTools.run(T, nbdinfo(), "--size", x509Uri()).ok().stdout().trim()).isEqualTo("268435456");
         qemuIoPattern(x509ClientCreds(files.qemuClient), true);
         Path noCert = work.resolve("ca-only");
         Files.createDirectories(noCert);
         Files.copy(files.pki.resolve("ca-cert.pem"), noCert.resolve("ca-cert.pem"));
-        Tools.Result r = Tools.run(T, nbdinfo(), "--size", "nbds+unix:///disk?socket=" + socket + "&tls-certificates=" + noCert);
+        ExternalTools.Result r = ExternalTools.run(T, nbdinfo(), "--size", "nbds+unix:///disk?socket=" + socket + "&tls-certificates=" + noCert);
         System.out.println("no client certificate: " + r.stderr());
         assertThat(r.exitCode()).isNotZero();
         assertThat(tls.stats().handshakesFailed()).isEqualTo(1);
@@ -220,12 +221,12 @@ class TlsRealClientsIT {
 
         // The CA's CRL revokes the client certificate libnbd and qemu present.
         start(new TlsConfig.X509(files.revoked, true));
-        Tools.Result revoked = Tools.run(T, nbdinfo(), "--size", x509Uri());
+        ExternalTools.Result revoked = ExternalTools.run(T, nbdinfo(), "--size", x509Uri());
         System.out.println("nbdinfo, revoked client certificate: " + revoked.stderr());
         assertThat(revoked.exitCode()).isNotZero();
         List<String> qemu = new ArrayList<>(List.of(qemuImg(), "info"));
         qemu.addAll(qemuImage(x509ClientCreds(files.qemuClient), true));
-        Tools.Result qemuRevoked = Tools.run(T, qemu.toArray(String[]::new));
+        ExternalTools.Result qemuRevoked = ExternalTools.run(T, qemu.toArray(String[]::new));
         System.out.println("qemu-img, revoked client certificate: " + qemuRevoked.stderr());
         assertThat(qemuRevoked.exitCode()).isNotZero();
         assertThat(tls.stats().handshakesFailed()).isEqualTo(2);
@@ -235,54 +236,54 @@ class TlsRealClientsIT {
     @Test
     void wrongKeyUnknownCaExpiredCertificateAndPlaintextAreRefused() throws IOException {
         start(new TlsConfig.Psk(files.psk));
-        Tools.Result wrongKey = Tools.run(T, nbdinfo(), pskUri(files.wrongPskDir.resolve("keys.psk")));
+        ExternalTools.Result wrongKey = ExternalTools.run(T, nbdinfo(), pskUri(files.wrongPskDir.resolve("keys.psk")));
         System.out.println("nbdinfo, wrong PSK: " + wrongKey.stderr());
         assertThat(wrongKey.exitCode()).isNotZero();
         assertThat(wrongKey.stderr()).contains("gnutls_handshake");
         List<String> qemu = new ArrayList<>(List.of(qemuImg(), "info"));
         qemu.addAll(qemuImage(pskClientCreds(files.wrongPskDir), false));
-        Tools.Result qemuWrongKey = Tools.run(T, qemu.toArray(String[]::new));
+        ExternalTools.Result qemuWrongKey = ExternalTools.run(T, qemu.toArray(String[]::new));
         System.out.println("qemu-img, wrong PSK: " + qemuWrongKey.stderr());
         assertThat(qemuWrongKey.exitCode()).isNotZero();
-        Tools.Result plain = Tools.run(T, nbdinfo(), "nbd+unix:///disk?socket=" + socket);
+        ExternalTools.Result plain = ExternalTools.run(T, nbdinfo(), "nbd+unix:///disk?socket=" + socket);
         System.out.println("nbdinfo, plaintext: " + plain.all());
         assertThat(plain.exitCode()).isNotZero();
         assertThat(plain.all()).contains("without TLS");
-        Tools.Result qemuPlain = Tools.run(T, qemuImg(), "info", "--image-opts",
+        ExternalTools.Result qemuPlain = ExternalTools.run(T, qemuImg(), "info", "--image-opts",
                 "driver=nbd,server.type=unix,server.path=" + socket + ",export=disk");
         System.out.println("qemu-img, plaintext: " + qemuPlain.stderr());
         assertThat(qemuPlain.exitCode()).isNotZero();
         assertThat(qemuPlain.stderr()).contains("TLS negotiation required");
         assertThat(tls.stats().handshakesFailed()).isEqualTo(2);
         // Nothing else was disturbed.
-        assertThat(Tools.run(T, nbdinfo(), "--size", pskUri(files.psk)).ok().stdout().trim()).isEqualTo("268435456");
+        assertThat(ExternalTools.run(T, nbdinfo(), "--size", pskUri(files.psk)).ok().stdout().trim()).isEqualTo("268435456");
         server.close();
         submitter.close();
         server = null;
 
         start(new TlsConfig.X509(files.pki, false));
-        Tools.Result unknownCa = Tools.run(T, nbdinfo(), "--size", tcpUri(files.otherCa));
+        ExternalTools.Result unknownCa = ExternalTools.run(T, nbdinfo(), "--size", tcpUri(files.otherCa));
         System.out.println("nbdinfo, unknown CA: " + unknownCa.stderr());
         assertThat(unknownCa.exitCode()).isNotZero();
         assertThat(unknownCa.stderr()).contains("certificate verification");
         List<String> qemuCa = new ArrayList<>(List.of(qemuImg(), "info"));
         qemuCa.addAll(qemuImage(x509ClientCreds(files.otherCa), true));
-        Tools.Result qemuUnknownCa = Tools.run(T, qemuCa.toArray(String[]::new));
+        ExternalTools.Result qemuUnknownCa = ExternalTools.run(T, qemuCa.toArray(String[]::new));
         System.out.println("qemu-img, unknown CA: " + qemuUnknownCa.stderr());
         assertThat(qemuUnknownCa.stderr()).contains("known issuer");
-        assertThat(Tools.run(T, nbdinfo(), "--size", tcpUri(files.pki)).ok().stdout().trim()).isEqualTo("268435456");
+        assertThat(ExternalTools.run(T, nbdinfo(), "--size", tcpUri(files.pki)).ok().stdout().trim()).isEqualTo("268435456");
         server.close();
         server = null;
         submitter.close();
 
         start(new TlsConfig.X509(files.expired, false));
-        Tools.Result expired = Tools.run(T, nbdinfo(), "--size", tcpUri(files.pki));
+        ExternalTools.Result expired = ExternalTools.run(T, nbdinfo(), "--size", tcpUri(files.pki));
         System.out.println("nbdinfo, expired certificate: " + expired.stderr());
         assertThat(expired.exitCode()).isNotZero();
         assertThat(expired.stderr()).contains("certificate verification");
         List<String> qemuExp = new ArrayList<>(List.of(qemuImg(), "info"));
         qemuExp.addAll(qemuImage(x509ClientCreds(files.qemuClient), true));
-        Tools.Result qemuExpired = Tools.run(T, qemuExp.toArray(String[]::new));
+        ExternalTools.Result qemuExpired = ExternalTools.run(T, qemuExp.toArray(String[]::new));
         System.out.println("qemu-img, expired certificate: " + qemuExpired.stderr());
         assertThat(qemuExpired.exitCode()).isNotZero();
         assertThat(qemuExpired.stderr()).contains("certificate is not trusted");
