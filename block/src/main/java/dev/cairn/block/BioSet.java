@@ -31,6 +31,7 @@ public final class BioSet implements AutoCloseable {
     private final Bio[] all;
     private final BoundedMpmcQueue<Bio> free;
     private final ParkRecord.Blocker blocker;
+    private final SchedulingHook hook;
 
     private final ReentrantLock waitLock = new ReentrantLock();
     private final Condition freed = waitLock.newCondition();
@@ -44,6 +45,14 @@ public final class BioSet implements AutoCloseable {
     private long punted; // @GuardedBy("rescueLock")
     private volatile boolean closed;
 
+    /** What the rescuer waits in, for a scheduling hook. */
+    private final Object rescueBlocker = new Object() {
+        @Override
+        public String toString() {
+            return "rescuer work of bioset " + name;
+        }
+    };
+
     BioSet(Submitter submitter, String name, int capacity) {
         if (capacity < 1) {
             throw new IllegalArgumentException("capacity: " + capacity + " (expected: >= 1)");
@@ -51,6 +60,7 @@ public final class BioSet implements AutoCloseable {
         this.submitter = submitter;
         this.name = name;
         this.capacity = capacity;
+        this.hook = submitter.hook;
         this.all = new Bio[capacity];
         this.free = new BoundedMpmcQueue<>(capacity);
         for (int i = 0; i < capacity; i++) {
@@ -68,6 +78,11 @@ public final class BioSet implements AutoCloseable {
             @Override
             public String describeHolders() {
                 return inUseCount() + " bios out";
+            }
+
+            @Override
+            public String toString() {
+                return describe();
             }
         };
         submitter.register(this);
@@ -112,6 +127,9 @@ public final class BioSet implements AutoCloseable {
 
     /** Takes a bio, waiting (a blocking primitive) while all are in use. */
     public Bio alloc() {
+        if (hook != null) {
+            hook.beforeUse(this);
+        }
         Bio b = free.poll();
         if (b == null) {
             b = allocSlow();
@@ -139,6 +157,9 @@ public final class BioSet implements AutoCloseable {
             return b;
         }
         ParkRecord record = submitter.parkBegin(blocker);
+        if (hook != null) {
+            hook.beforePark(blocker, () -> free.size() > 0 || closed || submitter.isShutdown());
+        }
         boolean interrupted = false;
         waitLock.lock();
         try {
@@ -204,7 +225,11 @@ public final class BioSet implements AutoCloseable {
             rescueList.add(bio);
             punted++;
             if (rescuer == null) {
-                rescuer = Thread.ofPlatform().daemon().name("cairn-rescuer-" + name).start(this::rescueLoop);
+                rescuer = Thread.ofPlatform().daemon().name("cairn-rescuer-" + name).unstarted(this::rescueLoop);
+                if (hook != null) {
+                    hook.threadStarting(rescuer);
+                }
+                rescuer.start();
             }
             rescueWork.signal();
         } finally {
@@ -214,6 +239,10 @@ public final class BioSet implements AutoCloseable {
 
     private void rescueLoop() {
         while (true) {
+            if (hook != null) {
+                // The rescuer's wait for work is a scheduling point like any other wait.
+                hook.beforePark(rescueBlocker, this::hasRescueWork);
+            }
             Bio bio;
             rescueLock.lock();
             try {
@@ -232,6 +261,15 @@ public final class BioSet implements AutoCloseable {
             } catch (IoAbortedException e) {
                 return;
             }
+        }
+    }
+
+    private boolean hasRescueWork() {
+        rescueLock.lock();
+        try {
+            return closed || !rescueList.isEmpty();
+        } finally {
+            rescueLock.unlock();
         }
     }
 

@@ -18,6 +18,7 @@ public final class IoCompletion implements ParkRecord.Blocker {
     private final Submitter submitter;
     private final String what;
     private final Sync sync = new Sync();
+    private final SchedulingHook hook;
 
     private static final class Sync extends AbstractQueuedSynchronizer {
         private static final long serialVersionUID = 1L;
@@ -41,6 +42,7 @@ public final class IoCompletion implements ParkRecord.Blocker {
     public IoCompletion(Submitter submitter, String what) {
         this.submitter = submitter;
         this.what = what;
+        this.hook = submitter.hook;
     }
 
     /** Marks the event done and wakes every waiter. Idempotent. */
@@ -54,6 +56,9 @@ public final class IoCompletion implements ParkRecord.Blocker {
 
     /** Waits until {@link #complete()} has been called. */
     public void await() {
+        if (hook != null) {
+            hook.beforeUse(this);
+        }
         if (!sync.isDone()) {
             awaitSlow(-1);
         }
@@ -61,12 +66,15 @@ public final class IoCompletion implements ParkRecord.Blocker {
 
     /** Waits at most {@code timeout}; true when complete. */
     public boolean await(Duration timeout) {
+        if (hook != null) {
+            hook.beforeUse(this);
+        }
         return sync.isDone() || awaitSlow(timeout.toNanos());
     }
 
     private boolean awaitSlow(long timeoutNanos) {
         long deadline = System.nanoTime() + timeoutNanos;
-        return Parking.park(submitter, this, () -> {
+        return Parking.park(submitter, this, sync::isDone, () -> {
             if (timeoutNanos < 0) {
                 sync.acquireSharedInterruptibly(1);
                 return true;

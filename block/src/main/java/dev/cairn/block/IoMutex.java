@@ -20,6 +20,7 @@ public final class IoMutex implements ParkRecord.Blocker {
     private final Submitter submitter;
     private final String name;
     private final Sync sync = new Sync();
+    private final SchedulingHook hook;
 
     /** {@link ReentrantLock} with its owner visible to the watchdog. */
     private static final class Sync extends ReentrantLock {
@@ -33,9 +34,13 @@ public final class IoMutex implements ParkRecord.Blocker {
     public IoMutex(Submitter submitter, String name) {
         this.submitter = submitter;
         this.name = name;
+        this.hook = submitter.hook;
     }
 
     public void lock() {
+        if (hook != null) {
+            hook.beforeUse(this);
+        }
         if (!sync.tryLock()) {
             lockSlow();
         }
@@ -53,7 +58,7 @@ public final class IoMutex implements ParkRecord.Blocker {
                 return;
             }
         }
-        Parking.park(submitter, this, () -> {
+        Parking.park(submitter, this, () -> !sync.isLocked(), () -> {
             sync.lockInterruptibly();
             return true;
         });

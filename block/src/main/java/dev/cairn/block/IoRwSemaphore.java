@@ -1,6 +1,7 @@
 package dev.cairn.block;
 
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.BooleanSupplier;
 
 /**
  * A read/write semaphore for driver code (Linux {@code struct rw_semaphore}); dm-snapshot's
@@ -20,6 +21,7 @@ public final class IoRwSemaphore implements ParkRecord.Blocker {
     private final Sync sync = new Sync();
     private final ReentrantReadWriteLock.ReadLock read = sync.readLock();
     private final ReentrantReadWriteLock.WriteLock write = sync.writeLock();
+    private final SchedulingHook hook;
 
     private static final class Sync extends ReentrantReadWriteLock {
         private static final long serialVersionUID = 1L;
@@ -32,10 +34,14 @@ public final class IoRwSemaphore implements ParkRecord.Blocker {
     public IoRwSemaphore(Submitter submitter, String name) {
         this.submitter = submitter;
         this.name = name;
+        this.hook = submitter.hook;
     }
 
     /** {@code down_read}. */
     public void lockRead() {
+        if (hook != null) {
+            hook.beforeUse(this);
+        }
         if (!read.tryLock()) {
             lockSlow(false);
         }
@@ -48,6 +54,9 @@ public final class IoRwSemaphore implements ParkRecord.Blocker {
 
     /** {@code down_write}. */
     public void lockWrite() {
+        if (hook != null) {
+            hook.beforeUse(this);
+        }
         if (!write.tryLock()) {
             lockSlow(true);
         }
@@ -77,7 +86,9 @@ public final class IoRwSemaphore implements ParkRecord.Blocker {
                 return;
             }
         }
-        Parking.park(submitter, this, () -> {
+        BooleanSupplier free = exclusive ? () -> !sync.isWriteLocked() && sync.getReadLockCount() == 0
+                : () -> !sync.isWriteLocked();
+        Parking.park(submitter, this, free, () -> {
             if (exclusive) {
                 write.lockInterruptibly();
             } else {

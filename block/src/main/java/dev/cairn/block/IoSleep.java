@@ -16,8 +16,16 @@ public final class IoSleep {
     /** Sleeps for {@code duration} (at least; a zero or negative duration only runs the hook). */
     public static void sleep(Submitter submitter, Duration duration) {
         Blocker blocker = new Blocker(duration);
+        SchedulingHook hook = submitter.hook;
+        if (hook != null) {
+            hook.beforeUse(blocker);
+        }
         ParkRecord record = submitter.parkBegin(blocker);
         try {
+            if (hook != null) {
+                // Time passing is not modelled: a sleep only lets the other threads run first.
+                hook.beforePark(blocker, () -> true);
+            }
             long deadline = System.nanoTime() + duration.toNanos();
             long left;
             while ((left = deadline - System.nanoTime()) > 0) {
@@ -42,11 +50,15 @@ public final class IoSleep {
      * every step, as each {@code msleep} would. Returns at once when {@code done} is already true.
      */
     public static void until(Submitter submitter, BooleanSupplier done, Duration step, String what) {
+        SchedulingHook hook = submitter.hook;
+        if (hook != null) {
+            hook.beforeUse("sleep-wait until " + what);
+        }
         if (done.getAsBoolean()) {
             return;
         }
         ParkRecord.Blocker blocker = new Until(what);
-        Parking.park(submitter, blocker, () -> {
+        Parking.park(submitter, blocker, done, () -> {
             while (!done.getAsBoolean()) {
                 Submitter.beforeBlock();
                 LockSupport.parkNanos(blocker, step.toNanos());
@@ -67,6 +79,11 @@ public final class IoSleep {
         @Override
         public String describeHolders() {
             return "-";
+        }
+
+        @Override
+        public String toString() {
+            return describe();
         }
     }
 

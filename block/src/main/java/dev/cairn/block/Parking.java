@@ -1,10 +1,14 @@
 package dev.cairn.block;
 
+import java.util.function.BooleanSupplier;
+
 /**
  * The slow path every blocking primitive shares once it has decided to park: the submitter's block
  * hook and watchdog registration ({@link Submitter#parkBegin}), then a wait that an interrupt does not
  * end (driver waits are uninterruptible, like Linux's D state) unless the submitter is shutting down,
  * which turns it into {@link IoAbortedException}. An interrupt that arrived meanwhile is restored.
+ * With a {@link SchedulingHook}, the hook is told right before the wait ({@code ready}: would the wait
+ * end now).
  *
  * <p>Thread safety: stateless.
  */
@@ -17,10 +21,14 @@ final class Parking {
 
     private Parking() {}
 
-    static boolean park(Submitter submitter, ParkRecord.Blocker blocker, Wait wait) {
+    static boolean park(Submitter submitter, ParkRecord.Blocker blocker, BooleanSupplier ready, Wait wait) {
         ParkRecord record = submitter.parkBegin(blocker);
         boolean interrupted = false;
         try {
+            SchedulingHook hook = submitter.hook;
+            if (hook != null) {
+                hook.beforePark(blocker, ready);
+            }
             while (true) {
                 try {
                     return wait.await();

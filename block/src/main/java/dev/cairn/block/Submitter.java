@@ -50,6 +50,8 @@ public final class Submitter implements AutoCloseable {
     private final BioSet splitSet;
     private final Watchdog watchdog;
     private volatile boolean shutdown;
+    /** The explorer's hook (null in production); each primitive copies it into a final field of its own. */
+    final SchedulingHook hook;
     /** Coarse clock for in-flight tracking, advanced by the watchdog (0 when there is none). */
     volatile long tick;
 
@@ -72,6 +74,7 @@ public final class Submitter implements AutoCloseable {
     private Submitter(SubmitterConfig config) {
         this.config = config;
         this.policy = config.policy();
+        this.hook = config.schedulingHook();
         this.splitSet = new BioSet(this, config.name() + "-split", 64);
         this.watchdog = config.watchdogThreshold() == null ? null : new Watchdog(this, config.watchdogThreshold(),
                 config.watchdogReporter());
