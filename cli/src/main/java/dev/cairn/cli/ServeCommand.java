@@ -62,6 +62,11 @@ final class ServeCommand implements Callable<Integer> {
             description = "Serve NBD without --tls require on an address other than loopback (refused by default).")
     boolean allowPlaintextRemote;
 
+    @Option(names = "--handshake-limit", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Drop an NBD client that has not finished negotiating (TLS included) after SECONDS, as"
+                    + " qemu-nbd's option (default: ${DEFAULT-VALUE}; 0: no limit).")
+    long handshakeLimitSeconds;
+
     @Option(names = "--metrics", paramLabel = "[HOST:]PORT",
             description = "Serve Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to 127.0.0.1). Off unless given.")
     String metrics;
@@ -102,6 +107,10 @@ final class ServeCommand implements Callable<Integer> {
         if (host.startsWith("[") && host.endsWith("]")) {
             host = host.substring(1, host.length() - 1);
         }
+        if (handshakeLimitSeconds < 0) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--handshake-limit: " + handshakeLimitSeconds + " (expected: >= 0; 0: no limit)");
+        }
         TlsMode mode = tlsMode();
         if (!noTcp && mode != TlsMode.REQUIRE && !allowPlaintextRemote && !NbdServer.isLoopback(host)) {
             err.println("cairn serve: refusing to serve NBD in plaintext on " + host + ":" + port + ": anyone who can"
@@ -135,7 +144,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         MetricsAddress metricsAddress = metrics == null ? null : MetricsAddress.parse(spec.commandLine(), metrics);
         Daemon.Config config = new Daemon.Config(stateDirOption.resolve(), host, noTcp ? -1 : port, true, System.out,
-                serverTls, allowPlaintextRemote);
+                serverTls, allowPlaintextRemote, java.time.Duration.ofSeconds(handshakeLimitSeconds));
         // Installed before the start, so a SIGTERM that arrives while it runs (or right after the banner)
         // still stops cleanly with exit 0: it is remembered and acted on once the daemon exists.
         AtomicReference<Daemon> running = new AtomicReference<>();

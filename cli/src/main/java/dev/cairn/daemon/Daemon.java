@@ -31,6 +31,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -95,8 +96,21 @@ public final class Daemon implements AutoCloseable {
      * @param allowPlaintextRemote serve NBD without required TLS on an address beyond loopback
      */
     public record Config(StateDir stateDir, String listenHost, int nbdPort, boolean nbdUnix, PrintStream banner,
-            ServerTls nbdTls, boolean allowPlaintextRemote) {
+            ServerTls nbdTls, boolean allowPlaintextRemote, Duration nbdHandshakeLimit) {
         public static final int DEFAULT_NBD_PORT = 10809;
+
+        public Config {
+            Objects.requireNonNull(nbdHandshakeLimit, "nbdHandshakeLimit");
+            if (nbdHandshakeLimit.isNegative()) {
+                throw new IllegalArgumentException("nbdHandshakeLimit: " + nbdHandshakeLimit + " (expected: >= 0)");
+            }
+        }
+
+        public Config(StateDir stateDir, String listenHost, int nbdPort, boolean nbdUnix, PrintStream banner,
+                ServerTls nbdTls, boolean allowPlaintextRemote) {
+            this(stateDir, listenHost, nbdPort, nbdUnix, banner, nbdTls, allowPlaintextRemote,
+                    NbdServer.DEFAULT_HANDSHAKE_LIMIT);
+        }
 
         public Config(StateDir stateDir, String listenHost, int nbdPort, boolean nbdUnix, PrintStream banner) {
             this(stateDir, listenHost, nbdPort, nbdUnix, banner, null, false);
@@ -288,7 +302,7 @@ public final class Daemon implements AutoCloseable {
 
     private NbdServer buildNbd() {
         NbdServer.Builder b = NbdServer.builder().submitter(submitter).allowPlaintextRemote(config.allowPlaintextRemote())
-                .drainTimeout(STOP_DRAIN).onConnectionClosed(export -> {
+                .drainTimeout(STOP_DRAIN).handshakeLimit(config.nbdHandshakeLimit()).onConnectionClosed(export -> {
                     if (export != null && snapshots != null) {
                         snapshots.startDeferredMerges();
                     }

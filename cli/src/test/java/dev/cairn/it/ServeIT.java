@@ -82,4 +82,27 @@ class ServeIT {
         assertThat(r.exit()).isEqualTo(2);
         assertThat(r.err()).contains("--log-level: loud (expected: error, warn, info, debug or trace)");
     }
+
+    @Test
+    void aSilentNbdClientIsDroppedAfterTheHandshakeLimit() throws Exception {
+        int port = CairnProcesses.freePort();
+        CairnProcesses.Daemon d = cairn.serve(state, "--nbd-port", Integer.toString(port), "--handshake-limit", "1");
+        try (java.net.Socket silent = new java.net.Socket("127.0.0.1", port)) {
+            silent.setSoTimeout(30_000); // far beyond the limit: a hang fails the test instead of blocking it
+            java.io.InputStream in = silent.getInputStream();
+            byte[] greeting = in.readNBytes(18);
+            assertThat(greeting).as("the server's greeting").hasSize(18);
+            // Send nothing: the server closes its end once the limit has passed.
+            assertThat(in.read()).as("the stream ends").isEqualTo(-1);
+        }
+        assertThat(d.stop()).isZero();
+        assertThat(d.stderr()).contains("dropped: handshake not finished within PT1S");
+    }
+
+    @Test
+    void aNegativeHandshakeLimitIsAUsageError() throws Exception {
+        CairnProcesses.Result r = cairn.cli("serve", "--state-dir", state.toString(), "--handshake-limit", "-1");
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.err()).contains("--handshake-limit: -1 (expected: >= 0; 0: no limit)");
+    }
 }

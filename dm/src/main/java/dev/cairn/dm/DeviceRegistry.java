@@ -7,12 +7,9 @@ import java.io.IOException;
 import java.time.InstantSource;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
@@ -43,6 +40,11 @@ import java.util.function.Supplier;
  * <p><b>Holders.</b> A device used by another device's table (live, inactive or being loaded) is held
  * by it; a held or open device cannot be removed unless forced.
  *
+ * <p>The graph of devices (holders, tree, order, cycles) is {@link DeviceGraph}; this class resolves
+ * references (names, leaves it opens and shares) and runs the devices' lifecycle. It is over 500 lines
+ * because the resolver (an inner class) works on the registry's own mutex-guarded maps, the graph's and the
+ * shared leaves', and must take that mutex in the same places as the lifecycle methods.
+ *
  * <p>Thread safety: all methods may be called from any thread. The name map and the reference graph
  * are guarded by the registry mutex, which is taken after (never before) a device's control mutex.
  */
@@ -56,13 +58,39 @@ public final class DeviceRegistry implements AutoCloseable {
     private final Map<SharedKey<?>, Object> shared = new ConcurrentHashMap<>();
 
     // ---- guarded by lock
-    private final Map<String, MappedDevice> devices = new TreeMap<>();
+    /** The mapped devices by name and who uses whom: holders, tree, order, cycles. */
+    private final DeviceGraph<MappedDevice> graph = new DeviceGraph<>(NODES);
     private final Map<String, BlockDevice> leaves = new TreeMap<>();
-    /** For each device (mapped or leaf, by name) the number of references per holder device. */
-    private final Map<String, Map<MappedDevice, Integer>> uses = new HashMap<>();
     /** Opened leaves that references share ({@code file:}, {@code rbd:}...), by {@link LeafType#shareKey}. */
     private final Map<String, SharedLeaf> sharedLeaves = new HashMap<>();
     private boolean closed;
+
+    /** What the graph reads of a mapped device (its live table under the registry lock: see {@link #publish}). */
+    private static final DeviceGraph.Nodes<MappedDevice> NODES = new DeviceGraph.Nodes<>() {
+        @Override
+        public String name(MappedDevice node) {
+            return node.name();
+        }
+
+        @Override
+        public boolean removed(MappedDevice node) {
+            return node.isRemoved();
+        }
+
+        @Override
+        public List<DeviceGraph.Ref<MappedDevice>> liveRefs(MappedDevice node) {
+            Table t = node.liveTable();
+            if (t == null) {
+                return List.of();
+            }
+            List<DeviceGraph.Ref<MappedDevice>> out = new ArrayList<>();
+            for (DeviceRef r : t.refs()) {
+                MappedDevice lower = r.kind() == DeviceRef.Kind.MAPPED && r.device() instanceof MappedDevice m ? m : null;
+                out.add(new DeviceGraph.Ref<>(r.spec(), r.kind(), lower));
+            }
+            return out;
+        }
+    };
 
     private static final class SharedLeaf {
         final BlockDevice device;
@@ -106,7 +134,7 @@ public final class DeviceRegistry implements AutoCloseable {
             checkOpen();
             checkNewName(name);
             MappedDevice md = new MappedDevice(name, this, options.cloneBioSetCapacity());
-            devices.put(name, md);
+            graph.add(md);
             return md;
         } finally {
             lock.unlock();
@@ -134,7 +162,7 @@ public final class DeviceRegistry implements AutoCloseable {
         md.destroy(true);
         lock.lock();
         try {
-            devices.remove(md.name());
+            graph.remove(md);
         } finally {
             lock.unlock();
         }
@@ -148,7 +176,7 @@ public final class DeviceRegistry implements AutoCloseable {
     public Optional<MappedDevice> find(String name) {
         lock.lock();
         try {
-            return Optional.ofNullable(devices.get(name));
+            return Optional.ofNullable(graph.get(name));
         } finally {
             lock.unlock();
         }
@@ -158,7 +186,7 @@ public final class DeviceRegistry implements AutoCloseable {
     public List<String> names() {
         lock.lock();
         try {
-            return new ArrayList<>(devices.keySet());
+            return graph.names();
         } finally {
             lock.unlock();
         }
@@ -213,12 +241,12 @@ public final class DeviceRegistry implements AutoCloseable {
         MappedDevice md;
         lock.lock();
         try {
-            md = devices.get(name);
+            md = graph.get(name);
             if (md == null) {
                 throw new NoSuchDeviceException(name);
             }
             if (!force) {
-                List<String> holders = holdersOfLocked(name);
+                List<String> holders = graph.holdersOf(name);
                 if (!holders.isEmpty()) {
                     throw new DeviceBusyException("device: " + name + " (expected: not in use; used by "
                             + String.join(", ", holders) + ")");
@@ -234,7 +262,7 @@ public final class DeviceRegistry implements AutoCloseable {
         md.destroy(force);
         lock.lock();
         try {
-            devices.remove(name, md);
+            graph.remove(md);
         } finally {
             lock.unlock();
         }
@@ -264,7 +292,7 @@ public final class DeviceRegistry implements AutoCloseable {
             if (!leaves.containsKey(name)) {
                 throw new NoSuchDeviceException(name);
             }
-            List<String> holders = holdersOfLocked(name);
+            List<String> holders = graph.holdersOf(name);
             if (!holders.isEmpty()) {
                 throw new DeviceBusyException("device: " + name + " (expected: not in use; used by " + String.join(", ", holders) + ")");
             }
@@ -290,37 +318,17 @@ public final class DeviceRegistry implements AutoCloseable {
     List<String> holdersOf(MappedDevice device) {
         lock.lock();
         try {
-            return holdersOfLocked(device.name());
+            return graph.holdersOf(device.name());
         } finally {
             lock.unlock();
         }
-    }
-
-    private List<String> holdersOfLocked(String name) {
-        Map<MappedDevice, Integer> m = uses.get(name);
-        if (m == null) {
-            return List.of();
-        }
-        List<String> out = new ArrayList<>();
-        for (MappedDevice h : m.keySet()) {
-            out.add(h.name());
-        }
-        out.sort(null);
-        return out;
     }
 
     /** How many table references point at {@code device}. */
     int tableRefsTo(MappedDevice device) {
         lock.lock();
         try {
-            Map<MappedDevice, Integer> m = uses.get(device.name());
-            int n = 0;
-            if (m != null) {
-                for (int c : m.values()) {
-                    n += c;
-                }
-            }
-            return n;
+            return graph.refsTo(device.name());
         } finally {
             lock.unlock();
         }
@@ -343,32 +351,10 @@ public final class DeviceRegistry implements AutoCloseable {
     public List<DeviceTree> tree() {
         lock.lock();
         try {
-            List<DeviceTree> roots = new ArrayList<>();
-            for (MappedDevice md : devices.values()) {
-                if (holdersOfLocked(md.name()).isEmpty()) {
-                    roots.add(treeOf(md, new HashSet<>()));
-                }
-            }
-            return roots;
+            return graph.tree();
         } finally {
             lock.unlock();
         }
-    }
-
-    private DeviceTree treeOf(MappedDevice md, Set<MappedDevice> path) {
-        List<DeviceTree> children = new ArrayList<>();
-        Table t = md.liveTable();
-        if (t != null && path.add(md)) {
-            for (DeviceRef r : t.refs()) {
-                if (r.kind() == DeviceRef.Kind.MAPPED && r.device() instanceof MappedDevice lower) {
-                    children.add(treeOf(lower, path));
-                } else {
-                    children.add(new DeviceTree(r.spec(), r.kind(), List.of()));
-                }
-            }
-            path.remove(md);
-        }
-        return new DeviceTree(md.name(), DeviceRef.Kind.MAPPED, children);
     }
 
     /**
@@ -378,59 +364,10 @@ public final class DeviceRegistry implements AutoCloseable {
     public List<String> dependencyOrder() {
         lock.lock();
         try {
-            List<String> out = new ArrayList<>();
-            Set<MappedDevice> done = new HashSet<>();
-            for (MappedDevice md : devices.values()) {
-                visitDeps(md, done, out);
-            }
-            return out;
+            return graph.dependencyOrder();
         } finally {
             lock.unlock();
         }
-    }
-
-    private void visitDeps(MappedDevice md, Set<MappedDevice> done, List<String> out) {
-        if (!done.add(md)) {
-            return;
-        }
-        for (MappedDevice lower : mappedDepsOf(md)) {
-            visitDeps(lower, done, out);
-        }
-        if (!md.isRemoved()) {
-            out.add(md.name());
-        }
-    }
-
-    /** Mapped devices {@code md}'s tables use, from the reference counts (includes tables being built). */
-    private List<MappedDevice> mappedDepsOf(MappedDevice md) {
-        Set<MappedDevice> out = new LinkedHashSet<>();
-        for (Map.Entry<String, Map<MappedDevice, Integer>> e : uses.entrySet()) {
-            if (e.getValue().containsKey(md)) {
-                MappedDevice lower = devices.get(e.getKey());
-                if (lower != null) {
-                    out.add(lower);
-                }
-            }
-        }
-        List<MappedDevice> sorted = new ArrayList<>(out);
-        sorted.sort((a, b) -> a.name().compareTo(b.name()));
-        return sorted;
-    }
-
-    /** True when {@code from} uses {@code to}, directly or through other devices. */
-    private boolean reaches(MappedDevice from, MappedDevice to, Set<MappedDevice> seen) {
-        if (from == to) {
-            return true;
-        }
-        if (!seen.add(from)) {
-            return false;
-        }
-        for (MappedDevice lower : mappedDepsOf(from)) {
-            if (reaches(lower, to, seen)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     // ================================================================ resolver
@@ -454,24 +391,24 @@ public final class DeviceRegistry implements AutoCloseable {
             lock.lock();
             try {
                 checkOpen();
-                MappedDevice md = devices.get(spec);
+                MappedDevice md = graph.get(spec);
                 if (md != null) {
                     if (md == holder) {
                         throw new DmException(spec + " (expected: another device; a table cannot use its own device)");
                     }
-                    if (reaches(md, holder, new HashSet<>())) {
+                    if (graph.wouldCycle(md, holder)) {
                         throw new DmException(spec + " (expected: a device that does not use " + holder.name()
                                 + "; this would make a cycle)");
                     }
                     if (md.isRemoved()) {
                         throw new DmException(spec + " (expected: an existing device)");
                     }
-                    addUse(spec, holder);
+                    graph.addUse(spec, holder);
                     return new DeviceRef(spec, DeviceRef.Kind.MAPPED, md);
                 }
                 BlockDevice leaf = leaves.get(spec);
                 if (leaf != null) {
-                    addUse(spec, holder);
+                    graph.addUse(spec, holder);
                     return new DeviceRef(spec, DeviceRef.Kind.LEAF, leaf);
                 }
                 throw new DmException(spec + " (expected: an existing device, " + types.syntaxSummary() + ")");
@@ -544,10 +481,6 @@ public final class DeviceRegistry implements AutoCloseable {
             return ref;
         }
 
-        private void addUse(String name, MappedDevice holder) {
-            uses.computeIfAbsent(name, k -> new HashMap<>()).merge(holder, 1, Integer::sum);
-        }
-
         @Override
         public void release(DeviceRef ref, MappedDevice holder) {
             BlockDevice toClose = null;
@@ -562,13 +495,7 @@ public final class DeviceRegistry implements AutoCloseable {
                         toClose = f.device;
                     }
                 } else {
-                    Map<MappedDevice, Integer> m = uses.get(ref.spec());
-                    if (m != null) {
-                        m.computeIfPresent(holder, (k, v) -> v == 1 ? null : v - 1);
-                        if (m.isEmpty()) {
-                            uses.remove(ref.spec());
-                        }
-                    }
+                    graph.removeUse(ref.spec(), holder);
                 }
             } finally {
                 lock.unlock();
@@ -615,7 +542,7 @@ public final class DeviceRegistry implements AutoCloseable {
         if (!DeviceSpecs.isValidName(name)) {
             throw new DmException("name: \"" + name + "\" (expected: 1 to 127 characters without whitespace, '/', ':' or '#')");
         }
-        if (devices.containsKey(name) || leaves.containsKey(name)) {
+        if (graph.contains(name) || leaves.containsKey(name)) {
             throw new DeviceExistsException(name);
         }
     }

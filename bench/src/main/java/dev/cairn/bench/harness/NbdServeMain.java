@@ -81,6 +81,11 @@ public final class NbdServeMain implements Callable<Integer> {
     @Option(names = "--tls-verify-peer", description = "Require a client certificate.")
     boolean tlsVerifyPeer;
 
+    @Option(names = "--handshake-limit", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Drop a client that has not finished negotiating after SECONDS (default: ${DEFAULT-VALUE},"
+                    + " qemu-nbd's; 0: no limit).")
+    long handshakeLimitSeconds;
+
     @Spec
     CommandSpec spec;
 
@@ -113,8 +118,13 @@ public final class NbdServeMain implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--tls " + tls + " (expected: exactly one of --tls-certificates and --tls-psk)");
         }
+        if (handshakeLimitSeconds < 0) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--handshake-limit: " + handshakeLimitSeconds + " (expected: >= 0; 0: no limit)");
+        }
         Submitter submitter = Submitter.create(SubmitPolicy.FLUSH_ON_BLOCK);
-        NbdServer.Builder b = NbdServer.builder().submitter(submitter);
+        NbdServer.Builder b = NbdServer.builder().submitter(submitter)
+                .handshakeLimit(java.time.Duration.ofSeconds(handshakeLimitSeconds));
         if (tlsMode != TlsMode.OFF) {
             TlsConfig.Credentials creds = tlsPsk != null ? new TlsConfig.Psk(tlsPsk)
                     : new TlsConfig.X509(tlsCertificates, tlsVerifyPeer);

@@ -65,7 +65,7 @@ public final class NbdServer implements AutoCloseable {
     public static final long DEFAULT_MAX_QUEUED_READ_BYTES = 2L << 20;
     /**
      * The default server-wide budget for memory held on behalf of clients (payload and reply buffers). With
-     * the per-connection bounds (64 MiB in flight, one {@link Connection#WRITE_PIECE_BYTES} piece of a payload
+     * the per-connection bounds (64 MiB in flight, one {@link RequestHandlers#WRITE_PIECE_BYTES} piece of a payload
      * still arriving) it keeps a server with many misbehaving clients within a stated size: see docs/nbd.md.
      */
     public static final long DEFAULT_MAX_CLIENT_MEMORY_BYTES = 512L << 20;
@@ -74,6 +74,8 @@ public final class NbdServer implements AutoCloseable {
      * the kernel at once; 64 MiB holds 256 nbdcopy-sized (256 KiB) buffers, four connections' worth.
      */
     public static final long DEFAULT_BUFFER_POOL_BYTES = 64L << 20;
+    /** The default {@link Builder#handshakeLimit}: qemu-nbd's {@code --handshake-limit} default. */
+    public static final Duration DEFAULT_HANDSHAKE_LIMIT = Duration.ofSeconds(10);
 
     private final Submitter submitter;
     private final String tcpHost;
@@ -85,6 +87,8 @@ public final class NbdServer implements AutoCloseable {
     private final int maxConnections;
     private final String defaultExport;
     private final Duration drainTimeout;
+    private final Duration handshakeLimit;
+    private final AtomicLong handshakesTimedOut = new AtomicLong();
     private final int maxPayloadBytes;
     private final BufferPool bufferPool;
     private final AtomicLong memoryRefusals = new AtomicLong();
@@ -117,6 +121,7 @@ public final class NbdServer implements AutoCloseable {
         this.maxConnections = b.maxConnections;
         this.defaultExport = b.defaultExport;
         this.drainTimeout = b.drainTimeout;
+        this.handshakeLimit = b.handshakeLimit;
         this.maxPayloadBytes = (int) Math.min(MAX_PAYLOAD_BYTES, Long.highestOneBit(maxInFlightBytes));
         this.bufferPool = new BufferPool(b.bufferPoolBytes, b.maxClientMemoryBytes, b.allocator);
         this.tls = b.tls == null || b.tls.mode() == TlsMode.OFF ? null : b.tls;
@@ -341,6 +346,16 @@ public final class NbdServer implements AutoCloseable {
     public record ClientMemory(long budgetBytes, long heldBytes, long peakHeldBytes, long retainedBytes,
             long returnedBytes, long refusedRequests, long allocationFailures) {}
 
+    /** A client did not finish its handshake within {@link Builder#handshakeLimit}; its connection is closed. */
+    void handshakeTimedOut() {
+        handshakesTimedOut.incrementAndGet();
+    }
+
+    /** Connections dropped because their handshake was not done within {@link Builder#handshakeLimit}. */
+    public long handshakesTimedOut() {
+        return handshakesTimedOut.get();
+    }
+
     /** A connection ended with a bug of ours (an unexpected exception), not a client's fault. */
     void internalError() {
         internalErrors.incrementAndGet();
@@ -492,6 +507,11 @@ public final class NbdServer implements AutoCloseable {
         return maxInFlightBytes;
     }
 
+    /** The time a client has to finish its handshake; {@link Duration#ZERO}: no limit. */
+    Duration handshakeLimit() {
+        return handshakeLimit;
+    }
+
     long maxQueuedReadBytes() {
         return maxQueuedReadBytes;
     }
@@ -534,6 +554,7 @@ public final class NbdServer implements AutoCloseable {
         private int maxConnections = 1024;
         private String defaultExport;
         private Duration drainTimeout = Duration.ofSeconds(30);
+        private Duration handshakeLimit = DEFAULT_HANDSHAKE_LIMIT;
         private long bufferPoolBytes = DEFAULT_BUFFER_POOL_BYTES;
         private long maxClientMemoryBytes = DEFAULT_MAX_CLIENT_MEMORY_BYTES;
         private BufferPool.Allocator allocator = java.nio.ByteBuffer::allocateDirect;
@@ -638,6 +659,20 @@ public final class NbdServer implements AutoCloseable {
                 throw new IllegalArgumentException("drainTimeout: " + value + " (expected: >= 0)");
             }
             this.drainTimeout = value;
+            return this;
+        }
+
+        /**
+         * The time a client has from accept to the end of option negotiation, TLS handshake included, as
+         * qemu-nbd's {@code --handshake-limit} (default {@link #DEFAULT_HANDSHAKE_LIMIT}, qemu-nbd's;
+         * {@link Duration#ZERO}: no limit). A client still negotiating then is dropped, freeing its slot
+         * ({@link #maxConnections}); {@link NbdServer#handshakesTimedOut()} counts them.
+         */
+        public Builder handshakeLimit(Duration value) {
+            if (value.isNegative()) {
+                throw new IllegalArgumentException("handshakeLimit: " + value + " (expected: >= 0; 0: no limit)");
+            }
+            this.handshakeLimit = value;
             return this;
         }
 

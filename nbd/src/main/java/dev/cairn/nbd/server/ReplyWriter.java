@@ -272,7 +272,7 @@ final class ReplyWriter implements Runnable {
 
     /** The most iov entries one reply can take: a reply always fits a batch of its own. */
     static int maxIovEntries() {
-        return iovEntries(Connection.MAX_READ_EXTENTS, SpliceSink.MAX_PIECES);
+        return iovEntries(RequestHandlers.MAX_READ_EXTENTS, SpliceSink.MAX_PIECES);
     }
 
     static int maxIov() {

@@ -16,7 +16,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * the reply happen once even when a device both throws and completes.
  */
 final class Request implements BioEndIo {
-    final Connection connection;
+    final RequestHandlers handlers;
     final int type;
     final int flags;
     final long cookie;
@@ -57,8 +57,8 @@ final class Request implements BioEndIo {
 
     private final AtomicBoolean claimed = new AtomicBoolean();
 
-    Request(Connection connection, int type, int flags, long cookie, long offsetBytes, int lengthBytes) {
-        this.connection = connection;
+    Request(RequestHandlers handlers, int type, int flags, long cookie, long offsetBytes, int lengthBytes) {
+        this.handlers = handlers;
         this.type = type;
         this.flags = flags;
         this.cookie = cookie;
@@ -83,7 +83,7 @@ final class Request implements BioEndIo {
 
     @Override
     public void endIo(Bio bio) {
-        connection.bioDone(this, bio.status());
+        handlers.bioDone(this, bio.status());
     }
 
     @Override

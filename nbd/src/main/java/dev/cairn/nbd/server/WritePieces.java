@@ -9,10 +9,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * The pieces of one long WRITE ({@link Connection#WRITE_PIECE_BYTES} each): each piece's bio ends here, its
+ * The pieces of one long WRITE ({@link RequestHandlers#WRITE_PIECE_BYTES} each): each piece's bio ends here, its
  * buffer goes back to the pool at once (the device is done with it; the reply carries no data), and when the
  * last piece and the reader are done the request completes like a one-bio write, through
- * {@link Connection#bioDone} (so FUA's flush-after and the error reply work the same).
+ * {@link RequestHandlers#bioDone} (so FUA's flush-after and the error reply work the same).
  *
  * <p>The count starts at one for the reader, which holds it while it is still reading pieces, so the request
  * cannot end between two pieces; {@link #readerDone} drops it. The first error wins.
@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * count's decrement).
  */
 final class WritePieces {
-    private final Connection connection;
+    private final RequestHandlers handlers;
     private final Request request;
     private final BufferPool pool;
     private final AtomicInteger remaining = new AtomicInteger(1);
@@ -31,8 +31,8 @@ final class WritePieces {
 
     private record Failure(int errno, String message, BioStatus status) {}
 
-    WritePieces(Connection connection, Request request, BufferPool pool) {
-        this.connection = connection;
+    WritePieces(RequestHandlers handlers, Request request, BufferPool pool) {
+        this.handlers = handlers;
         this.request = request;
         this.pool = pool;
     }
@@ -95,9 +95,9 @@ final class WritePieces {
         }
         Failure f = failure.get();
         if (f != null && f.errno != 0) {
-            connection.finish(request.fail(f.errno, f.message));
+            handlers.finish(request.fail(f.errno, f.message));
             return;
         }
-        connection.bioDone(request, f == null ? BioStatus.OK : f.status);
+        handlers.bioDone(request, f == null ? BioStatus.OK : f.status);
     }
 }

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
  */
 class ClientMemoryBudgetTest {
     private static final int MIB = 1 << 20;
-    private static final int PIECE = Connection.WRITE_PIECE_BYTES;
+    private static final int PIECE = RequestHandlers.WRITE_PIECE_BYTES;
 
     /** Connects, negotiates and sends a 32 MiB WRITE header followed by {@code bytes} of its payload. */
     private static TestClient slowWriter(NbdServer server, int bytes) {

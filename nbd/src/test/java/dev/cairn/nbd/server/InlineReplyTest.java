@@ -370,7 +370,7 @@ class InlineReplyTest {
         PipeTransport t = new PipeTransport();
         try (TestClient c = TestClient.connect(f.server, t)) {
             c.go("racy", false, false);
-            int lengthBytes = Connection.MAX_INLINE_REPLY_BYTES * 4;
+            int lengthBytes = InlineReplies.MAX_INLINE_REPLY_BYTES * 4;
             int readerBefore = t.readerWrites.get();
             int writerBefore = t.writerWrites.get();
             c.request(0, CMD_READ, 1, 0, lengthBytes);

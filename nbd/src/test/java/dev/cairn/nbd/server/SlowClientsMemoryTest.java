@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Issue 22, the class: 200 clients on real Unix sockets each send a 32 MiB WRITE header and then their
  * payload a byte at a time, while a normal client does verified I/O. Before the fix each slow client
  * reserved its whole payload (6 GiB for 200, and OutOfMemoryErrors); now each holds one piece
- * ({@link Connection#WRITE_PIECE_BYTES}), which the server's own gauge shows, the process's resident set
+ * ({@link RequestHandlers#WRITE_PIECE_BYTES}), which the server's own gauge shows, the process's resident set
  * stays within the bound docs/nbd.md states (512 MiB over idle for this many clients), and the normal
  * client is never refused or made to wait for memory.
  */
@@ -64,7 +64,7 @@ class SlowClientsMemoryTest {
                         c.request(0, CMD_WRITE, i, 0, 32 * MIB);
                         c.send(new byte[1]);
                     }
-                    long slowHeld = (long) SLOW_CLIENTS * Connection.WRITE_PIECE_BYTES;
+                    long slowHeld = (long) SLOW_CLIENTS * RequestHandlers.WRITE_PIECE_BYTES;
                     assertThat(Poll.until(() -> server.clientMemory().heldBytes() >= slowHeld, Duration.ofSeconds(60)))
                             .as("every slow client's first byte read: %s", server.clientMemory()).isTrue();
 

@@ -12,13 +12,13 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The request loop moves to a platform thread while a client streams large WRITEs and back to the
- * connection's virtual thread for other requests (see {@link Connection#transmission}): every request is
+ * connection's virtual thread for other requests (see {@link ReaderThreads}): every request is
  * answered once with the right data across the moves, the moves happen where the thresholds say, and a
  * connection that ends or breaks while on the platform thread closes cleanly.
  */
 class StreamingReaderTest {
     private static final int SIZE = 16 << 20;
-    private static final int LARGE = Connection.STREAM_WRITE_MIN_BYTES * 2;
+    private static final int LARGE = ReaderThreads.STREAM_WRITE_MIN_BYTES * 2;
 
     private final TestDevice device = new TestDevice("m", SIZE);
     private final ServerFixture f = new ServerFixture().export(NbdExport.of("m", device));
@@ -87,29 +87,29 @@ class StreamingReaderTest {
     void largeWritesMoveTheLoopToAPlatformThreadAndOtherRequestsMoveItBack() {
         try (TestClient c = TestClient.connect(f.server)) {
             c.go("m", false, false);
-            int n = Connection.STREAM_ENTER_REQUESTS * 3;
+            int n = ReaderThreads.STREAM_ENTER_REQUESTS * 3;
             largeWrites(c, n, 4, 0);
             assertThat(switches()).isEqualTo(1);
             List<Boolean> submitters = takeSubmitters();
             assertThat(submitters).hasSize(n);
             // the first STREAM_ENTER_REQUESTS are submitted by the virtual thread, every later one by the platform one
-            assertThat(submitters.subList(0, Connection.STREAM_ENTER_REQUESTS)).containsOnly(true);
-            assertThat(submitters.subList(Connection.STREAM_ENTER_REQUESTS, n)).containsOnly(false);
+            assertThat(submitters.subList(0, ReaderThreads.STREAM_ENTER_REQUESTS)).containsOnly(true);
+            assertThat(submitters.subList(ReaderThreads.STREAM_ENTER_REQUESTS, n)).containsOnly(false);
 
-            int reads = Connection.STREAM_LEAVE_REQUESTS * 2;
+            int reads = ReaderThreads.STREAM_LEAVE_REQUESTS * 2;
             smallReads(c, reads, 1000);
             submitters = takeSubmitters();
-            assertThat(submitters.subList(0, Connection.STREAM_LEAVE_REQUESTS)).containsOnly(false);
-            assertThat(submitters.subList(Connection.STREAM_LEAVE_REQUESTS, reads)).containsOnly(true);
+            assertThat(submitters.subList(0, ReaderThreads.STREAM_LEAVE_REQUESTS)).containsOnly(false);
+            assertThat(submitters.subList(ReaderThreads.STREAM_LEAVE_REQUESTS, reads)).containsOnly(true);
 
             // again, with small requests mixed in before the run of large ones: the votes start over
             smallReads(c, 3, 2000);
-            largeWrites(c, Connection.STREAM_ENTER_REQUESTS - 1, 1, 3000);
+            largeWrites(c, ReaderThreads.STREAM_ENTER_REQUESTS - 1, 1, 3000);
             smallReads(c, 1, 4000);
             assertThat(switches()).as("seven large writes in a row are not enough").isEqualTo(1);
             // the loop moves right after the eighth write is read, which may be after its reply is sent: only a
             // request behind it (read on the new thread) proves the move has happened
-            largeWrites(c, Connection.STREAM_ENTER_REQUESTS + 1, 2, 5000);
+            largeWrites(c, ReaderThreads.STREAM_ENTER_REQUESTS + 1, 2, 5000);
             assertThat(switches()).isEqualTo(2);
             smallReads(c, 64, 6000); // every byte still right, read on both kinds of thread
             c.disconnect();
@@ -120,7 +120,7 @@ class StreamingReaderTest {
     void aClientThatLeavesWhileStreamingIsAnsweredAndClosedCleanly() {
         try (TestClient c = TestClient.connect(f.server)) {
             c.go("m", false, false);
-            largeWrites(c, Connection.STREAM_ENTER_REQUESTS + 2, 4, 0);
+            largeWrites(c, ReaderThreads.STREAM_ENTER_REQUESTS + 2, 4, 0);
             assertThat(switches()).isEqualTo(1);
             // one more write in flight, then DISC right behind it: the write is still answered
             byte[] data = new byte[LARGE];
@@ -139,7 +139,7 @@ class StreamingReaderTest {
     void aBadRequestWhileStreamingDropsTheConnectionWithoutAnInternalError() {
         try (TestClient c = TestClient.connect(f.server)) {
             c.go("m", false, false);
-            largeWrites(c, Connection.STREAM_ENTER_REQUESTS + 2, 4, 0);
+            largeWrites(c, ReaderThreads.STREAM_ENTER_REQUESTS + 2, 4, 0);
             assertThat(switches()).isEqualTo(1);
             ByteBuffer bad = ByteBuffer.allocate(REQUEST_HEADER_BYTES);
             bad.putInt(0x12345678).putShort((short) 0).putShort((short) CMD_READ).putLong(1).putLong(0).putInt(4096);
