@@ -79,8 +79,13 @@ final class Pool {
     private final List<Parked> noSpaceQueue = new ArrayList<>();
     /** @GuardedBy("metadataLock"). */
     private long noSpaceDeadlineMillis;
-    /** @GuardedBy("metadataLock"). */
+    /** Set when the data low-water event was sent; cleared by a resume ({@code pool_resume}). @GuardedBy("metadataLock"). */
     private boolean lowWaterTriggered;
+    /**
+     * The metadata space map's free count at the last check, or -1 before the first; the metadata event
+     * fires when the count falls to the threshold from above it ({@code check_threshold}). @GuardedBy("metadataLock").
+     */
+    private long lastMetadataFree = -1;
     /** @GuardedBy("metadataLock"). */
     private long lastCommitMillis;
 
@@ -142,8 +147,39 @@ final class Pool {
         try {
             return op.run(md);
         } finally {
+            checkMetadataThresholdLocked();
             metadataLock.unlock();
         }
+    }
+
+    /**
+     * The metadata low-water threshold in blocks ({@code calc_metadata_threshold}): a quarter of the
+     * metadata device, at most 1024 blocks (4 MiB).
+     */
+    long metadataThresholdBlocksLocked() {
+        return Math.min(1024, md.metadataBlocks() / 4);
+    }
+
+    /**
+     * Raises the metadata low-water event when the metadata space map's free count has fallen to the
+     * threshold since the last check (Linux checks at each new metadata block; the pool checks after each
+     * metadata operation, which sees the same crossings). The event fires again only after the count rose
+     * above the threshold (blocks freed, or a larger metadata device).
+     */
+    private void checkMetadataThresholdLocked() {
+        long free = md.freeMetadataBlocksWithReserve();
+        long threshold = metadataThresholdBlocksLocked();
+        boolean wasBelow = lastMetadataFree >= 0 && lastMetadataFree <= threshold;
+        lastMetadataFree = free;
+        if (free <= threshold && !wasBelow) {
+            LOG.log(System.Logger.Level.WARNING, "thin-pool {0}: reached low water mark for metadata device: sending event", name);
+            raiseEvent();
+        }
+    }
+
+    /** Raises a dm event on the pool device ({@code dm_table_event}). */
+    private void raiseEvent() {
+        eventSink.run();
     }
 
     @FunctionalInterface
@@ -203,7 +239,7 @@ final class Pool {
         }
         LOG.log(System.Logger.Level.WARNING, "thin-pool {0}: switching pool to {1} mode", name,
                 m.name().toLowerCase(Locale.ROOT).replace('_', '-'));
-        eventSink.run();
+        raiseEvent();
     }
 
     /** Commits under the lock: flushes the data device first, so committed mappings point at durable data. */
@@ -258,6 +294,13 @@ final class Pool {
                 return -2;
             }
         }
+        // As alloc_data_block: the low-water check sees the free count before this allocation.
+        long free = md.freeDataBlocks();
+        if (!lowWaterTriggered && free <= config.lowWaterBlocks()) {
+            lowWaterTriggered = true;
+            LOG.log(System.Logger.Level.WARNING, "thin-pool {0}: reached low water mark for data device: sending event", name);
+            raiseEvent();
+        }
         long b;
         try {
             b = md.allocDataBlock();
@@ -269,12 +312,6 @@ final class Pool {
                 setMode(PoolMode.OUT_OF_DATA_SPACE);
                 return -1;
             }
-        }
-        long free = md.freeDataBlocks();
-        if (!lowWaterTriggered && free <= config.lowWaterBlocks()) {
-            lowWaterTriggered = true;
-            LOG.log(System.Logger.Level.WARNING, "thin-pool {0}: reached low water mark for data device: sending event", name);
-            eventSink.run();
         }
         return b;
     }
@@ -291,6 +328,29 @@ final class Pool {
             return;
         }
         noSpaceQueue.add(new Parked(clone, retry));
+        hooks.parkedForSpace(clone);
+    }
+
+    /**
+     * A thin device is being suspended with noflush: takes its pieces parked for space out of the queue,
+     * for the device to hand back to dm core (Linux {@code requeue_io} of the retry-on-resume list).
+     */
+    List<Bio> takeParked(ThinTarget owner) {
+        List<Bio> mine = new ArrayList<>();
+        metadataLock.lock();
+        try {
+            var it = noSpaceQueue.iterator();
+            while (it.hasNext()) {
+                Parked pk = it.next();
+                if (TargetIo.of(pk.piece()).target() == owner) {
+                    mine.add(pk.piece());
+                    it.remove();
+                }
+            }
+        } finally {
+            metadataLock.unlock();
+        }
+        return mine;
     }
 
     /** A piece waiting for data space, and the step that takes it again. */
@@ -454,6 +514,20 @@ final class Pool {
         }
     }
 
+    /**
+     * The pool device resumed ({@code pool_resume}): the data low-water event may fire again, and bios
+     * queued for space are driven again.
+     */
+    void resumed() {
+        metadataLock.lock();
+        try {
+            lowWaterTriggered = false;
+        } finally {
+            metadataLock.unlock();
+        }
+        retryNoSpace();
+    }
+
     /** Re-drives bios queued for space (after a resume or when blocks came back). */
     void retryNoSpace() {
         List<Parked> again;
@@ -500,6 +574,7 @@ final class Pool {
                 default -> throw new AssertionError(cmd);
             }
             commitLocked();
+            checkMetadataThresholdLocked();
             return "";
         } catch (ThinRequestException e) {
             throw new DmException(cmd + ": " + e.getMessage(), e);
@@ -563,7 +638,7 @@ final class Pool {
             sb.append(c.ignoreDiscard() ? "ignore_discard" : passdownEffective() ? "discard_passdown" : "no_discard_passdown").append(' ');
             sb.append(c.errorIfNoSpace() ? "error_if_no_space" : "queue_if_no_space").append(' ');
             sb.append(md.needsCheck() ? "needs_check" : "-").append(' ');
-            sb.append(Math.min(1024, totalMeta / 4)).append(' ');
+            sb.append(metadataThresholdBlocksLocked()).append(' ');
             return sb.toString();
         } finally {
             metadataLock.unlock();
@@ -602,7 +677,7 @@ final class Pool {
             md.resizeData(nrDataBlocks);
             md.resizeMetadata(metaBlocks);
             commitLocked();
-            lowWaterTriggered = false;
+            checkMetadataThresholdLocked();
             if ((mode == PoolMode.OUT_OF_DATA_SPACE && md.freeDataBlocks() > 0)
                     || (mode == PoolMode.OUT_OF_METADATA_SPACE && md.freeMetadataBlocks() > 0)) {
                 mode = PoolMode.WRITE;

@@ -18,6 +18,9 @@ interface ThinHooks {
     /** On the pool's worker, holding the cell of the block and the metadata lock, right after allocating a data block. */
     default void provisioningLocked(long devId, long vblock, long dataBlock) {}
 
+    /** On the pool's worker, holding the metadata lock: {@code clone} was queued until data space comes back. */
+    default void parkedForSpace(Bio clone) {}
+
     /** On the pool's worker, after a commit. */
     default void afterCommit(long commits) {}
 }

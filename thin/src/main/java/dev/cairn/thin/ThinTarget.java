@@ -56,6 +56,17 @@ final class ThinTarget implements Target {
     /** Per-piece state: a write remapped by the worker while it holds the cell. */
     private record Held(Prison.Cell cell) {}
 
+    /** Per-piece state: handed back to dm core during a noflush suspend, to be replayed after the resume. */
+    private record Requeued() {}
+
+    private static final Requeued REQUEUED = new Requeued();
+
+    /**
+     * Set by a noflush suspend until it has drained ({@code tc->requeue_mode}): pieces that reach {@code map}
+     * or the worker, and those parked for space, are handed back to dm core instead of waiting here.
+     */
+    private volatile boolean requeueMode;
+
     ThinTarget(TargetContext ctx, PoolRegistry registry, Pool pool, DeviceRef poolRef, long devId, DeviceRef originRef) {
         this.ctx = ctx;
         this.registry = registry;
@@ -104,6 +115,9 @@ final class ThinTarget implements Target {
 
     @Override
     public MapResult map(Bio clone) {
+        if (requeueMode) {
+            return MapResult.REQUEUE;
+        }
         PoolMode mode = pool.mode();
         if (mode == PoolMode.FAIL) {
             return MapResult.kill(BioStatus.IOERR);
@@ -237,6 +251,9 @@ final class ThinTarget implements Target {
                         () -> provisionWritten(tio, p, status)));
                 return EndIoResult.KEEP;
             }
+            case Requeued r -> {
+                return EndIoResult.REQUEUE;
+            }
             case Held h -> {
                 TargetIo tio = TargetIo.of(clone);
                 pool.postOrFail(new PieceWork("end write", tio::finish, h.cell(), () -> {
@@ -255,6 +272,10 @@ final class ThinTarget implements Target {
 
     /** On the worker: the slow path for any piece of this device. */
     void process(Bio clone) {
+        if (requeueMode) {
+            requeue(clone);
+            return;
+        }
         if (pool.mode() == PoolMode.FAIL) {
             end(clone, BioStatus.IOERR);
             return;
@@ -317,6 +338,9 @@ final class ThinTarget implements Target {
                     return -4L;
                 }
                 long b = pool.allocateLocked();
+                if (b == -1 && requeueMode) {
+                    return -6L;
+                }
                 if (b == -1) {
                     pool.noSpaceLocked(clone, new PieceWork("retry after no space", clone::complete, null,
                             () -> process(clone)));
@@ -339,6 +363,11 @@ final class ThinTarget implements Target {
             TargetIo.of(clone).setData(new Held(cell));
             clone.setDevice(data).setSector(m.dataBlock() * bs + offset % bs);
             submitPiece(clone);
+            return;
+        }
+        if (newBlock == -6) {
+            releaseCell(cell);
+            requeue(clone);
             return;
         }
         if (newBlock == -5) {
@@ -516,6 +545,41 @@ final class ThinTarget implements Target {
         })));
         pool.handedOff();
         pool.submitter.submit(d);
+    }
+
+    // ---------------------------------------------------------------- suspend
+
+    /** Hands a piece back to dm core, which holds it for the resume (noflush) or fails it (flush suspend). */
+    private void requeue(Bio clone) {
+        TargetIo.of(clone).setData(REQUEUED);
+        end(clone, BioStatus.OK);
+    }
+
+    /**
+     * A noflush suspend ({@code thin_presuspend}, {@code do_noflush_start}): pieces waiting for data space
+     * would keep the suspend from draining, so they, and any that get here until the suspend has drained,
+     * go back to dm core, which replays them after the resume (when a larger pool has room for them).
+     * A flush suspend waits for them as Linux does, up to the pool's no-space timeout.
+     */
+    @Override
+    public void presuspend() {
+        if (!ctx.noflushSuspending()) {
+            return;
+        }
+        requeueMode = true;
+        for (Bio b : pool.takeParked(this)) {
+            requeue(b);
+        }
+    }
+
+    @Override
+    public void postsuspend() {
+        requeueMode = false; // do_noflush_stop: drained, and the gate holds everything new
+    }
+
+    @Override
+    public void resume() {
+        requeueMode = false; // also ends an aborted suspend's requeue mode
     }
 
     // ---------------------------------------------------------------- status and life cycle
