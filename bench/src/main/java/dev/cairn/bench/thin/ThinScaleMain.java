@@ -20,7 +20,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -166,8 +165,7 @@ public final class ThinScaleMain implements Callable<Integer> {
 
     /** An origin file under snapshot-origin with {@code snaps} persistent snapshots (64 KiB chunks). */
     private BlockDevice dmSnapshot(String tag, long originSectors, int snaps) throws Exception {
-        file(tag + "-base", originSectors * 512);
-        BlockDevice base = dm.device(tag + "-base");
+        BlockDevice base = file(tag + "-base", originSectors * 512);
         fill(base, originSectors);
         long cowBytes = (long) rounds * sliceMib * (1L << 20) * 2 + (16L << 20);
         for (int i = 0; i < snaps; i++) {
@@ -276,10 +274,5 @@ public final class ThinScaleMain implements Callable<Integer> {
     private static double median(List<Double> v) {
         double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
-    }
-
-    @SuppressWarnings("unused")
-    private static String join(int[] a) {
-        return Arrays.toString(a);
     }
 }
