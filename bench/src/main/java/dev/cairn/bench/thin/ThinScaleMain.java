@@ -81,6 +81,9 @@ public final class ThinScaleMain implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "16", description = "Concurrent writers (default: ${DEFAULT-VALUE}).")
     int threads;
 
+    @Option(names = "--memory", description = "Memory stores instead of files: the targets' own cost, no disk syncs.")
+    boolean memory;
+
     private final PrintStream out = System.out;
     private Submitter submitter;
     private DeviceRegistry dm;
@@ -123,7 +126,12 @@ public final class ThinScaleMain implements Callable<Integer> {
         return 0;
     }
 
-    private FileStore file(String name, long bytes) throws IOException, DmException {
+    private BlockDevice file(String name, long bytes) throws IOException, DmException {
+        if (memory) {
+            var m = new dev.cairn.block.store.MemoryStore(name, bytes);
+            dm.addLeaf(name, m);
+            return m;
+        }
         Path p = dir.resolve(name);
         Files.deleteIfExists(p);
         try (var ch = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.CREATE_NEW,
