@@ -19,7 +19,8 @@
 #   --quick   256 MiB devices, 2 s per fio run, 1 round, 4 workloads: a few minutes; proves the harness works
 #   --full    1 GiB devices, 5 s per fio run, 3 rounds, every workload: about an hour on 2 cores
 #   --groups  comma list of: plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,snapshot-n,
-#             striped,depth,cold-mem,cold-file (cold: a fresh server for every run, see group_cold)
+#             striped,depth,cold-mem,cold-file (cold: a fresh server for every run, see group_cold),
+#             thin (a thin pool's clone and snapshot against qcow2 overlays and nbdkit's cow filter)
 #   --src     which Cairn to measure (see bench/harness/build.sh); default head
 #   --jfr     record a JFR profile of every Cairn server into DIR/jfr (settings=profile)
 #
@@ -441,6 +442,96 @@ group_snapshot() {
   SUBJ=() # each server's n/a is already recorded
 }
 
+# Thin provisioning (issue 18), 64 KiB blocks and clusters: each round and server starts fresh. Cairn: a
+# thin pool on files (metadata 64 MiB, data 2.25 x SIZE) holding volume 1 filled with the base image and
+# snapshotted as volume 2, and volume 3, empty, whose external origin is the base (a clone of a golden
+# image, as the peers' overlays are clones of their base). One Cairn server exports both: stack "thin"
+# measures volume 3 (its first write provisions a block and fills it from the origin), stack "thin-snap"
+# snapshot 2 (its first write breaks sharing with volume 1: one copy of the block). The peers have one
+# kind of first write, so their "thin" lines are copied into "thin-snap" at the end. Peers: qemu-nbd on a
+# new qcow2 overlay (cluster_size 64k) over the raw base, nbdkit's cow filter (cow-block-size 64K) over
+# the base file. Per subject: warm up with 2 s of random writes over the last quarter (not measured),
+# then first write of each 4 KiB block of the first quarter, rewrite of the same blocks, random reads
+# over the whole device.
+group_thin() {
+  local transport=unix stack=thin g=$data/thin r i n s pool_sectors
+  mkdir -p "$g"
+  for s in cairn nbdkit qemu; do copy_file "$g/$s-base.img"; done
+  pool_sectors=$((sectors * 9 / 4 / 128 * 128))
+  local servers=(cairn nbdkit qemu-nbd)
+  n=${#servers[@]}
+  for ((r = 1; r <= rounds; r++)); do
+    h_log "  round $r/$rounds"
+    for ((i = 0; i < n; i++)); do
+      s=${servers[$(((i + r - 1) % n))]}
+      SUBJ=()
+      S_WHY=()
+      local targets=()
+      case $s in
+        cairn)
+          rm -f "$g/cairn-meta.img" "$g/cairn-data.img"
+          truncate -s 64M "$g/cairn-meta.img"
+          truncate -s $((pool_sectors * 512)) "$g/cairn-data.img"
+          {
+            echo "file meta $g/cairn-meta.img"
+            echo "file data $g/cairn-data.img"
+            echo "file base $g/cairn-base.img"
+            echo "device pool"
+            echo "0 $pool_sectors thin-pool meta data 128 0"
+            echo "message pool create_thin 1"
+            echo "device vol1"
+            echo "0 $sectors thin pool 1"
+            echo "fill vol1 $g/cairn-base.img"
+            echo "message pool create_snap 2 1"
+            echo "device snap2"
+            echo "0 $sectors thin pool 2"
+            echo "message pool create_thin 3"
+            echo "device clone3"
+            echo "0 $sectors thin pool 3 base"
+            echo "export clone3 clone"
+            echo "export snap2 snap"
+          } >"$g/cairn.stack"
+          add_subject cairn cairn h_start_cairn "cairn-thin-$r" $transport "$g/cairn.stack" clone
+          targets=("thin ${S_URI[cairn]:--}" "thin-snap nbd+unix:///snap?socket=$H_RUN/cairn-thin-$r.sock")
+          ;;
+        nbdkit)
+          add_subject nbdkit nbdkit h_start_nbdkit "nbdkit-thin-$r" $transport --filter=cow file "$g/nbdkit-base.img" \
+            cow-block-size=64K
+          ;;
+        qemu-nbd)
+          rm -f "$g/qemu.qcow2"
+          qemu-img create -q -f qcow2 -o cluster_size=64k -b "$g/qemu-base.img" -F raw "$g/qemu.qcow2"
+          add_subject qemu-nbd qemu-nbd h_start_qemu "qemu-thin-$r" $transport -f qcow2 "$g/qemu.qcow2"
+          ;;
+      esac
+      [[ ${#targets[@]} -gt 0 ]] || targets=("thin ${S_URI[$s]:--}")
+      local t stk uri
+      for t in "${targets[@]}"; do
+        read -r stk uri <<<"$t"
+        if [[ -z ${S_WHY[$s]:-} ]]; then
+          S_URI[$s]=$uri
+          fio --name=warm --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --iodepth=32 --offset=$((size_bytes - region)) \
+            --size=$region --time_based --runtime=2 --randrepeat=0 >/dev/null 2>&1 || h_log "  warm-up of $s ($stk) failed"
+          measure "$stk" $transport "$s" first4k-q32 "$r" "$region"
+          measure "$stk" $transport "$s" rewrite4k-q32 "$r" "$region"
+          measure "$stk" $transport "$s" rr4k-q32 "$r" "$size_bytes"
+        else
+          printf '%s\t%s\t%s\t%s\t%s\tNaN\tn/a: %s\t0\n' "$stk" $transport "$s" first4k-q32 "$r" "${S_WHY[$s]}" >>"$results"
+        fi
+      done
+      if [[ $s == cairn ]] && grep -q '^WATCHDOG' "$H_RUN/cairn-thin-$r.log" 2>/dev/null; then
+        h_log "  cairn: watchdog report in $H_RUN/cairn-thin-$r.log"
+      fi
+      sample_peak "${S_PROC[$s]}"
+      [[ -n ${S_PID[$s]:-} ]] && h_stop_pid "${S_PID[$s]}"
+      unset "P_PID[${S_PROC[$s]}]"
+    done
+  done
+  awk -F'\t' -v OFS='\t' '$1 == "thin" && $3 != "cairn" { $1 = "thin-snap"; print }' "$results" >"$g/peers.tsv"
+  cat "$g/peers.tsv" >>"$results"
+  SUBJ=() # each server's n/a is already recorded
+}
+
 # Cold rows: a fresh server for every measured run, as users meet it (start a server, copy once). Per
 # round and server (the order rotating): start, then the first whole-device nbdcopy read (memory stores are
 # first filled by nbdcopy, not measured: reading holes costs nothing), stop; start again, then the first
@@ -519,6 +610,7 @@ for grp in "${group_list[@]}"; do
     snapshot-n) group_snapshot snapshot-n N; stack=snapshot-n transport=unix ;;
     cold-mem) group_cold mem; stack=cold-mem transport=unix ;;
     cold-file) group_cold file; stack=cold-file transport=unix ;;
+    thin) group_thin; stack=thin transport=unix ;;
     *) h_die "unknown group $grp (see --help)" ;;
   esac
   note_unavailable "$stack" "$transport"

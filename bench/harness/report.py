@@ -19,14 +19,17 @@ import subprocess
 COLUMNS = ["cairn", "nbdkit", "qemu-nbd", "nbd-server"]
 COLUMN_OF = {"cairn": "cairn", "nbdkit": "nbdkit", "nbdkit-split": "nbdkit", "qemu-nbd": "qemu-nbd",
              "nbd-server": "nbd-server"}
-STACK_ORDER = ["plain-mem", "plain-file", "linear2", "snapshot", "snapshot-n", "striped", "cold-mem", "cold-file",
-               "depth"]
+STACK_ORDER = ["plain-mem", "plain-file", "linear2", "snapshot", "snapshot-n", "thin", "thin-snap", "striped",
+               "cold-mem", "cold-file", "depth"]
 STACK_TITLE = {
     "plain-mem": "plain store, memory (Cairn MemoryStore; nbdkit memory)",
     "plain-file": "plain store, file (Cairn FileStore; nbdkit file; qemu-nbd raw; nbd-server)",
     "linear2": "linear over linear over a file (nbdkit: 2x offset filter; qemu-nbd: raw in raw with offsets)",
     "snapshot": "snapshot, persistent COW, 64 KiB chunks (nbdkit: cow filter; qemu-nbd: qcow2 overlay)",
     "snapshot-n": "the same with Cairn's COW transient (N: nothing synced, like nbdkit's temporary overlay)",
+    "thin": "thin volume cloned from a base file (external origin), 64 KiB blocks (nbdkit: cow filter; "
+            "qemu-nbd: qcow2 overlay)",
+    "thin-snap": "thin snapshot of a filled volume: first write breaks sharing (peers: their thin rows again)",
     "striped": "striped over 4 files, 64 KiB chunks (no peer stripes; peers concatenate the same 4 files: "
                "qemu-nbd over a flat-extent VMDK, nbd-server multifile, nbdkit's split plugin)",
     "depth": "depth of linear layers over a memory store (Cairn only)",

@@ -413,10 +413,12 @@ public final class MappedDevice implements BlockDevice {
         try {
             checkAlive();
             t = live;
+            // Set first, as Linux sets DMF_NOFLUSH_SUSPENDING before presuspend: a target that hands I/O
+            // back from presuspend (dm-thin's bios waiting for space) gets it held for the resume.
+            suspendMode = mode;
             if (t != null) {
                 t.presuspend();
             }
-            suspendMode = mode;
             gate.close();
         } finally {
             controlLock.unlock();
@@ -606,6 +608,14 @@ public final class MappedDevice implements BlockDevice {
         } finally {
             controlLock.unlock();
         }
+    }
+
+    /**
+     * True while a {@link SuspendMode#NOFLUSH} suspend is under way or in force (Linux
+     * {@code dm_noflush_suspending}): a requeued bio is then held for the resume rather than failed.
+     */
+    public boolean isNoflushSuspending() {
+        return suspendMode == SuspendMode.NOFLUSH;
     }
 
     public long eventNumber() {

@@ -124,6 +124,15 @@ public final class TargetContext {
         sharedLeavesAllowed = true;
     }
 
+    /**
+     * True while the mapped device is being (or is) suspended with {@link SuspendMode#NOFLUSH} (Linux
+     * {@code dm_noflush_suspending}): from {@link Target#presuspend()} on, I/O the target ends with a
+     * requeue is held and replayed after the resume.
+     */
+    public boolean noflushSuspending() {
+        return device.isNoflushSuspending();
+    }
+
     /** Raises an event on the mapped device: its event number goes up (Linux {@code dm_table_event}). */
     public void triggerEvent() {
         device.raiseEvent();

@@ -9,6 +9,7 @@ import dev.cairn.block.IoCompletion;
 import dev.cairn.block.IoMutex;
 import dev.cairn.block.Submitter;
 import dev.cairn.dm.DmException;
+import dev.cairn.dm.TargetIo;
 import dev.cairn.dm.copy.CopyEngine;
 import dev.cairn.pdata.MetadataException;
 import dev.cairn.pdata.NoSpaceException;
@@ -75,17 +76,24 @@ final class Pool {
     volatile ThinHooks hooks = ThinHooks.NONE;
 
     /** @GuardedBy("metadataLock"). */
-    private final List<Runnable> noSpaceQueue = new ArrayList<>();
+    private final List<Parked> noSpaceQueue = new ArrayList<>();
     /** @GuardedBy("metadataLock"). */
     private long noSpaceDeadlineMillis;
-    /** @GuardedBy("metadataLock"). */
+    /** Set when the data low-water event was sent; cleared by a resume ({@code pool_resume}). @GuardedBy("metadataLock"). */
     private boolean lowWaterTriggered;
+    /**
+     * The metadata space map's free count at the last check, or -1 before the first; the metadata event
+     * fires when the count falls to the threshold from above it ({@code check_threshold}). @GuardedBy("metadataLock").
+     */
+    private long lastMetadataFree = -1;
     /** @GuardedBy("metadataLock"). */
     private long lastCommitMillis;
 
     private final ConcurrentLinkedQueue<Runnable> work = new ConcurrentLinkedQueue<>();
     private final AtomicReference<IoCompletion> wake = new AtomicReference<>();
     private final Thread worker;
+    /** The piece step the worker is running, or null; worker thread only. */
+    private PieceWork running;
     private volatile boolean stopping;
     /** Tables (pool targets) using this pool; guarded by the registry. */
     int refs;
@@ -139,8 +147,39 @@ final class Pool {
         try {
             return op.run(md);
         } finally {
+            checkMetadataThresholdLocked();
             metadataLock.unlock();
         }
+    }
+
+    /**
+     * The metadata low-water threshold in blocks ({@code calc_metadata_threshold}): a quarter of the
+     * metadata device, at most 1024 blocks (4 MiB).
+     */
+    long metadataThresholdBlocksLocked() {
+        return Math.min(1024, md.metadataBlocks() / 4);
+    }
+
+    /**
+     * Raises the metadata low-water event when the metadata space map's free count has fallen to the
+     * threshold since the last check (Linux checks at each new metadata block; the pool checks after each
+     * metadata operation, which sees the same crossings). The event fires again only after the count rose
+     * above the threshold (blocks freed, or a larger metadata device).
+     */
+    private void checkMetadataThresholdLocked() {
+        long free = md.freeMetadataBlocksWithReserve();
+        long threshold = metadataThresholdBlocksLocked();
+        boolean wasBelow = lastMetadataFree >= 0 && lastMetadataFree <= threshold;
+        lastMetadataFree = free;
+        if (free <= threshold && !wasBelow) {
+            LOG.log(System.Logger.Level.WARNING, "thin-pool {0}: reached low water mark for metadata device: sending event", name);
+            raiseEvent();
+        }
+    }
+
+    /** Raises a dm event on the pool device ({@code dm_table_event}). */
+    private void raiseEvent() {
+        eventSink.run();
     }
 
     @FunctionalInterface
@@ -200,7 +239,7 @@ final class Pool {
         }
         LOG.log(System.Logger.Level.WARNING, "thin-pool {0}: switching pool to {1} mode", name,
                 m.name().toLowerCase(Locale.ROOT).replace('_', '-'));
-        eventSink.run();
+        raiseEvent();
     }
 
     /** Commits under the lock: flushes the data device first, so committed mappings point at durable data. */
@@ -255,6 +294,13 @@ final class Pool {
                 return -2;
             }
         }
+        // As alloc_data_block: the low-water check sees the free count before this allocation.
+        long free = md.freeDataBlocks();
+        if (!lowWaterTriggered && free <= config.lowWaterBlocks()) {
+            lowWaterTriggered = true;
+            LOG.log(System.Logger.Level.WARNING, "thin-pool {0}: reached low water mark for data device: sending event", name);
+            raiseEvent();
+        }
         long b;
         try {
             b = md.allocDataBlock();
@@ -267,12 +313,6 @@ final class Pool {
                 return -1;
             }
         }
-        long free = md.freeDataBlocks();
-        if (!lowWaterTriggered && free <= config.lowWaterBlocks()) {
-            lowWaterTriggered = true;
-            LOG.log(System.Logger.Level.WARNING, "thin-pool {0}: reached low water mark for data device: sending event", name);
-            eventSink.run();
-        }
         return b;
     }
 
@@ -281,17 +321,44 @@ final class Pool {
      * after growing the data device, or blocks freed and committed), or fail it with ENOSPC when
      * {@code error_if_no_space} is set or the no-space timeout passed.
      */
-    void noSpaceLocked(Bio clone, Runnable retry) {
+    void noSpaceLocked(Bio clone, PieceWork retry) {
+        handedOff();
         if (noSpaceErroring || mode.ordinal() > PoolMode.OUT_OF_DATA_SPACE.ordinal()) {
             clone.complete(mode == PoolMode.OUT_OF_DATA_SPACE ? BioStatus.NOSPC : BioStatus.IOERR);
             return;
         }
-        noSpaceQueue.add(retry);
+        noSpaceQueue.add(new Parked(clone, retry));
+        hooks.parkedForSpace(clone);
     }
+
+    /**
+     * A thin device is being suspended with noflush: takes its pieces parked for space out of the queue,
+     * for the device to hand back to dm core (Linux {@code requeue_io} of the retry-on-resume list).
+     */
+    List<Bio> takeParked(ThinTarget owner) {
+        List<Bio> mine = new ArrayList<>();
+        metadataLock.lock();
+        try {
+            var it = noSpaceQueue.iterator();
+            while (it.hasNext()) {
+                Parked pk = it.next();
+                if (TargetIo.of(pk.piece()).target() == owner) {
+                    mine.add(pk.piece());
+                    it.remove();
+                }
+            }
+        } finally {
+            metadataLock.unlock();
+        }
+        return mine;
+    }
+
+    /** A piece waiting for data space, and the step that takes it again. */
+    record Parked(Bio piece, PieceWork retry) {}
 
     // ---------------------------------------------------------------- worker
 
-    /** Runs {@code task} on the worker, after the tasks queued before it. */
+    /** Runs {@code task} on the worker, after the tasks queued before it; throws when the pool is closing. */
     void post(Runnable task) {
         if (stopping) {
             throw new IoAbortedException("thin-pool " + name + " is closing");
@@ -303,8 +370,83 @@ final class Pool {
         }
     }
 
+    /** {@link #post}, or when the pool is closing, ends the step's piece with IOERR. */
+    void postOrFail(PieceWork step) {
+        try {
+            post(step);
+        } catch (IoAbortedException e) {
+            step.end(BioStatus.IOERR);
+        }
+    }
+
     boolean isWorkerThread() {
         return Thread.currentThread() == worker;
+    }
+
+    /**
+     * The running step handed its piece on (and with it any cell it held): from now on a failure of the
+     * step is not the piece's. No-op off the worker (the map fast path owns its piece in dm core's terms).
+     */
+    void handedOff() {
+        PieceWork w = running;
+        if (w != null && Thread.currentThread() == worker) {
+            w.handedOff = true;
+            w.cell = null;
+        }
+    }
+
+    /** The running step now holds {@code cell}: released if the step fails. */
+    void holding(Prison.Cell cell) {
+        PieceWork w = running;
+        if (w != null && Thread.currentThread() == worker) {
+            w.cell = cell;
+        }
+    }
+
+    /**
+     * Releases a cell (worker only) and hands its detained pieces back to the worker as steps of their own,
+     * in arrival order ({@code cell_defer_no_holder}).
+     */
+    void releaseCell(Prison.Cell cell) {
+        PieceWork w = running;
+        if (w != null && w.cell == cell) {
+            w.cell = null;
+        }
+        for (Bio b : prison.release(cell)) {
+            ThinTarget owner = (ThinTarget) TargetIo.of(b).target();
+            postOrFail(new PieceWork("process", b::complete, null, () -> owner.process(b)));
+        }
+    }
+
+    /**
+     * A step threw. If it still owned its piece, the piece ends with IOERR and the cell the step held is
+     * released; the pool then degrades as after a failed metadata operation (abort to the last commit,
+     * needs_check, read-only), because the step may have stopped half way through a metadata change
+     * (a block allocated and not mapped) and only the last commit is known to be whole.
+     */
+    private void stepFailed(Runnable task, Throwable e, boolean shuttingDown) {
+        if (!(task instanceof PieceWork w)) {
+            LOG.log(System.Logger.Level.ERROR, "thin-pool " + name + ": task failed", e);
+            return;
+        }
+        if (w.handedOff) {
+            LOG.log(System.Logger.Level.ERROR, "thin-pool " + name + ": " + w.what + " failed after handing its I/O on", e);
+            return;
+        }
+        LOG.log(System.Logger.Level.ERROR, "thin-pool " + name + ": " + w.what + " failed; failing its I/O", e);
+        Prison.Cell cell = w.cell;
+        w.handedOff = true;
+        w.cell = null;
+        if (!shuttingDown) {
+            metadataFailed(w.what, e instanceof Exception x ? x : new IllegalStateException(e.toString(), e));
+        }
+        try {
+            w.end(BioStatus.IOERR);
+        } finally {
+            if (cell != null) {
+                releaseCell(cell);
+            }
+        }
     }
 
     CopyEngine copier() {
@@ -328,15 +470,19 @@ final class Pool {
                     continue;
                 }
             }
+            running = task instanceof PieceWork w ? w : null;
             try {
                 task.run();
             } catch (IoAbortedException e) {
-                if (submitter.isShutdown()) {
+                boolean down = submitter.isShutdown();
+                stepFailed(task, e, down);
+                if (down) {
                     return;
                 }
-                LOG.log(System.Logger.Level.WARNING, "thin-pool " + name + ": task aborted", e);
             } catch (RuntimeException | Error e) {
-                LOG.log(System.Logger.Level.ERROR, "thin-pool " + name + ": task failed", e);
+                stepFailed(task, e, false);
+            } finally {
+                running = null;
             }
             periodic();
         }
@@ -345,7 +491,7 @@ final class Pool {
     /** The waker ({@code do_waker}, {@code do_no_space_timeout}): commit every second; end the no-space wait. */
     private void periodic() {
         long now = clock.millis();
-        List<Runnable> failNow = null;
+        List<Parked> failNow = null;
         boolean due;
         metadataLock.lock();
         try {
@@ -364,13 +510,27 @@ final class Pool {
         }
         if (failNow != null) {
             // Each retry sees noSpaceErroring and fails its bio with ENOSPC.
-            failNow.forEach(this::post);
+            failNow.forEach(pk -> postOrFail(pk.retry()));
         }
+    }
+
+    /**
+     * The pool device resumed ({@code pool_resume}): the data low-water event may fire again, and bios
+     * queued for space are driven again.
+     */
+    void resumed() {
+        metadataLock.lock();
+        try {
+            lowWaterTriggered = false;
+        } finally {
+            metadataLock.unlock();
+        }
+        retryNoSpace();
     }
 
     /** Re-drives bios queued for space (after a resume or when blocks came back). */
     void retryNoSpace() {
-        List<Runnable> again;
+        List<Parked> again;
         metadataLock.lock();
         try {
             if (mode == PoolMode.OUT_OF_DATA_SPACE && md.freeDataBlocks() > 0) {
@@ -382,7 +542,7 @@ final class Pool {
         } finally {
             metadataLock.unlock();
         }
-        again.forEach(this::post);
+        again.forEach(pk -> postOrFail(pk.retry()));
     }
 
     // ---------------------------------------------------------------- control (messages, status, resize)
@@ -414,6 +574,7 @@ final class Pool {
                 default -> throw new AssertionError(cmd);
             }
             commitLocked();
+            checkMetadataThresholdLocked();
             return "";
         } catch (ThinRequestException e) {
             throw new DmException(cmd + ": " + e.getMessage(), e);
@@ -477,7 +638,7 @@ final class Pool {
             sb.append(c.ignoreDiscard() ? "ignore_discard" : passdownEffective() ? "discard_passdown" : "no_discard_passdown").append(' ');
             sb.append(c.errorIfNoSpace() ? "error_if_no_space" : "queue_if_no_space").append(' ');
             sb.append(md.needsCheck() ? "needs_check" : "-").append(' ');
-            sb.append(Math.min(1024, totalMeta / 4)).append(' ');
+            sb.append(metadataThresholdBlocksLocked()).append(' ');
             return sb.toString();
         } finally {
             metadataLock.unlock();
@@ -516,7 +677,7 @@ final class Pool {
             md.resizeData(nrDataBlocks);
             md.resizeMetadata(metaBlocks);
             commitLocked();
-            lowWaterTriggered = false;
+            checkMetadataThresholdLocked();
             if ((mode == PoolMode.OUT_OF_DATA_SPACE && md.freeDataBlocks() > 0)
                     || (mode == PoolMode.OUT_OF_METADATA_SPACE && md.freeMetadataBlocks() > 0)) {
                 mode = PoolMode.WRITE;

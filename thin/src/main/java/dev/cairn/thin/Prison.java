@@ -32,7 +32,7 @@ final class Prison {
         final Key key;
         final List<Bio> detained = new ArrayList<>();
         /** Work to run on the worker when in-flight I/O on the key has drained; null when not waiting. */
-        Runnable onDrained;
+        PieceWork onDrained;
 
         Cell(Key key) {
             this.key = key;
@@ -69,7 +69,7 @@ final class Prison {
     }
 
     /** A tracked bio on {@code key} ended; returns the work to resume if it was the last one a cell waited for. */
-    Runnable untrack(Key key) {
+    PieceWork untrack(Key key) {
         lock.lock();
         try {
             int[] n = inFlight.get(key);
@@ -82,7 +82,7 @@ final class Prison {
             inFlight.remove(key);
             Cell c = cells.get(key);
             if (c != null && c.onDrained != null) {
-                Runnable r = c.onDrained;
+                PieceWork r = c.onDrained;
                 c.onDrained = null;
                 return r;
             }
@@ -125,7 +125,7 @@ final class Prison {
      * Arranges for {@code work} to run once the bios in flight on the cell's key have ended. Returns true
      * when there are none (the caller goes on at once and {@code work} is dropped).
      */
-    boolean drainedOrWait(Cell cell, Runnable work) {
+    boolean drainedOrWait(Cell cell, PieceWork work) {
         lock.lock();
         try {
             int[] n = inFlight.get(cell.key);

@@ -74,7 +74,7 @@ final class ThinPoolTarget implements Target {
 
     @Override
     public void resume() {
-        pool.retryNoSpace();
+        pool.resumed();
     }
 
     @Override

@@ -36,6 +36,7 @@ import java.util.List;
  * (metadata lock, prison) and in each bio's own context.
  */
 final class ThinTarget implements Target {
+    private static final System.Logger LOG = System.getLogger(ThinTarget.class.getName());
     private final TargetContext ctx;
     private final Pool pool;
     private final PoolRegistry registry;
@@ -54,6 +55,17 @@ final class ThinTarget implements Target {
 
     /** Per-piece state: a write remapped by the worker while it holds the cell. */
     private record Held(Prison.Cell cell) {}
+
+    /** Per-piece state: handed back to dm core during a noflush suspend, to be replayed after the resume. */
+    private record Requeued() {}
+
+    private static final Requeued REQUEUED = new Requeued();
+
+    /**
+     * Set by a noflush suspend until it has drained ({@code tc->requeue_mode}): pieces that reach {@code map}
+     * or the worker, and those parked for space, are handed back to dm core instead of waiting here.
+     */
+    private volatile boolean requeueMode;
 
     ThinTarget(TargetContext ctx, PoolRegistry registry, Pool pool, DeviceRef poolRef, long devId, DeviceRef originRef) {
         this.ctx = ctx;
@@ -103,6 +115,9 @@ final class ThinTarget implements Target {
 
     @Override
     public MapResult map(Bio clone) {
+        if (requeueMode) {
+            return MapResult.REQUEUE;
+        }
         PoolMode mode = pool.mode();
         if (mode == PoolMode.FAIL) {
             return MapResult.kill(BioStatus.IOERR);
@@ -141,21 +156,24 @@ final class ThinTarget implements Target {
             return;
         }
         if (pool.prison.detainOrTrack(key, clone, true)) {
+            pool.handedOff();
             return; // held in the block's cell; the worker processes it on release
         }
-        pool.hooks.beforeMapLookup(clone, devId, vblock);
         ThinMetadata.Mapping m;
         try {
+            pool.hooks.beforeMapLookup(clone, devId, vblock);
             m = pool.withMetadata(md -> md.lookup(devId, vblock));
-        } catch (MetadataException e) {
+        } catch (MetadataException | RuntimeException e) {
+            // As dm-thin: a failed lookup fails the bio and leaves the pool's mode alone.
+            LOG.log(System.Logger.Level.ERROR, "thin " + ctx.deviceName() + ": lookup of block " + vblock + " failed", e);
             untrack(key);
-            clone.complete(BioStatus.IOERR);
+            end(clone, BioStatus.IOERR);
             return;
         }
         if (m != null && (!write || !m.shared())) {
             TargetIo.of(clone).setData(new Tracked(key));
             clone.setDevice(data).setSector(m.dataBlock() * bs + offset % bs);
-            pool.submitter.submit(clone);
+            submitPiece(clone);
             return;
         }
         untrack(key);
@@ -167,9 +185,9 @@ final class ThinTarget implements Target {
     }
 
     private void untrack(Prison.Key key) {
-        Runnable r = pool.prison.untrack(key);
+        PieceWork r = pool.prison.untrack(key);
         if (r != null) {
-            pool.post(r);
+            pool.postOrFail(r);
         }
     }
 
@@ -191,24 +209,35 @@ final class ThinTarget implements Target {
                         }
                         clone.complete(b.status());
                     });
+                    pool.handedOff();
                     pool.submitter.submit(front);
                     return;
                 }
                 clone.setDevice(origin).setSector(offset);
-                pool.submitter.submit(clone);
+                submitPiece(clone);
                 return;
             }
         }
         clone.fill(0, clone.sizeBytes(), (byte) 0);
-        clone.complete(BioStatus.OK);
+        end(clone, BioStatus.OK);
     }
 
+    /** Hands the piece to the worker as a step of its own. */
     private void defer(Bio clone) {
-        try {
-            pool.post(() -> process(clone));
-        } catch (RuntimeException e) {
-            clone.complete(BioStatus.IOERR);
-        }
+        pool.handedOff();
+        pool.postOrFail(new PieceWork("process", clone::complete, null, () -> process(clone)));
+    }
+
+    /** Ends the piece (marking it handed on first: its step no longer owns it). */
+    private void end(Bio clone, BioStatus status) {
+        pool.handedOff();
+        clone.complete(status);
+    }
+
+    /** Submits the piece to its lower device (marking it handed on first). */
+    private void submitPiece(Bio clone) {
+        pool.handedOff();
+        pool.submitter.submit(clone);
     }
 
     @Override
@@ -218,15 +247,20 @@ final class ThinTarget implements Target {
             case Tracked t -> untrack(t.key());
             case Provision p -> {
                 TargetIo tio = TargetIo.of(clone);
-                pool.post(() -> provisionWritten(tio, p, status));
+                pool.postOrFail(new PieceWork("map provisioned block", tio::finish, p.cell(),
+                        () -> provisionWritten(tio, p, status)));
                 return EndIoResult.KEEP;
+            }
+            case Requeued r -> {
+                return EndIoResult.REQUEUE;
             }
             case Held h -> {
                 TargetIo tio = TargetIo.of(clone);
-                pool.post(() -> {
+                pool.postOrFail(new PieceWork("end write", tio::finish, h.cell(), () -> {
                     releaseCell(h.cell());
+                    pool.handedOff();
                     tio.finish(status);
-                });
+                }));
                 return EndIoResult.KEEP;
             }
             case null, default -> { }
@@ -238,17 +272,21 @@ final class ThinTarget implements Target {
 
     /** On the worker: the slow path for any piece of this device. */
     void process(Bio clone) {
+        if (requeueMode) {
+            requeue(clone);
+            return;
+        }
         if (pool.mode() == PoolMode.FAIL) {
-            clone.complete(BioStatus.IOERR);
+            end(clone, BioStatus.IOERR);
             return;
         }
         switch (clone.op()) {
             case FLUSH -> {
-                clone.complete(pool.commit() ? BioStatus.OK : BioStatus.IOERR);
+                end(clone, pool.commit() ? BioStatus.OK : BioStatus.IOERR);
                 return;
             }
             case WRITE_ZEROES -> {
-                clone.complete(BioStatus.NOTSUPP);
+                end(clone, BioStatus.NOTSUPP);
                 return;
             }
             default -> { }
@@ -262,21 +300,27 @@ final class ThinTarget implements Target {
         }
         if (clone.op() == BioOp.WRITE && clone.hasFlag(BioFlags.FUA) && pool.metadataChanged()) {
             if (!pool.commit()) {
-                clone.complete(BioStatus.IOERR);
+                end(clone, BioStatus.IOERR);
                 return;
             }
         }
         Prison.Cell cell = pool.prison.detain(key, clone);
         if (cell == null) {
+            pool.handedOff();
             return; // detained behind the block's current operation
         }
-        if (pool.prison.drainedOrWait(cell, () -> processHeld(clone, cell, offset, vblock))) {
+        pool.holding(cell);
+        if (pool.prison.drainedOrWait(cell, new PieceWork("process", clone::complete, cell,
+                () -> processHeld(clone, cell, offset, vblock)))) {
             processHeld(clone, cell, offset, vblock);
+        } else {
+            pool.handedOff(); // the last in-flight piece on the block posts the step
         }
     }
 
     /** On the worker, holding the block's cell with no fast-path I/O in flight on it. */
     private void processHeld(Bio clone, Prison.Cell cell, long offset, long vblock) {
+        pool.hooks.cellHeld(clone, devId, vblock);
         if (clone.op() == BioOp.DISCARD) {
             discard(clone, cell, offset, vblock);
             return;
@@ -294,8 +338,12 @@ final class ThinTarget implements Target {
                     return -4L;
                 }
                 long b = pool.allocateLocked();
+                if (b == -1 && requeueMode) {
+                    return -6L;
+                }
                 if (b == -1) {
-                    pool.noSpaceLocked(clone, () -> process(clone));
+                    pool.noSpaceLocked(clone, new PieceWork("retry after no space", clone::complete, null,
+                            () -> process(clone)));
                     return -5L;
                 }
                 if (b >= 0) {
@@ -305,8 +353,8 @@ final class ThinTarget implements Target {
             });
         } catch (MetadataException | RuntimeException e) {
             pool.metadataFailed("provision", e);
-            clone.complete(BioStatus.IOERR);
             releaseCell(cell);
+            end(clone, BioStatus.IOERR);
             return;
         }
         ThinMetadata.Mapping m = found[0];
@@ -314,16 +362,21 @@ final class ThinTarget implements Target {
             // Mapped and unshared by now: remap while holding the cell, then release.
             TargetIo.of(clone).setData(new Held(cell));
             clone.setDevice(data).setSector(m.dataBlock() * bs + offset % bs);
-            pool.submitter.submit(clone);
+            submitPiece(clone);
+            return;
+        }
+        if (newBlock == -6) {
+            releaseCell(cell);
+            requeue(clone);
             return;
         }
         if (newBlock == -5) {
-            releaseCell(cell); // queued for space: it comes back through process()
+            releaseCell(cell); // queued for space (handed off): it comes back through process()
             return;
         }
         if (newBlock < 0) {
-            clone.complete(BioStatus.IOERR);
             releaseCell(cell);
+            end(clone, BioStatus.IOERR);
             return;
         }
         long b = newBlock;
@@ -334,17 +387,20 @@ final class ThinTarget implements Target {
         CopyEngine.Region dst = new CopyEngine.Region(data, b * bs, bs);
         if (whole) {
             issueProvision(clone, p, offset);
-        } else if (m != null) {
-            copier.copy(new CopyEngine.Region(data, m.dataBlock() * bs, bs), dst,
-                    (re, we) -> pool.post(() -> copied(clone, p, offset, re || we)));
+            return;
+        }
+        // The copy's callback carries the piece on as a new step; it runs only after this step ends
+        // (one worker), so the piece is marked handed off once the copy has started.
+        if (m != null) {
+            copier.copy(new CopyEngine.Region(data, m.dataBlock() * bs, bs), dst, (re, we) -> copiedStep(clone, p, offset, re || we));
         } else if (origin != null && blockStart < origin.capacitySectors()) {
             long inside = Math.min(bs, origin.capacitySectors() - blockStart);
             Runnable copyOrigin = () -> copier.copy(new CopyEngine.Region(origin, blockStart, inside),
-                    new CopyEngine.Region(data, b * bs, inside), (re, we) -> pool.post(() -> copied(clone, p, offset, re || we)));
+                    new CopyEngine.Region(data, b * bs, inside), (re, we) -> copiedStep(clone, p, offset, re || we));
             if (inside < bs && !pool.config().skipBlockZeroing()) {
                 copier.zero(new CopyEngine.Region(data, b * bs + inside, bs - inside), (re, we) -> {
                     if (re || we) {
-                        pool.post(() -> copied(clone, p, offset, true));
+                        copiedStep(clone, p, offset, true);
                     } else {
                         copyOrigin.run();
                     }
@@ -353,17 +409,23 @@ final class ThinTarget implements Target {
                 copyOrigin.run();
             }
         } else if (!pool.config().skipBlockZeroing()) {
-            copier.zero(dst, (re, we) -> pool.post(() -> copied(clone, p, offset, re || we)));
+            copier.zero(dst, (re, we) -> copiedStep(clone, p, offset, re || we));
         } else {
             issueProvision(clone, p, offset);
+            return;
         }
+        pool.handedOff();
+    }
+
+    private void copiedStep(Bio clone, Provision p, long offset, boolean failed) {
+        pool.postOrFail(new PieceWork("provision after copy", clone::complete, p.cell(), () -> copied(clone, p, offset, failed)));
     }
 
     /** The new block was zeroed or filled with the old data: issue the write. */
     private void copied(Bio clone, Provision p, long offset, boolean failed) {
         if (failed) {
             abandon(p);
-            clone.complete(BioStatus.IOERR);
+            end(clone, BioStatus.IOERR);
             return;
         }
         issueProvision(clone, p, offset);
@@ -372,14 +434,22 @@ final class ThinTarget implements Target {
     private void issueProvision(Bio clone, Provision p, long offset) {
         TargetIo.of(clone).setData(p);
         clone.setDevice(data).setSector(p.dataBlock() * bs + offset % bs);
-        pool.submitter.submit(clone);
+        submitPiece(clone);
     }
 
     /** On the worker: the provisioned write ended; map the block, then complete (after a commit for FUA). */
     private void provisionWritten(TargetIo tio, Provision p, BioStatus status) {
         if (!status.isOk()) {
             abandon(p);
+            pool.handedOff();
             tio.finish(status);
+            return;
+        }
+        if (pool.mode().ordinal() >= PoolMode.READ_ONLY.ordinal()) {
+            // The transaction that allocated the block was aborted meanwhile: the block is not ours to map.
+            releaseCell(p.cell());
+            pool.handedOff();
+            tio.finish(BioStatus.IOERR);
             return;
         }
         boolean fua = p.fua();
@@ -393,17 +463,23 @@ final class ThinTarget implements Target {
             });
         } catch (MetadataException | RuntimeException e) {
             pool.metadataFailed("insert", e);
-            tio.finish(BioStatus.IOERR);
             releaseCell(p.cell());
+            pool.handedOff();
+            tio.finish(BioStatus.IOERR);
             return;
         }
         // The cell goes first: whoever waits for this bio may come straight back to the block.
         releaseCell(p.cell());
+        pool.handedOff();
         tio.finish(BioStatus.OK);
     }
 
     /** Gives back a block allocated for a provision that failed, and releases the cell. */
     private void abandon(Provision p) {
+        if (pool.mode().ordinal() >= PoolMode.READ_ONLY.ordinal()) {
+            releaseCell(p.cell()); // aborted meanwhile: the allocation went with the transaction
+            return;
+        }
         try {
             pool.withMetadata(md -> {
                 md.decDataBlock(p.dataBlock());
@@ -417,20 +493,15 @@ final class ThinTarget implements Target {
 
     /** Releases a cell and runs its detained pieces again, in order. */
     private void releaseCell(Prison.Cell cell) {
-        List<Bio> again = pool.prison.release(cell);
-        for (Bio b : again) {
-            TargetIo tio = TargetIo.of(b);
-            ThinTarget owner = (ThinTarget) tio.target();
-            owner.process(b);
-        }
+        pool.releaseCell(cell);
     }
 
     /** A discard piece (at most one block): whole blocks are unmapped, with passdown of blocks now unused. */
     private void discard(Bio clone, Prison.Cell cell, long offset, long vblock) {
         boolean whole = offset % bs == 0 && clone.sectors() == bs;
         if (!whole || pool.mode().ordinal() >= PoolMode.OUT_OF_METADATA_SPACE.ordinal()) {
-            clone.complete(BioStatus.OK);
             releaseCell(cell);
+            end(clone, BioStatus.OK);
             return;
         }
         long passdown;
@@ -449,19 +520,19 @@ final class ThinTarget implements Target {
             });
         } catch (MetadataException | RuntimeException e) {
             pool.metadataFailed("discard", e);
-            clone.complete(BioStatus.IOERR);
             releaseCell(cell);
+            end(clone, BioStatus.IOERR);
             return;
         }
         releaseCell(cell);
         if (passdown < 0) {
-            clone.complete(BioStatus.OK);
+            end(clone, BioStatus.OK);
             return;
         }
         long held = passdown;
         Bio d = Bio.alloc().setDevice(data).setOp(BioOp.DISCARD).setSector(held * bs)
                 .setSizeBytes((int) Sectors.toBytes(bs));
-        d.setEndIo(x -> pool.post(() -> {
+        d.setEndIo(x -> pool.postOrFail(new PieceWork("end discard passdown", clone::complete, null, () -> {
             try {
                 pool.withMetadata(md -> {
                     md.decDataBlock(held);
@@ -470,9 +541,45 @@ final class ThinTarget implements Target {
             } catch (MetadataException | RuntimeException e) {
                 pool.metadataFailed("discard passdown", e);
             }
-            clone.complete(BioStatus.OK);
-        }));
+            end(clone, BioStatus.OK);
+        })));
+        pool.handedOff();
         pool.submitter.submit(d);
+    }
+
+    // ---------------------------------------------------------------- suspend
+
+    /** Hands a piece back to dm core, which holds it for the resume (noflush) or fails it (flush suspend). */
+    private void requeue(Bio clone) {
+        TargetIo.of(clone).setData(REQUEUED);
+        end(clone, BioStatus.OK);
+    }
+
+    /**
+     * A noflush suspend ({@code thin_presuspend}, {@code do_noflush_start}): pieces waiting for data space
+     * would keep the suspend from draining, so they, and any that get here until the suspend has drained,
+     * go back to dm core, which replays them after the resume (when a larger pool has room for them).
+     * A flush suspend waits for them as Linux does, up to the pool's no-space timeout.
+     */
+    @Override
+    public void presuspend() {
+        if (!ctx.noflushSuspending()) {
+            return;
+        }
+        requeueMode = true;
+        for (Bio b : pool.takeParked(this)) {
+            requeue(b);
+        }
+    }
+
+    @Override
+    public void postsuspend() {
+        requeueMode = false; // do_noflush_stop: drained, and the gate holds everything new
+    }
+
+    @Override
+    public void resume() {
+        requeueMode = false; // also ends an aborted suspend's requeue mode
     }
 
     // ---------------------------------------------------------------- status and life cycle

@@ -37,6 +37,14 @@ final class ThinStack implements AutoCloseable {
     }
 
     ThinStack(SubmitterConfig config) {
+        this(config, InstantSource.system());
+    }
+
+    ThinStack(SubmitPolicy policy, InstantSource clock) {
+        this(SubmitterConfig.defaults().withName("t-" + policy.configName()).withPolicy(policy), clock);
+    }
+
+    ThinStack(SubmitterConfig config, InstantSource clock) {
         this.submitter = Submitter.create(config);
         TargetTypes found = thinTypes();
         TargetTypes types = TargetTypes.of();
@@ -44,7 +52,10 @@ final class ThinStack implements AutoCloseable {
             TargetType real = found.find(name).orElseThrow(() -> new AssertionError(name + " not found by ServiceLoader"));
             types = types.with(capturing(real));
         }
-        this.dm = new DeviceRegistry(submitter, new RegistryOptions(InstantSource.system(), LeafOpener.fileStore(), types, 1024));
+        // linear, for metadata devices that grow (a pool resized by reloading its metadata device)
+        types = types.with(TargetTypes.load(ThinStack.class.getClassLoader()).find("linear")
+                .orElseThrow(() -> new AssertionError("linear not found by ServiceLoader")));
+        this.dm = new DeviceRegistry(submitter, new RegistryOptions(clock, LeafOpener.fileStore(), types, 1024));
     }
 
     static TargetTypes thinTypes() {

@@ -20,6 +20,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -46,6 +47,10 @@ import picocli.CommandLine.Option;
  * file  NAME PATH [direct]     a FileStore leaf over an existing file
  * device NAME                  a mapped device; the dmsetup table lines that follow are its table
  * 0 2097152 linear base 0
+ * message NAME WORD...        send a message to device NAME (dmsetup message NAME 0 WORD...), for
+ *                              example a thin pool's create_thin and create_snap
+ * fill NAME FILE               write FILE's bytes to the start of device or leaf NAME, then flush (not
+ *                              served yet: the stack is built before the server listens)
  * export NAME [EXPORTNAME]     serve device or leaf NAME (under EXPORTNAME, default ""); a leaf is
  *                              served directly, without device-mapper (the "plain store" rows); several
  *                              export lines serve several devices from one server
@@ -201,6 +206,35 @@ public final class StackServeMain implements Callable<Integer> {
         return 0;
     }
 
+    /** Writes {@code file} to the start of {@code device} in 1 MiB pieces, then flushes it. */
+    private static void fill(dev.cairn.block.Submitter submitter, BlockDevice device, Path file, int lineNo) throws IOException {
+        try (var ch = java.nio.channels.FileChannel.open(file)) {
+            long size = ch.size();
+            if (size % 512 != 0 || size > device.capacitySectors() * 512) {
+                throw new IllegalArgumentException("line " + lineNo + ": fill: " + file + " (expected: whole sectors, at most "
+                        + device.capacitySectors() * 512 + " bytes)");
+            }
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(1 << 20);
+            for (long pos = 0; pos < size; ) {
+                buf.clear();
+                int n = ch.read(buf, pos);
+                n -= n % 512;
+                dev.cairn.block.BioStatus s = dev.cairn.block.IoCompletion.submitAndWait(submitter, dev.cairn.block.Bio.alloc()
+                        .setDevice(device).setOp(dev.cairn.block.BioOp.WRITE).setSector(pos / 512)
+                        .setData(java.lang.foreign.MemorySegment.ofArray(buf.array()).asSlice(0, n)));
+                if (!s.isOk()) {
+                    throw new IOException("fill " + device.name() + " at byte " + pos + ": " + s);
+                }
+                pos += n;
+            }
+        }
+        dev.cairn.block.BioStatus s = dev.cairn.block.IoCompletion.submitAndWait(submitter,
+                dev.cairn.block.Bio.alloc().setDevice(device).setOp(dev.cairn.block.BioOp.FLUSH));
+        if (!s.isOk()) {
+            throw new IOException("fill " + device.name() + ": flush: " + s);
+        }
+    }
+
     /** Creates leaves and devices; returns {device or leaf name, export name} per export line, in order. */
     static List<String[]> build(List<String> lines, DeviceRegistry registry, List<AutoCloseable> leaves,
             Map<String, BlockDevice> leafDevices, FileStoreConfig fileConfig) throws DmException, IOException {
@@ -256,8 +290,20 @@ public final class StackServeMain implements Callable<Integer> {
                     need(w, 2, lineNo);
                     exports.add(new String[] {w[1], w.length > 2 ? w[2] : ""});
                 }
+                case "message" -> {
+                    need(w, 3, lineNo);
+                    registry.message(w[1], 0, Arrays.copyOfRange(w, 2, w.length));
+                }
+                case "fill" -> {
+                    need(w, 3, lineNo);
+                    BlockDevice target = registry.find(w[1]).isPresent() ? registry.device(w[1]) : leafDevices.get(w[1]);
+                    if (target == null) {
+                        throw new IllegalArgumentException("line " + lineNo + ": fill: " + w[1] + " (expected: a device or leaf above it)");
+                    }
+                    fill(registry.submitter(), target, Path.of(w[2]), lineNo);
+                }
                 default -> throw new IllegalArgumentException("line " + lineNo + ": " + w[0]
-                        + " (expected: mem, file, device, export or a table line)");
+                        + " (expected: mem, file, device, message, fill, export or a table line)");
             }
         }
         if (current != null) {
