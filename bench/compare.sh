@@ -21,6 +21,7 @@
 #   --groups  comma list of: plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,snapshot-n,
 #             striped,depth,cold-mem,cold-file (cold: a fresh server for every run, see group_cold),
 #             thin (a thin pool's clone and snapshot against qcow2 overlays and nbdkit's cow filter)
+#             tls (X.509 over a Unix socket against nbdkit and qemu-nbd, and Cairn in plaintext; see group_tls)
 #   --src     which Cairn to measure (see bench/harness/build.sh); default head
 #   --jfr     record a JFR profile of every Cairn server into DIR/jfr (settings=profile)
 #
@@ -584,6 +585,60 @@ group_cold() {
   done
 }
 
+# NBD over TLS (X.509, TLS required, Unix socket): Cairn (MemoryStore) against nbdkit --tls=require memory and
+# qemu-nbd --tls-creds over a raw file (qemu-nbd has no memory backend), one certificate made here with
+# certtool (RSA-3072, for localhost) for all three. Cairn without TLS runs in the same rotation as stack
+# tls-plaintext (what TLS costs Cairn; under TLS large reads are encrypted from pooled buffers instead of
+# splice/sendfile). The cipher suite each server negotiates with libnbd is logged (LIBNBD_DEBUG) into
+# DIR/run/tls-ciphers.txt.
+group_tls() {
+  local transport=unix stack=tls g=$data/tls r w i s n
+  mkdir -p "$g/pki"
+  h_need_tools certtool
+  (
+    cd "$g/pki"
+    certtool --generate-privkey --outfile ca-key.pem
+    printf 'cn = Cairn bench CA\nca\ncert_signing_key\nexpiration_days = 30\n' >ca.info
+    certtool --generate-self-signed --load-privkey ca-key.pem --template ca.info --outfile ca-cert.pem
+    certtool --generate-privkey --outfile server-key.pem
+    printf 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 30\n' >server.info
+    certtool --generate-certificate --load-ca-certificate ca-cert.pem --load-ca-privkey ca-key.pem \
+      --load-privkey server-key.pem --template server.info --outfile server-cert.pem
+  ) >"$H_RUN/tls-certtool.log" 2>&1 || h_die "certtool failed (see $H_RUN/tls-certtool.log)"
+  local pki=$g/pki
+  copy_file "$g/qemu.img"
+  printf 'mem m0 %s\nexport m0\n' "$size_bytes" >"$g/cairn.stack"
+  add_subject cairn-plaintext cairn-plaintext h_start_cairn tls-cairn-plain $transport "$g/cairn.stack"
+  H_TLS_PKI=$pki
+  H_CAIRN_ARGS="${H_CAIRN_ARGS:-} --tls-certificates $pki" add_subject cairn cairn h_start_cairn tls-cairn $transport "$g/cairn.stack"
+  add_subject nbdkit nbdkit h_start_nbdkit tls-nbdkit $transport --tls=require --tls-certificates="$pki" memory "$size_bytes"
+  add_subject qemu-nbd qemu-nbd h_start_qemu tls-qemu $transport \
+    --object "tls-creds-x509,id=tls0,dir=$pki,endpoint=server,verify-peer=off" --tls-creds tls0 -f raw "$g/qemu.img"
+  for s in "${SUBJ[@]}"; do
+    [[ -z ${S_WHY[$s]:-} ]] || continue
+    printf '%s\t%s\n' "$s" "$(LIBNBD_DEBUG=1 nbdinfo --size "${S_URI[$s]}" 2>&1 | grep -o 'connection is using TLS.*' || echo 'no TLS')"
+  done | tee "$H_RUN/tls-ciphers.txt" | while IFS= read -r line; do h_log "  $line"; done
+  warm_up 1
+  local wl=(copy-read copy-write rr4k-q32 rw4k-q32 sr1m-q8)
+  n=${#SUBJ[@]}
+  for ((r = 1; r <= rounds; r++)); do
+    h_log "  round $r/$rounds"
+    for w in "${wl[@]}"; do
+      for ((i = 0; i < n; i++)); do
+        s=${SUBJ[$(((i + r - 1) % n))]}
+        if [[ $s == cairn-plaintext ]]; then
+          # recorded as server "cairn" of its own stack, so that the summary's peer ratio stays TLS to TLS
+          measure tls-plaintext $transport "$s" "$w" "$r" "$size_bytes"
+        else
+          measure $stack $transport "$s" "$w" "$r" "$size_bytes"
+        fi
+      done
+    done
+  done
+  sed -i 's/^tls-plaintext\tunix\tcairn-plaintext\t/tls-plaintext\tunix\tcairn\t/' "$results"
+  unset H_TLS_PKI
+}
+
 # Records a subject that could not start as one "n/a" line, so the summary can say why.
 note_unavailable() {
   local stack=$1 transport=$2 s
@@ -611,6 +666,7 @@ for grp in "${group_list[@]}"; do
     cold-mem) group_cold mem; stack=cold-mem transport=unix ;;
     cold-file) group_cold file; stack=cold-file transport=unix ;;
     thin) group_thin; stack=thin transport=unix ;;
+    tls) group_tls; stack=tls transport=unix ;;
     *) h_die "unknown group $grp (see --help)" ;;
   esac
   note_unavailable "$stack" "$transport"

@@ -178,7 +178,9 @@ h_endpoint() {
   if [[ $transport == unix ]]; then
     H_SOCK=$H_RUN/$name.sock
     rm -f "$H_SOCK"
-    H_URI="nbd+unix:///$export?socket=$H_SOCK"
+    # With H_TLS_PKI (the tls group) libnbd's TLS form: no tls-certificates parameter, as fio's nbd engine
+    # refuses local files in URIs; over a Unix socket libnbd checks no server certificate anyway.
+    H_URI="nbd${H_TLS_PKI:+s}+unix:///$export?socket=$H_SOCK"
   else
     # Not in a subshell: the counter must move on for the next server.
     H_PORT=$((H_PORT + 1))
@@ -192,9 +194,17 @@ h_endpoint() {
 # avoid the first quarter (the snapshot rows measure first writes there) and cross the quarter boundaries
 # of a 4-file concatenation or striping. Returns 1 with H_WHY set when a pattern does not read back.
 h_check_rw() {
-  local uri=$1 size=$2 off out len=65536
+  local uri=$1 size=$2 off out len=65536 target=(-f raw "$1") export
+  if [[ $uri == nbds+unix://* ]]; then
+    # qemu takes no nbds URI: its TLS object and options (H_TLS_PKI holds ca-cert.pem; the certificate is
+    # for localhost)
+    export=${uri#nbds+unix:///}
+    export=${export%%\?*}
+    target=(--object "tls-creds-x509,id=tls0,dir=$H_TLS_PKI,endpoint=client" --image-opts
+      "driver=nbd,server.type=unix,server.path=${uri##*socket=}${export:+,export=$export},tls-creds=tls0,tls-hostname=localhost")
+  fi
   for off in $((size / 8 * 3)) $((size / 8 * 5)) $((size - len)); do
-    if ! out=$(qemu-io -f raw -c "write -P 0xc5 $off $len" -c "read -P 0xc5 $off $len" "$uri" 2>&1) ||
+    if ! out=$(qemu-io -c "write -P 0xc5 $off $len" -c "read -P 0xc5 $off $len" "${target[@]}" 2>&1) ||
         grep -q 'failed\|error' <<<"$out"; then
       H_WHY="failed the read-after-write check at offset $off: $(grep -m1 'failed\|error' <<<"$out" || echo "qemu-io failed")"
       return 1

@@ -20,7 +20,7 @@ COLUMNS = ["cairn", "nbdkit", "qemu-nbd", "nbd-server"]
 COLUMN_OF = {"cairn": "cairn", "nbdkit": "nbdkit", "nbdkit-split": "nbdkit", "qemu-nbd": "qemu-nbd",
              "nbd-server": "nbd-server"}
 STACK_ORDER = ["plain-mem", "plain-file", "linear2", "snapshot", "snapshot-n", "thin", "thin-snap", "striped",
-               "cold-mem", "cold-file", "depth"]
+               "cold-mem", "cold-file", "depth", "tls", "tls-plaintext"]
 STACK_TITLE = {
     "plain-mem": "plain store, memory (Cairn MemoryStore; nbdkit memory)",
     "plain-file": "plain store, file (Cairn FileStore; nbdkit file; qemu-nbd raw; nbd-server)",
@@ -35,6 +35,8 @@ STACK_TITLE = {
     "depth": "depth of linear layers over a memory store (Cairn only)",
     "cold-mem": "cold: a fresh server per run, memory store (nbdkit memory)",
     "cold-file": "cold: a fresh server per run, file store (nbdkit file; qemu-nbd; nbd-server)",
+    "tls": "TLS required, X.509 (Cairn MemoryStore; nbdkit memory; qemu-nbd raw file)",
+    "tls-plaintext": "Cairn's tls stack without TLS, same run (what TLS costs Cairn)",
 }
 WORKLOAD_ORDER = ["copy-read", "copy-write", "rr4k-q1", "rr4k-q32", "rw4k-q1", "rw4k-q32", "mix4k-q1",
                   "mix4k-q32", "sr1m-q8", "sw1m-q8", "first4k-q32", "rewrite4k-q32", "cold-copy-read", "cold-rw4k-q32"]

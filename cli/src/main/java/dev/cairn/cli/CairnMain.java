@@ -79,6 +79,7 @@ public final class CairnMain implements Callable<Integer> {
     m.put("export", ExportCommand.class);
     m.put("snapshot", SnapshotCommand.class);
     m.put("stats", StatsCommand.class);
+    m.put("tls", TlsCommand.class);
     m.put("image", ImageCommand.class);
     m.put("log-writes", LogWritesCommand.class);
     m.put("version", VersionCommand.class);

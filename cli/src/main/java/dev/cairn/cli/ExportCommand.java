@@ -75,9 +75,20 @@ final class ExportCommand extends ClientCommand {
         @Option(names = "--description", paramLabel = "TEXT", description = "Shown to clients (nbdinfo).")
         String description;
 
+        @Mixin JsonOption json;
+
         @Override
         int run() {
-            call("export-add", args("device", device, "as", as, "readOnly", readOnly, "description", description));
+            Object r = call("export-add", args("device", device, "as", as, "readOnly", readOnly, "description", description));
+            String name = as == null ? device : as;
+            // The daemon answers with every export; this prints the new one, with its URIs.
+            List<Map<String, Object>> added = maps(map(r).get("exports")).stream().filter(e -> name.equals(e.get("name")))
+                    .toList();
+            if (json.json) {
+                printJson(added.isEmpty() ? Map.of() : added.getFirst());
+                return 0;
+            }
+            Ls.print(out(), added);
             return 0;
         }
     }

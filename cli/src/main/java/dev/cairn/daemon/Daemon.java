@@ -467,9 +467,7 @@ public final class Daemon implements AutoCloseable {
         String stateFlag = dir.equals(StateDir.resolve(null)) ? "" : " --state-dir " + dir.root();
         out.println("Next:");
         if (example != null) {
-            String uri = nbd.tcpPort() > 0 ? tcpUri(example) : unixUri(example);
-            out.println("  qemu-io -f raw -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M' " + uri);
-            out.println("  nbdinfo " + uri);
+            nbdUris().examples(example).forEach(c -> out.println("  " + c));
             out.println("  bin/cairn snapshot create " + example + " snap1" + stateFlag);
         }
         out.println("  bin/cairn ls --tree" + stateFlag);
@@ -478,17 +476,15 @@ public final class Daemon implements AutoCloseable {
     }
 
     String tcpUri(String export) {
-        String host = config.listenHost();
-        if (host.equals("0.0.0.0") || host.equals("::")) {
-            host = "localhost";
-        } else if (host.contains(":")) {
-            host = "[" + host + "]";
-        }
-        return "nbd://" + host + ":" + nbd.tcpPort() + "/" + Uris.encodePath(export);
+        return nbdUris().tcp(export);
     }
 
     String unixUri(String export) {
-        return "nbd+unix:///" + Uris.encodePath(export) + "?socket=" + Uris.encodeQuery(config.stateDir().nbdSocket().toString());
+        return nbdUris().unix(export);
+    }
+
+    private NbdUris nbdUris() {
+        return new NbdUris(config.listenHost(), nbd.tcpPort(), config.stateDir().nbdSocket(), config.nbdTls());
     }
 
     // ------------------------------------------------------------------ dispatch
@@ -540,6 +536,7 @@ public final class Daemon implements AutoCloseable {
             case "snapshot-merge" -> snapshots.merge(args);
             case "snapshot-rm" -> snapshots.remove(args);
             case "stats" -> stats(args);
+            case "tls-reload" -> TlsReload.reload(config.nbdTls());
             default -> throw new DaemonException(ErrorKind.USAGE, "verb: " + verb + " (expected: a verb this daemon knows)",
                     "the CLI and the daemon may be different versions: restart the daemon with this cairn");
         };

@@ -14,8 +14,9 @@ import java.time.Duration;
  *
  * <p>Layout: {@code pki/} (nbdkit's server layout plus the client files: what nbdkit and libnbd read),
  * {@code qemu-client/} (ca-cert.pem, client-cert.pem, client-key.pem), {@code other-ca/} (a CA that signed
- * nothing here), {@code expired/} (server files with a certificate that expired in 2020), {@code keys/keys.psk}
- * (user alice), {@code wrong-keys/keys.psk} (alice with another key), and {@code revoked/} / {@code unrevoked/}
+ * nothing here), {@code other-server/} (server files for localhost/127.0.0.1 signed by that other CA, with it
+ * as {@code ca-cert.pem}: what a certificate swap installs), {@code expired/} (server files with a certificate
+ * that expired in 2020), {@code keys/keys.psk} (user alice), {@code wrong-keys/keys.psk} (alice with another key), and {@code revoked/} / {@code unrevoked/}
  * (server files with a CRL that does or does not revoke the client certificate).
  */
 public final class TlsFiles {
@@ -24,6 +25,8 @@ public final class TlsFiles {
     public final Path pki;
     public final Path qemuClient;
     public final Path otherCa;
+    /** Server files (and {@code ca-cert.pem}) of a server certificate signed by {@link #otherCa}'s CA. */
+    public final Path otherServer;
     public final Path expired;
     public final Path pskDir;
     public final Path psk;
@@ -38,6 +41,7 @@ public final class TlsFiles {
         this.pki = root.resolve("pki");
         this.qemuClient = root.resolve("qemu-client");
         this.otherCa = root.resolve("other-ca");
+        this.otherServer = root.resolve("other-server");
         this.expired = root.resolve("expired");
         this.pskDir = root.resolve("keys");
         this.psk = pskDir.resolve("keys.psk");
@@ -60,7 +64,7 @@ public final class TlsFiles {
     private void make() throws IOException {
         String certtool = require("certtool");
         String psktool = require("psktool");
-        for (Path d : new Path[] {pki, qemuClient, otherCa, expired, pskDir, wrongPskDir, revoked, unrevoked}) {
+        for (Path d : new Path[] {pki, qemuClient, otherCa, otherServer, expired, pskDir, wrongPskDir, revoked, unrevoked}) {
             Files.createDirectories(d);
         }
         Path tmpl = root.resolve("templates");
@@ -91,6 +95,12 @@ public final class TlsFiles {
         run(certtool, "--generate-self-signed", "--load-privkey", root.resolve("other-ca-key.pem").toString(),
                 "--template", tmpl.resolve("other-ca.info").toString(), "--outfile",
                 otherCa.resolve("ca-cert.pem").toString());
+        Files.copy(otherCa.resolve("ca-cert.pem"), otherServer.resolve("ca-cert.pem"));
+        key(certtool, otherServer.resolve("server-key.pem"));
+        run(certtool, "--generate-certificate", "--load-ca-certificate", otherCa.resolve("ca-cert.pem").toString(),
+                "--load-ca-privkey", root.resolve("other-ca-key.pem").toString(), "--load-privkey",
+                otherServer.resolve("server-key.pem").toString(), "--template", tmpl.resolve("server.info").toString(),
+                "--outfile", otherServer.resolve("server-cert.pem").toString());
 
         Files.copy(pki.resolve("ca-cert.pem"), expired.resolve("ca-cert.pem"));
         key(certtool, expired.resolve("server-key.pem"));

@@ -14,6 +14,9 @@ import dev.cairn.dm.RegistryOptions;
 import dev.cairn.dm.TargetTypes;
 import dev.cairn.nbd.server.NbdExport;
 import dev.cairn.nbd.server.NbdServer;
+import dev.cairn.nbd.server.ServerTls;
+import dev.cairn.nbd.server.TlsConfig;
+import dev.cairn.nbd.server.TlsMode;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -39,6 +42,7 @@ import picocli.CommandLine.Option;
  *      --stack FILE [--unix PATH] [--tcp HOST:PORT] [--watchdog-ms N] [--policy P] [--io-threads N]
  *      [--inline-max-bytes SIZE] [--inline-read-max-bytes SIZE] [--inline-write-max-bytes SIZE]
  *      [--max-in-flight-bytes SIZE] [--max-in-flight-requests N] [--max-queued-read-bytes SIZE]
+ *      [--tls-certificates DIR]
  * </pre>
  *
  * <p>The stack file, one directive per line ({@code #} starts a comment):
@@ -113,6 +117,10 @@ public final class StackServeMain implements Callable<Integer> {
             description = "NBD: read data queued for the writer per connection.")
     long maxQueuedReadBytes;
 
+    @Option(names = "--tls-certificates", paramLabel = "DIR",
+            description = "Require TLS (STARTTLS, --tls require) with X.509 credentials in DIR (nbdkit's file names).")
+    Path tlsCertificates;
+
     /** Usage errors exit 2 (picocli's default), a stack that cannot be built 3; serving never returns. */
     public static void main(String[] args) {
         System.exit(new CommandLine(new StackServeMain()).setCaseInsensitiveEnumValuesAllowed(true).execute(args));
@@ -175,6 +183,9 @@ public final class StackServeMain implements Callable<Integer> {
         }
         if (maxQueuedReadBytes > 0) {
             b.maxQueuedReadBytesPerConnection(maxQueuedReadBytes);
+        }
+        if (tlsCertificates != null) {
+            b.tls(ServerTls.load(new TlsConfig(TlsMode.REQUIRE, new TlsConfig.X509(tlsCertificates, false))));
         }
         if (unix != null) {
             b.unix(unix);

@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -19,9 +20,12 @@ import java.util.TreeMap;
  */
 final class PskKeys {
     private final Map<String, byte[]> keys;
+    /** The user names in file order. */
+    private final List<String> users;
 
-    private PskKeys(Map<String, byte[]> keys) {
+    private PskKeys(Map<String, byte[]> keys, List<String> users) {
         this.keys = keys;
+        this.users = users;
     }
 
     static PskKeys load(Path file) throws IOException {
@@ -38,6 +42,7 @@ final class PskKeys {
                     + "made with: psktool -u USER -p " + file + ")", e);
         }
         Map<String, byte[]> keys = new TreeMap<>();
+        List<String> users = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i).strip();
             if (line.isEmpty() || line.startsWith("#")) {
@@ -61,17 +66,23 @@ final class PskKeys {
             if (keys.putIfAbsent(user, key) != null) {
                 throw new IOException(where + ": user '" + user + "' appears twice");
             }
+            users.add(user);
         }
         if (keys.isEmpty()) {
             throw new IOException(option + ": " + file + " has no keys (expected: username:hexkey lines)");
         }
-        return new PskKeys(Map.copyOf(keys));
+        return new PskKeys(Map.copyOf(keys), List.copyOf(users));
     }
 
     /** A copy of the key of {@code user}, or null. */
     byte[] key(String user) {
         byte[] k = keys.get(user);
         return k == null ? null : k.clone();
+    }
+
+    /** The user names, in the file's order. */
+    List<String> users() {
+        return users;
     }
 
     int size() {

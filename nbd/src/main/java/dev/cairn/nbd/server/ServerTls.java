@@ -105,6 +105,32 @@ public final class ServerTls {
         };
     }
 
+    /**
+     * What a client on this machine puts in an {@code nbds://} URI to reach this server, libnbd's way: X.509,
+     * {@code tls-certificates=DIR} (the server's directory, whose {@code ca-cert.pem} checks the server; with
+     * verify-peer the client's own {@code client-cert.pem} and {@code client-key.pem} must be there too); PSK,
+     * {@code tls-psk-file=FILE} and the first user of the file as the URI's user. Paths are absolute. Follows
+     * {@link #reload}: the user is read from the credentials in force.
+     */
+    public ClientHint clientHint() {
+        return switch (config.credentials()) {
+            case null -> throw new IllegalStateException("TLS is off");
+            case TlsConfig.X509 x -> new ClientHint(null, "tls-certificates", x.dir().toAbsolutePath().normalize());
+            case TlsConfig.Psk p -> new ClientHint(credentials.get() instanceof PskKeys k ? k.users().getFirst() : null,
+                    "tls-psk-file", p.file().toAbsolutePath().normalize());
+        };
+    }
+
+    /**
+     * The credentials part of a client's {@code nbds://} URI (see {@link #clientHint}).
+     *
+     * @param user      the TLS-PSK user name (libnbd takes it from the URI's authority, {@code nbds+unix://USER@/}),
+     *                  or null for X.509
+     * @param parameter libnbd's query parameter, {@code tls-certificates} or {@code tls-psk-file}
+     * @param path      its value: the certificate directory or the key file
+     */
+    public record ClientHint(String user, String parameter, java.nio.file.Path path) {}
+
     public TlsStats stats() {
         Map<String, Long> n = new TreeMap<>();
         negotiated.forEach((k, v) -> n.put(k, v.sum()));
