@@ -141,10 +141,14 @@ public final class NbdClientDevice implements BlockDevice, AutoCloseable {
         long maxSectors = Math.max(logical, maxBytes - maxBytes % logical) >>> Sectors.SECTOR_SHIFT;
         long rangeSectors = (MAX_RANGE_BYTES - MAX_RANGE_BYTES % logical) >>> Sectors.SECTOR_SHIFT;
         boolean flush = e.has(TF_SEND_FLUSH);
+        // A preferred size above the physical block is the remote's optimal I/O (as qemu's NBD client
+        // takes it for opt_transfer): a Cairn server sends an RBD image's object size there.
+        int preferred = e.preferredBlockBytes();
+        int optimalIoBytes = preferred > physical && preferred % physical == 0 ? preferred : 0;
         return new QueueLimits(logical, physical, maxSectors,
                 e.has(TF_SEND_TRIM) ? physical : 0, e.has(TF_SEND_TRIM) ? rangeSectors : 0,
                 e.has(TF_SEND_WRITE_ZEROES) ? rangeSectors : 0,
-                flush, flush && e.has(TF_SEND_FUA), e.has(TF_READ_ONLY));
+                flush, flush && e.has(TF_SEND_FUA), e.has(TF_READ_ONLY), optimalIoBytes);
     }
 
     @Override
