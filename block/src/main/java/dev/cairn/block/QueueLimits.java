@@ -14,6 +14,9 @@ package dev.cairn.block;
  * @param writeCache          the device has a volatile cache, so FLUSH and PREFLUSH mean something
  * @param fua                 the device honours FUA natively (otherwise it is emulated with a flush)
  * @param readOnly            writes are refused with {@link BioStatus#PERM}
+ * @param optimalIoBytes      I/O in multiples of this, aligned to it, is the device's best (Linux {@code io_opt}:
+ *                            an RBD image's object size, a stripe set's full stripe); 0 means no hint. When not
+ *                            0 it is a multiple of {@code physicalBlockBytes}
  */
 public record QueueLimits(
         int logicalBlockBytes,
@@ -24,7 +27,8 @@ public record QueueLimits(
         long maxWriteZeroesSectors,
         boolean writeCache,
         boolean fua,
-        boolean readOnly) {
+        boolean readOnly,
+        int optimalIoBytes) {
 
     public QueueLimits {
         checkBlockSize("logicalBlockBytes", logicalBlockBytes);
@@ -37,6 +41,17 @@ public record QueueLimits(
             throw new IllegalArgumentException("limits must not be negative: " + maxSectors + ", " + maxDiscardSectors
                     + ", " + maxWriteZeroesSectors + ", " + discardGranularityBytes);
         }
+        if (optimalIoBytes < 0 || optimalIoBytes % physicalBlockBytes != 0) {
+            throw new IllegalArgumentException("optimalIoBytes: " + optimalIoBytes
+                    + " (expected: 0 or a multiple of physicalBlockBytes " + physicalBlockBytes + ")");
+        }
+    }
+
+    /** Limits with no optimal I/O size hint ({@code optimalIoBytes} 0). */
+    public QueueLimits(int logicalBlockBytes, int physicalBlockBytes, long maxSectors, int discardGranularityBytes,
+            long maxDiscardSectors, long maxWriteZeroesSectors, boolean writeCache, boolean fua, boolean readOnly) {
+        this(logicalBlockBytes, physicalBlockBytes, maxSectors, discardGranularityBytes, maxDiscardSectors,
+                maxWriteZeroesSectors, writeCache, fua, readOnly, 0);
     }
 
     /** A plain device with 512-byte blocks, no size limit, every operation supported, a write cache and native FUA. */
@@ -54,45 +69,74 @@ public record QueueLimits(
 
     public QueueLimits withReadOnly(boolean value) {
         return new QueueLimits(logicalBlockBytes, physicalBlockBytes, maxSectors, discardGranularityBytes,
-                maxDiscardSectors, maxWriteZeroesSectors, writeCache, fua, value);
+                maxDiscardSectors, maxWriteZeroesSectors, writeCache, fua, value, optimalIoBytes);
     }
 
     public QueueLimits withMaxSectors(long value) {
         return new QueueLimits(logicalBlockBytes, physicalBlockBytes, value, discardGranularityBytes,
-                maxDiscardSectors, maxWriteZeroesSectors, writeCache, fua, readOnly);
+                maxDiscardSectors, maxWriteZeroesSectors, writeCache, fua, readOnly, optimalIoBytes);
     }
 
     public QueueLimits withDiscard(int granularityBytes, long maxSectors) {
         return new QueueLimits(logicalBlockBytes, physicalBlockBytes, this.maxSectors, granularityBytes,
-                maxSectors, maxWriteZeroesSectors, writeCache, fua, readOnly);
+                maxSectors, maxWriteZeroesSectors, writeCache, fua, readOnly, optimalIoBytes);
     }
 
     public QueueLimits withWriteZeroes(long maxSectors) {
         return new QueueLimits(logicalBlockBytes, physicalBlockBytes, this.maxSectors, discardGranularityBytes,
-                maxDiscardSectors, maxSectors, writeCache, fua, readOnly);
+                maxDiscardSectors, maxSectors, writeCache, fua, readOnly, optimalIoBytes);
     }
 
     public QueueLimits withCache(boolean writeCache, boolean fua) {
         return new QueueLimits(logicalBlockBytes, physicalBlockBytes, maxSectors, discardGranularityBytes,
-                maxDiscardSectors, maxWriteZeroesSectors, writeCache, fua, readOnly);
+                maxDiscardSectors, maxWriteZeroesSectors, writeCache, fua, readOnly, optimalIoBytes);
+    }
+
+    /** The same limits with optimal I/O size {@code bytes} (0: no hint; else a multiple of the physical block). */
+    public QueueLimits withOptimalIo(int bytes) {
+        return new QueueLimits(logicalBlockBytes, physicalBlockBytes, maxSectors, discardGranularityBytes,
+                maxDiscardSectors, maxWriteZeroesSectors, writeCache, fua, readOnly, bytes);
     }
 
     /**
      * Limits of a device stacked on {@code this} and {@code bottom} (Linux {@code blk_stack_limits}):
      * the larger block sizes, the smaller I/O sizes, features only where both have them, except the
-     * cache: a stack has a volatile cache if any member has one.
+     * cache: a stack has a volatile cache if any member has one. The optimal I/O size is the least common
+     * multiple of the non-zero ones (Linux {@code lcm_not_zero}), so an I/O that suits the stack suits every
+     * member; if that is not a multiple of the stacked physical block, or does not fit in an int, there is
+     * no hint (Linux drops {@code io_opt} and flags the stack misaligned in the first case).
      */
     public QueueLimits stack(QueueLimits bottom) {
+        int physical = Math.max(physicalBlockBytes, bottom.physicalBlockBytes);
+        long optimal = lcmNotZero(optimalIoBytes, bottom.optimalIoBytes);
+        if (optimal > Integer.MAX_VALUE || optimal % physical != 0) {
+            optimal = 0;
+        }
         return new QueueLimits(
                 Math.max(logicalBlockBytes, bottom.logicalBlockBytes),
-                Math.max(physicalBlockBytes, bottom.physicalBlockBytes),
+                physical,
                 minNonZero(maxSectors, bottom.maxSectors),
                 Math.max(discardGranularityBytes, bottom.discardGranularityBytes),
                 Math.min(maxDiscardSectors, bottom.maxDiscardSectors),
                 Math.min(maxWriteZeroesSectors, bottom.maxWriteZeroesSectors),
                 writeCache || bottom.writeCache,
                 fua && bottom.fua,
-                readOnly || bottom.readOnly);
+                readOnly || bottom.readOnly,
+                (int) optimal);
+    }
+
+    private static long lcmNotZero(long a, long b) {
+        if (a == 0 || b == 0) {
+            return a == 0 ? b : a;
+        }
+        long x = a;
+        long y = b;
+        while (y != 0) {
+            long t = x % y;
+            x = y;
+            y = t;
+        }
+        return a / x * b;
     }
 
     private static long minNonZero(long a, long b) {

@@ -239,6 +239,13 @@ final class DmCommands {
                 out.printf("Event number:      %d%n", num(d.get("eventNumber")));
                 out.printf("Number of targets: %d%n", num(d.get("targets")));
                 out.printf("Size:              %d sectors%n", num(d.get("sectors")));
+                Map<String, Object> limits = map(d.get("limits"));
+                if (limits != null) {
+                    long optimal = num(limits.get("optimalIoBytes"));
+                    out.printf("Block sizes:       logical %d, physical %d, optimal I/O %s%n",
+                            num(limits.get("logicalBlockBytes")), num(limits.get("physicalBlockBytes")),
+                            optimal == 0 ? "-" : optimal + " bytes");
+                }
                 List<Object> holders = list(d.get("holders"));
                 out.printf("Holders:           %s%n", holders.isEmpty() ? "-" : String.join(", ", holders.stream().map(Object::toString).toList()));
                 List<Object> exports = list(d.get("exports"));

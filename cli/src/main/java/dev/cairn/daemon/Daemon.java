@@ -1,5 +1,6 @@
 package dev.cairn.daemon;
 
+import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.SubmitterConfig;
 import dev.cairn.dm.DeviceDeps;
@@ -741,9 +742,29 @@ public final class Daemon implements AutoCloseable {
     private Object info(Protocol.Args args) {
         List<Object> out = new ArrayList<>();
         for (String name : namesArg(args)) {
-            out.add(infoJson(device(name).info()));
+            MappedDevice md = device(name);
+            Map<String, Object> m = infoJson(md.info());
+            if (m.get("liveTable") == Boolean.TRUE) {
+                m.put("limits", limitsJson(md.limits()));
+            }
+            out.add(m);
         }
         return Map.of("devices", out);
+    }
+
+    /** The live table's stacked queue limits, as Linux shows them under /sys/block/NAME/queue. */
+    private static Map<String, Object> limitsJson(QueueLimits l) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("logicalBlockBytes", (long) l.logicalBlockBytes());
+        m.put("physicalBlockBytes", (long) l.physicalBlockBytes());
+        m.put("optimalIoBytes", (long) l.optimalIoBytes());
+        m.put("maxSectors", l.maxSectors());
+        m.put("discardGranularityBytes", (long) l.discardGranularityBytes());
+        m.put("maxDiscardSectors", l.maxDiscardSectors());
+        m.put("maxWriteZeroesSectors", l.maxWriteZeroesSectors());
+        m.put("writeCache", l.writeCache());
+        m.put("fua", l.fua());
+        return m;
     }
 
     private Map<String, Object> infoJson(DeviceInfo i) {

@@ -68,6 +68,16 @@ class DaemonTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
+    void infoShowsTheStackedQueueLimits() throws Exception {
+        start();
+        call("create", "name", "st", "table", "0 4096 striped 2 128 mem:1M 0 mem:1M 0\n", "noExport", true);
+        Map<String, Object> limits = (Map<String, Object>) info("st").get("limits");
+        assertThat(limits).containsEntry("logicalBlockBytes", 512L).containsEntry("physicalBlockBytes", 4096L)
+                .containsEntry("optimalIoBytes", 131072L); // a full stripe: 2 x 64 KiB
+    }
+
+    @Test
     void firstStartMakesVol0AndTheBannerSaysHowToConnect() throws Exception {
         start();
         String text = banner.toString(StandardCharsets.UTF_8);

@@ -88,7 +88,10 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
         this.sizeBytes = sizeBytes;
         this.objectBytes = objectBytes;
         long maxSectors = Math.max(8, objectBytes >>> Sectors.SECTOR_SHIFT);
-        this.limits = new QueueLimits(512, 4096, maxSectors, 65536, 1L << 21, 1L << 21, true, false, spec.snapshot() != null);
+        // The object is librbd's unit of placement and of parallelism: whole aligned objects are the best I/O.
+        int optimalIoBytes = objectBytes <= Integer.MAX_VALUE && objectBytes % 4096 == 0 ? (int) objectBytes : 0;
+        this.limits = new QueueLimits(512, 4096, maxSectors, 65536, 1L << 21, 1L << 21, true, false,
+                spec.snapshot() != null, optimalIoBytes);
     }
 
     /** Opens the image {@code spec} names (read-only at a snapshot). */

@@ -74,6 +74,11 @@ class RbdDeviceIT {
         return ExternalTools.run(Duration.ofSeconds(120), cmd.toArray(String[]::new)).ok().stdout();
     }
 
+    private static String nbdinfo(String uri) {
+        return ExternalTools.run(Duration.ofSeconds(60), ExternalTools.require("nbdinfo", "libnbd-bin"), "--json", uri)
+                .ok().stdout();
+    }
+
     @Test
     void imagesAreCreatedResizedAndListedThroughLibrbd() throws Exception {
         RbdSpec spec = RbdSpec.parse(ceph.spec("made", 30));
@@ -99,6 +104,7 @@ class RbdDeviceIT {
         assertThat(d.capacitySectors()).isEqualTo(64 * MIB / 512);
         assertThat(d.objectBytes()).isEqualTo(4 * MIB);
         assertThat(d.limits().maxSectors()).isEqualTo(4 * MIB / 512);
+        assertThat(d.limits().optimalIoBytes()).isEqualTo(4 * MIB);
         DeviceConformance.check(stack.submitter(), d, DeviceConformance.Options.defaults().withOps(300));
         // write-zeroes of whole objects deallocates them: diff_iterate2 no longer reports data there.
         assertThat(Io.writeZeroes(stack.submitter(), d, 0, 8 * MIB / 512, 0)).isEqualTo(BioStatus.OK);
@@ -160,8 +166,16 @@ class RbdDeviceIT {
         server.addExport(NbdExport.of("stripe", stripe));
         server.addExport(NbdExport.of("snap", snap));
         server.addExport(NbdExport.of("origin", origin));
+        server.addExport(NbdExport.of("image", stack.add(RbdDevice.open(RbdSpec.parse(ceph.spec("s3", 30))))));
         server.start();
         String base = "nbd+unix:///%s?socket=" + sock;
+        // Optimal I/O: an image's 4 MiB object, stacked through the snapshot-origin's linear; a full
+        // stripe (4 x 64 KiB) for the striped device. nbdinfo sees them as the preferred block size.
+        assertThat(origin.limits().optimalIoBytes()).isEqualTo(4 * MIB);
+        assertThat(stripe.limits().optimalIoBytes()).isEqualTo(256 * 1024);
+        assertThat(nbdinfo(base.formatted("image"))).contains("\"block_size_preferred\": 4194304");
+        assertThat(nbdinfo(base.formatted("origin"))).contains("\"block_size_preferred\": 4194304");
+        assertThat(nbdinfo(base.formatted("stripe"))).contains("\"block_size_preferred\": 262144");
         qemuIo(base.formatted("stripe"), "write -P 0x3c 0 4M", "write -P 0x4d 60M 1M", "flush");
         String out = qemuIo(base.formatted("stripe"), "read -P 0x3c 0 4M", "read -P 0x4d 60M 1M");
         assertThat(out).doesNotContain("Pattern verification failed");

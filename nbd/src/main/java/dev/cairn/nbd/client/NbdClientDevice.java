@@ -64,6 +64,7 @@ public final class NbdClientDevice implements BlockDevice, AutoCloseable {
     private final QueueLimits limits;
     private final int wantedConnections;
     private final ScheduledExecutorService timer;
+    private final ClientHooks hooks;
     private final CopyOnWriteArrayList<ClientConnection> live = new CopyOnWriteArrayList<>();
     private final AtomicInteger roundRobin = new AtomicInteger();
     private final AtomicInteger connectionSerial = new AtomicInteger();
@@ -85,8 +86,9 @@ public final class NbdClientDevice implements BlockDevice, AutoCloseable {
     public record Stats(int liveConnections, long reconnects, long droppedConnections, int waitingRequests,
             int inFlightRequests) {}
 
-    private NbdClientDevice(NbdUri uri, ClientConnection first, ScheduledExecutorService timer) {
+    private NbdClientDevice(NbdUri uri, ClientConnection first, ScheduledExecutorService timer, ClientHooks hooks) {
         this.uri = uri;
+        this.hooks = hooks;
         this.config = uri.config();
         this.name = uri.uri();
         this.export = first.export;
@@ -102,6 +104,10 @@ public final class NbdClientDevice implements BlockDevice, AutoCloseable {
      * is allowed). Fails with the server's or the network's reason.
      */
     public static NbdClientDevice open(NbdUri uri) throws IOException {
+        return open(uri, ClientHooks.NONE);
+    }
+
+    static NbdClientDevice open(NbdUri uri, ClientHooks hooks) throws IOException {
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r ->
                 Thread.ofPlatform().daemon().name("nbd-client-timer " + uri.endpoint()).unstarted(r));
         NbdClientDevice[] self = new NbdClientDevice[1];
@@ -118,7 +124,7 @@ public final class NbdClientDevice implements BlockDevice, AutoCloseable {
             timer.shutdownNow();
             throw e;
         }
-        NbdClientDevice dev = new NbdClientDevice(uri, first, timer);
+        NbdClientDevice dev = new NbdClientDevice(uri, first, timer, hooks);
         self[0] = dev;
         if (first.isDead()) {
             dev.connectionDied(first, first.deathReason());
@@ -141,10 +147,14 @@ public final class NbdClientDevice implements BlockDevice, AutoCloseable {
         long maxSectors = Math.max(logical, maxBytes - maxBytes % logical) >>> Sectors.SECTOR_SHIFT;
         long rangeSectors = (MAX_RANGE_BYTES - MAX_RANGE_BYTES % logical) >>> Sectors.SECTOR_SHIFT;
         boolean flush = e.has(TF_SEND_FLUSH);
+        // A preferred size above the physical block is the remote's optimal I/O (as qemu's NBD client
+        // takes it for opt_transfer): a Cairn server sends an RBD image's object size there.
+        int preferred = e.preferredBlockBytes();
+        int optimalIoBytes = preferred > physical && preferred % physical == 0 ? preferred : 0;
         return new QueueLimits(logical, physical, maxSectors,
                 e.has(TF_SEND_TRIM) ? physical : 0, e.has(TF_SEND_TRIM) ? rangeSectors : 0,
                 e.has(TF_SEND_WRITE_ZEROES) ? rangeSectors : 0,
-                flush, flush && e.has(TF_SEND_FUA), e.has(TF_READ_ONLY));
+                flush, flush && e.has(TF_SEND_FUA), e.has(TF_READ_ONLY), optimalIoBytes);
     }
 
     @Override
@@ -384,6 +394,7 @@ public final class NbdClientDevice implements BlockDevice, AutoCloseable {
                 }
                 return;
             }
+            hooks.connected(c);
             List<Waiting> resend;
             synchronized (this) {
                 if (closed) {
@@ -392,6 +403,16 @@ public final class NbdClientDevice implements BlockDevice, AutoCloseable {
                     return;
                 }
                 live.add(c);
+                if (c.isDead()) {
+                    // It died between its handshake and the add (the server went away right then): its
+                    // connectionDied ran before the add and removed nothing, so remove it here, or the dead
+                    // connection would count as live and no reconnect would replace it. Try again later.
+                    live.remove(c);
+                    long delay = backoffMillis;
+                    backoffMillis = Math.min(config.reconnectMax().toMillis(), backoffMillis * 2);
+                    timer.schedule(this::reconnect, delay, TimeUnit.MILLISECONDS);
+                    return;
+                }
                 reconnects.incrementAndGet();
                 backoffMillis = config.reconnectMin().toMillis();
                 resend = new ArrayList<>(waiting);

@@ -94,12 +94,20 @@ public record NbdExport(String name, BlockDevice device, boolean readOnly, Strin
         return flags;
     }
 
-    /** Minimum = logical block, preferred = max(4096, physical block), maximum = the server's payload bound. */
+    /**
+     * Minimum = logical block; preferred = max(4096, physical block), raised to the device's optimal I/O size
+     * (an RBD object, a full stripe) when that is larger: the spec wants a power of two, so the largest power
+     * of two dividing it, and no more than the maximum payload; maximum = the server's payload bound.
+     */
     BlockSizeConstraints blockSizes(int maxPayloadBytes) {
         QueueLimits limits = device.limits();
         int min = limits.logicalBlockBytes();
         int preferred = Math.max(4096, limits.physicalBlockBytes());
         int max = Math.max(preferred, maxPayloadBytes - maxPayloadBytes % min);
+        int optimalPowerOfTwo = Integer.lowestOneBit(limits.optimalIoBytes());
+        if (optimalPowerOfTwo > preferred && optimalPowerOfTwo <= max) {
+            preferred = optimalPowerOfTwo;
+        }
         return new BlockSizeConstraints(min, preferred, max);
     }
 }

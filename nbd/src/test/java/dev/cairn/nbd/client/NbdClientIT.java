@@ -51,12 +51,25 @@ class NbdClientIT {
     }
 
     private Process startNbdkit(Path socket, String... pluginArgs) throws InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(ExternalTools.require("nbdkit", "nbdkit"), "-f", "-U", socket.toString()));
+        // The pid file, not the socket file: nbdkit writes it once it accepts connections, while the socket
+        // file appears at bind(), a moment before listen() (a connect then is refused).
+        Path pidFile = dir.resolve("nbdkit-" + servers.size() + ".pid");
+        List<String> cmd = new ArrayList<>(List.of(ExternalTools.require("nbdkit", "nbdkit"), "-f", "-U", socket.toString(),
+                "-P", pidFile.toString()));
         cmd.addAll(List.of(pluginArgs));
         Process p = ExternalTools.start(dir.resolve("nbdkit-" + servers.size() + ".log"), cmd.toArray(String[]::new));
         servers.add(p);
-        assertThat(Poll.until(() -> Files.exists(socket), Duration.ofSeconds(10))).as("nbdkit socket " + socket).isTrue();
+        assertThat(Poll.until(() -> hasPid(pidFile), Duration.ofSeconds(10))).as("nbdkit pid file " + pidFile).isTrue();
         return p;
+    }
+
+    /** A pid file with a pid in it (written by a server once it listens). */
+    static boolean hasPid(Path pidFile) {
+        try {
+            return Files.exists(pidFile) && !Files.readString(pidFile).isBlank();
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     private NbdClientDevice open(String uri) throws Exception {
@@ -89,11 +102,12 @@ class NbdClientIT {
         ExternalTools.run(Duration.ofSeconds(30), ExternalTools.require("qemu-img", "qemu-utils"), "create", "-f", "raw",
                 img.toString(), "64M").ok();
         Path sock = dir.resolve("qemu.sock");
+        Path pidFile = dir.resolve("qemu-nbd.pid");
         Process p = ExternalTools.start(dir.resolve("qemu-nbd.log"), ExternalTools.require("qemu-nbd", "qemu-utils"),
                 "-f", "raw", "-k", sock.toString(), "-x", "disk", "-t", "-e", "4", "--discard=unmap", "--cache=writeback",
-                img.toString());
+                "--pid-file=" + pidFile, img.toString());
         servers.add(p);
-        assertThat(Poll.until(() -> Files.exists(sock), Duration.ofSeconds(10))).isTrue();
+        assertThat(Poll.until(() -> hasPid(pidFile), Duration.ofSeconds(10))).isTrue();
         NbdClientDevice d = open("nbd+unix:///disk?socket=" + sock);
         assertThat(d.limits().fua()).isTrue();
         DeviceConformance.check(stack.submitter(), d, DeviceConformance.Options.defaults());

@@ -3,6 +3,7 @@ package dev.cairn.nbd.client;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.cairn.block.BioStatus;
 import dev.cairn.block.SubmitPolicy;
 import dev.cairn.block.store.MemoryStore;
 import dev.cairn.dm.DeviceRegistry;
@@ -25,6 +26,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -84,12 +87,65 @@ class NbdClientTlsIT {
     }
 
     private void nbdkit(Path socket, String... tlsArgs) throws Exception {
+        List<String> args = new ArrayList<>(List.of(tlsArgs));
+        args.addAll(List.of("memory", "32M"));
+        nbdkitTls(socket, args.toArray(String[]::new));
+    }
+
+    /** nbdkit with TLS required; {@code args} are TLS options, then filters, the plugin and its arguments. */
+    private Process nbdkitTls(Path socket, String... args) throws Exception {
+        // Wait for the pid file (written once nbdkit accepts connections), not the socket file (made at bind()).
+        Path pidFile = dir.resolve("nbdkit-" + servers.size() + ".pid");
         List<String> cmd = new ArrayList<>(List.of(ExternalTools.require("nbdkit", "nbdkit"), "-f", "-U", socket.toString(),
-                "--tls=require"));
-        cmd.addAll(List.of(tlsArgs));
-        cmd.addAll(List.of("memory", "32M"));
-        servers.add(ExternalTools.start(dir.resolve("nbdkit-" + servers.size() + ".log"), cmd.toArray(String[]::new)));
-        assertThat(Poll.until(() -> Files.exists(socket), Duration.ofSeconds(10))).as("nbdkit socket " + socket).isTrue();
+                "-P", pidFile.toString(), "--tls=require"));
+        cmd.addAll(List.of(args));
+        Process p = ExternalTools.start(dir.resolve("nbdkit-" + servers.size() + ".log"), cmd.toArray(String[]::new));
+        servers.add(p);
+        assertThat(Poll.until(() -> NbdClientIT.hasPid(pidFile), Duration.ofSeconds(10))).as("nbdkit pid file " + pidFile).isTrue();
+        return p;
+    }
+
+    /**
+     * As NbdClientIT's plaintext case, over TLS: the request in flight fails, a new one waits for the reconnect,
+     * and the reconnect does the TLS handshake again before it is served.
+     */
+    @Test
+    void aTlsServerKilledAndRestarted() throws Exception {
+        Path img = dir.resolve("disk.img");
+        try (var f = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            f.write(java.nio.ByteBuffer.allocate(1), 16 * MIB - 1);
+        }
+        Path sock = dir.resolve("k.sock");
+        String psk = "--tls-psk=" + files.psk;
+        // Reads are held 60 s by the delay filter, so a read is certainly in flight when the server dies.
+        Process first = nbdkitTls(sock, psk, "--filter=delay", "file", img.toString(), "rdelay=60");
+        NbdClientDevice d = NbdClientDevice.open(NbdUri.parse(
+                "nbds+unix://alice@/?socket=" + sock + "&tls-psk-file=" + files.psk,
+                NbdClientConfig.defaults().withIoTimeout(Duration.ZERO).withReconnect(Duration.ofMillis(20), Duration.ofMillis(200))));
+        closeables.add(d);
+        MemorySegment data = Pattern.segment(0, 65536, 5);
+        Io.writeOk(stack.submitter(), d, 0, data);
+        assertThat(Io.flush(stack.submitter(), d)).isEqualTo(BioStatus.OK);
+
+        var inFlight = CompletableFuture.supplyAsync(() ->
+                Io.read(stack.submitter(), d, 0, MemorySegment.ofArray(new byte[4096])));
+        assertThat(Poll.until(() -> d.stats().inFlightRequests() == 1, Duration.ofSeconds(10))).isTrue();
+        first.destroyForcibly();
+        assertThat(first.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        Files.deleteIfExists(sock);
+        // Documented: a request in flight when its connection dies fails; it is not resent.
+        assertThat(inFlight.get(10, TimeUnit.SECONDS)).isEqualTo(BioStatus.IOERR);
+        assertThat(Poll.until(() -> d.stats().liveConnections() == 0, Duration.ofSeconds(10))).as(d.stats().toString()).isTrue();
+
+        MemorySegment into = MemorySegment.ofArray(new byte[65536]);
+        var waiting = CompletableFuture.supplyAsync(() -> Io.read(stack.submitter(), d, 0, into));
+        assertThat(Poll.until(() -> d.stats().waitingRequests() == 1, Duration.ofSeconds(10))).as(d.stats().toString()).isTrue();
+        nbdkitTls(sock, psk, "file", img.toString());
+        assertThat(waiting.get(20, TimeUnit.SECONDS)).isEqualTo(BioStatus.OK);
+        assertThat(into.mismatch(data)).isEqualTo(-1);
+        assertThat(d.stats().reconnects()).isGreaterThanOrEqualTo(1);
+        assertThat(d.stats().droppedConnections()).isGreaterThanOrEqualTo(1);
     }
 
     @Test

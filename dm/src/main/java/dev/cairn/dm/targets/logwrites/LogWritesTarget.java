@@ -401,7 +401,8 @@ final class LogWritesTarget implements Target {
     public QueueLimits ioHints(QueueLimits limits) {
         QueueLimits data = dev.device().limits();
         QueueLimits l = new QueueLimits(data.logicalBlockBytes(), data.physicalBlockBytes(), limits.maxSectors(),
-                limits.discardGranularityBytes(), limits.maxDiscardSectors(), 0, true, true, limits.readOnly());
+                limits.discardGranularityBytes(), limits.maxDiscardSectors(), 0, true, true, limits.readOnly(),
+                limits.optimalIoBytes() % data.physicalBlockBytes() == 0 ? limits.optimalIoBytes() : 0);
         if (!deviceSupportsDiscard) {
             l = l.withDiscard(sectorsize, 0xFFFF_FFFFL >>> 9);
         }

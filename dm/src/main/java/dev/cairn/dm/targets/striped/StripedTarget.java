@@ -5,6 +5,8 @@ import dev.cairn.block.BioOp;
 import dev.cairn.block.BioStatus;
 import dev.cairn.block.BlockDevice;
 import dev.cairn.block.Extents;
+import dev.cairn.block.QueueLimits;
+import dev.cairn.block.Sectors;
 import dev.cairn.dm.DeviceRef;
 import dev.cairn.dm.EndIoResult;
 import dev.cairn.dm.MapResult;
@@ -177,6 +179,19 @@ final class StripedTarget implements Target {
         for (int i = 0; i < stripes; i++) {
             visitor.visit(devs[i], offsets[i], width);
         }
+    }
+
+    /**
+     * A full stripe is the optimal I/O (Linux {@code stripe_io_hints}: {@code io_opt = chunk * stripes}, replacing
+     * what the stripes stacked); kept as stacked when that is not a multiple of the physical block or overflows.
+     */
+    @Override
+    public QueueLimits ioHints(QueueLimits limits) {
+        long fullStripeBytes = Sectors.toBytes(chunk) * stripes;
+        if (fullStripeBytes > Integer.MAX_VALUE || fullStripeBytes % limits.physicalBlockBytes() != 0) {
+            return limits;
+        }
+        return limits.withOptimalIo((int) fullStripeBytes);
     }
 
     /** Walks chunk by chunk, asking each chunk's stripe; stops at the first chunk its device answers only partly. */

@@ -110,6 +110,13 @@ class StripedTargetTest {
             assertThat(md.limits().maxSectors()).isEqualTo(128);
             assertThat(md.limits().writeCache()).isTrue(); // a has a cache, so the stack has one
             assertThat(md.limits().supportsDiscard()).isTrue();
+            // Linux's stripe_io_hints: a full stripe (2 x 4 KiB chunks) is the optimal I/O.
+            assertThat(md.limits().optimalIoBytes()).isEqualTo(8192);
+            // and it stacks by least common multiple onto what sits above
+            dm.addLeaf("objects", new dev.cairn.dm.RecordingDevice("objects", 1 << 20,
+                    dev.cairn.block.QueueLimits.defaults().withOptimalIo(3 * 4096), s -> { }));
+            MappedDevice two = dm.create("two", "0 64 linear st 0\n64 64 linear objects 0");
+            assertThat(two.limits().optimalIoBytes()).isEqualTo(24576);
         }
     }
 }
