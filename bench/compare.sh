@@ -20,7 +20,7 @@
 #   --full    1 GiB devices, 5 s per fio run, 3 rounds, every workload: about an hour on 2 cores
 #   --groups  comma list of: plain-mem,plain-mem-tcp,plain-file,plain-file-tcp,linear2,snapshot,snapshot-n,
 #             striped,depth,cold-mem,cold-file (cold: a fresh server for every run, see group_cold),
-#             thin (a thin pool's clone and snapshot against qcow2 overlays and nbdkit's cow filter)
+#             thin (a thin pool's clone and snapshot against qcow2 overlays and nbdkit's cow filter),
 #             tls (X.509 over a Unix socket against nbdkit and qemu-nbd, and Cairn in plaintext; see group_tls)
 #   --src     which Cairn to measure (see bench/harness/build.sh); default head
 #   --jfr     record a JFR profile of every Cairn server into DIR/jfr (settings=profile)
