@@ -111,7 +111,11 @@ public final class ScheduleExplorer {
     public record Result(long schedules, boolean exhausted, long deadlocks, Deadlock firstDeadlock, Failure failure,
             int maxSteps, Duration elapsed) {
         public String summary() {
-            return schedules + " schedules" + (exhausted ? " (the whole bounded space)" : " (budget reached)") + ", "
+            String why = exhausted ? " (the whole bounded space)"
+                    : failure != null ? " (stopped at a failure)"
+                    : firstDeadlock != null && firstDeadlock.schedule() == schedules ? " (stopped at the first deadlock)"
+                    : " (budget reached)";
+            return schedules + " schedules" + why + ", "
                     + deadlocks + " deadlocked, " + (failure == null ? "no failure" : "FAILED") + ", at most " + maxSteps
                     + " decisions per run, " + elapsed.toMillis() + " ms";
         }
