@@ -57,6 +57,8 @@ class SnapshotRaceExplorationTest {
     private static final long READ_SECTOR = 6;
     private static final int READ_BYTES = 4096;
     private static final Duration RUN_TIMEOUT = Duration.ofSeconds(60);
+    /** The LEGACY deadlock's replay string, as the search finds it (the choices after it are all 0). */
+    private static final String LEGACY_DEADLOCK = "0.0.0.0.0.1";
 
     private static long budget() {
         return Long.getLong("explore.schedules", 20_000);
@@ -119,13 +121,18 @@ class SnapshotRaceExplorationTest {
         }
     }
 
-    /** Runs the one schedule of {@code -Dexplore.replay=POLICY:choices}, printing its steps; nothing to do without it. */
+    /**
+     * Replays one schedule from its replay string: {@code -Dexplore.replay=POLICY:choices} as a report prints
+     * it, printing its steps; by default the LEGACY deadlock that the search finds (docs/architecture.md), which
+     * must deadlock again, with the same threads waiting in the same primitives.
+     */
     @Test
     @Timeout(120)
-    void replaysOneScheduleWhenAsked() throws Exception {
-        String replay = System.getProperty("explore.replay");
-        if (replay == null || replay.isBlank()) {
-            return;
+    void aScheduleReplaysFromItsString() throws Exception {
+        String replay = System.getProperty("explore.replay", "");
+        boolean asked = !replay.isBlank();
+        if (!asked) {
+            replay = "legacy:" + LEGACY_DEADLOCK;
         }
         int colon = replay.indexOf(':');
         if (colon < 0) {
@@ -140,6 +147,16 @@ class SnapshotRaceExplorationTest {
         }
         if (r.failure() != null) {
             System.out.println(r.failure().describe());
+        }
+        if (r.firstDeadlock() == null && r.failure() == null) {
+            r.lastTrace().forEach(step -> System.out.println("    " + step));
+        }
+        assertThat(r.schedules()).isEqualTo(1);
+        assertThat(r.failure()).as("%s", r.failure() == null ? "" : r.failure().describe()).isNull();
+        if (!asked) {
+            assertThat(r.firstDeadlock()).as("the replayed schedule deadlocks again").isNotNull();
+            assertThat(r.firstDeadlock().waiters()).extracting(ControlledScheduler.Waiter::thread)
+                    .containsExactlyInAnyOrder("reader", "origin-writer", "cairn-kcopyd-snap-1");
         }
     }
 
