@@ -18,6 +18,7 @@ import dev.cairn.testkit.explore.ScheduleExplorer;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -44,8 +45,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  * DEPTH_FIRST every schedule of the budget (or of the whole bounded space) must end with both bios
  * completed exactly once, the read seeing the snapshot's data, and every pooled bio back in its set.
  *
- * <p>Knobs (system properties): {@code explore.schedules} (budget per policy, default 10,000),
- * {@code explore.preemptions} (bound, default 2), {@code explore.replay} (one schedule,
+ * <p>Knobs (system properties): {@code explore.schedules} (budget per policy, default 20,000: more than the bounded spaces),
+ * {@code explore.preemptions} (bound, default 3), {@code explore.replay} (one schedule,
  * {@code POLICY:choices} as a report prints it). Each schedule's line (number, replay string, outcome) goes
  * to {@code snapshot/target/exploration/POLICY.log}. See docs/architecture.md.
  */
@@ -56,13 +57,15 @@ class SnapshotRaceExplorationTest {
     private static final long READ_SECTOR = 6;
     private static final int READ_BYTES = 4096;
     private static final Duration RUN_TIMEOUT = Duration.ofSeconds(60);
+    /** The LEGACY deadlock's replay string, as the search finds it (the choices after it are all 0). */
+    private static final String LEGACY_DEADLOCK = "0.0.0.0.0.1";
 
     private static long budget() {
-        return Long.getLong("explore.schedules", 10_000);
+        return Long.getLong("explore.schedules", 20_000);
     }
 
     private static int preemptionBound() {
-        return Integer.getInteger("explore.preemptions", 2);
+        return Integer.getInteger("explore.preemptions", 3);
     }
 
     private static ScheduleExplorer.Options options(SubmitPolicy policy, boolean stopAtFirstDeadlock) {
@@ -95,26 +98,47 @@ class SnapshotRaceExplorationTest {
 
     @ParameterizedTest
     @EnumSource(value = SubmitPolicy.class, names = {"FLUSH_ON_BLOCK", "DEPTH_FIRST"})
-    @Timeout(1800)
-    void underTheFixedPoliciesEverySchedulecompletesWithTheRightData(SubmitPolicy policy) throws Exception {
-        ScheduleExplorer.Result r = new ScheduleExplorer(new Race(policy), options(policy, true)).explore();
-        System.out.println(policy + ": " + r.summary());
+    @Timeout(3600)
+    void underTheFixedPoliciesEveryScheduleCompletesWithTheRightData(SubmitPolicy policy) throws Exception {
+        Race race = new Race(policy);
+        ScheduleExplorer.Result r = new ScheduleExplorer(race, options(policy, true)).explore();
+        System.out.println(policy + ": " + r.summary() + "; " + race.conflictSchedules + " schedules where pendingComplete"
+                + " found a tracked read, " + race.rescueSchedules + " where a rescuer submitted bios");
         assertThat(r.failure()).as("%s", r.failure() == null ? "" : r.failure().describe()).isNull();
         assertThat(r.firstDeadlock()).as("%s", r.firstDeadlock() == null ? "" : r.firstDeadlock().describe()).isNull();
         assertThat(r.exhausted() || r.schedules() >= budget())
                 .as("explored %s schedules (budget %s) or the whole bounded space", r.schedules(), budget()).isTrue();
+        if (policy == SubmitPolicy.FLUSH_ON_BLOCK) {
+            // Not vacuous: the search reached the race (the copy worker waited under the lock for piece 1) and
+            // the fix (the reader's parked piece went to the rescuer).
+            assertThat(race.conflictSchedules.get()).as("schedules that reached the race").isPositive();
+            assertThat(race.rescueSchedules.get()).as("schedules where the rescuer submitted").isPositive();
+        } else {
+            // pendingComplete may find piece 1 in flight under DEPTH_FIRST too (the reader is preempted while it
+            // splits off the rest of the read), but the reader never blocks with piece 1 parked, so no rescuer is
+            // needed: the fix is the order alone.
+            assertThat(race.rescueSchedules.get()).as("schedules where the rescuer submitted").isZero();
+        }
     }
 
-    /** Runs the one schedule of {@code -Dexplore.replay=POLICY:choices}, printing its steps; nothing to do without it. */
+    /**
+     * Replays one schedule from its replay string: {@code -Dexplore.replay=POLICY:choices} as a report prints
+     * it, printing its steps; by default the LEGACY deadlock that the search finds (docs/architecture.md), which
+     * must deadlock again, with the same threads waiting in the same primitives.
+     */
     @Test
     @Timeout(120)
-    void replaysOneScheduleWhenAsked() throws Exception {
-        String replay = System.getProperty("explore.replay");
-        if (replay == null || replay.isBlank()) {
-            return;
+    void aScheduleReplaysFromItsString() throws Exception {
+        String replay = System.getProperty("explore.replay", "");
+        boolean asked = !replay.isBlank();
+        if (!asked) {
+            replay = "legacy:" + LEGACY_DEADLOCK;
         }
         int colon = replay.indexOf(':');
-        SubmitPolicy policy = SubmitPolicy.valueOf(replay.substring(0, colon).toUpperCase(java.util.Locale.ROOT).replace('-', '_'));
+        if (colon < 0) {
+            throw new IllegalArgumentException("explore.replay: '" + replay + "' (expected: POLICY:choices, e.g. legacy:0.1.0)");
+        }
+        SubmitPolicy policy = SubmitPolicy.valueOf(replay.substring(0, colon).toUpperCase(Locale.ROOT).replace('-', '_'));
         ScheduleExplorer.Result r = new ScheduleExplorer(new Race(policy), options(policy, true))
                 .replay(replay.substring(colon + 1));
         System.out.println(policy + " replay: " + r.summary());
@@ -124,10 +148,31 @@ class SnapshotRaceExplorationTest {
         if (r.failure() != null) {
             System.out.println(r.failure().describe());
         }
+        if (r.firstDeadlock() == null && r.failure() == null) {
+            r.lastTrace().forEach(step -> System.out.println("    " + step));
+        }
+        assertThat(r.schedules()).isEqualTo(1);
+        assertThat(r.failure()).as("%s", r.failure() == null ? "" : r.failure().describe()).isNull();
+        if (!asked) {
+            assertThat(r.firstDeadlock()).as("the replayed schedule deadlocks again").isNotNull();
+            assertThat(r.firstDeadlock().waiters()).extracting(ControlledScheduler.Waiter::thread)
+                    .containsExactlyInAnyOrder("reader", "origin-writer", "cairn-kcopyd-snap-1");
+        }
     }
 
-    /** Builds the stack and starts the reader and the origin writer for one run. */
-    private record Race(SubmitPolicy policy) implements ScheduleExplorer.Scenario {
+    /**
+     * Builds the stack and starts the reader and the origin writer for one run; counts, over the runs, those that
+     * reached the race and those where a rescuer submitted bios.
+     */
+    private static final class Race implements ScheduleExplorer.Scenario {
+        final SubmitPolicy policy;
+        final AtomicInteger conflictSchedules = new AtomicInteger();
+        final AtomicInteger rescueSchedules = new AtomicInteger();
+
+        Race(SubmitPolicy policy) {
+            this.policy = policy;
+        }
+
         @Override
         public ScheduleExplorer.Run start(ControlledScheduler scheduler) throws Exception {
             SnapStack stack = new SnapStack(SubmitterConfig.defaults().withName("explore-" + policy.configName())
@@ -141,7 +186,7 @@ class SnapshotRaceExplorationTest {
                 MappedDevice snap = stack.create("snap", "0 " + ORIGIN_SECTORS + " snapshot real cow P " + CHUNK_SECTORS);
                 // The snapshot's copy worker started with it and waits for work: controlled from there on.
                 scheduler.awaitAdopted(1, Duration.ofSeconds(20));
-                return new RaceRun(stack, scheduler, origin, snap);
+                return new RaceRun(this, stack, scheduler, origin, snap);
             } catch (Exception | Error e) {
                 stack.submitter.shutdown();
                 stack.close();
@@ -151,6 +196,7 @@ class SnapshotRaceExplorationTest {
     }
 
     private static final class RaceRun implements ScheduleExplorer.Run {
+        final Race race;
         final SnapStack stack;
         final MappedDevice origin;
         final MappedDevice snap;
@@ -162,7 +208,8 @@ class SnapshotRaceExplorationTest {
         final Thread reader;
         final Thread writer;
 
-        RaceRun(SnapStack stack, ControlledScheduler scheduler, MappedDevice origin, MappedDevice snap) {
+        RaceRun(Race race, SnapStack stack, ControlledScheduler scheduler, MappedDevice origin, MappedDevice snap) {
+            this.race = race;
             this.stack = stack;
             this.origin = origin;
             this.snap = snap;
@@ -198,8 +245,16 @@ class SnapshotRaceExplorationTest {
             Snapshot s = stack.snapshot("snap");
             assertThat(s.lookup(0)).as("chunk 0 has its exception").isGreaterThanOrEqualTo(0);
             assertThat(s.pendingExceptions()).as("no pending exception left").isZero();
+            long rescued = 0;
             for (BioSet set : stack.submitter.openBioSets()) {
                 assertThat(set.available()).as("every bio of %s is back", set.name()).isEqualTo(set.capacity());
+                rescued += set.rescuedCount();
+            }
+            if (s.conflictWaits() > 0) {
+                race.conflictSchedules.incrementAndGet();
+            }
+            if (rescued > 0) {
+                race.rescueSchedules.incrementAndGet();
             }
         }
 

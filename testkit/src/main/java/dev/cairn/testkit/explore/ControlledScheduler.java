@@ -345,7 +345,7 @@ public final class ControlledScheduler implements SchedulingHook {
         lock.lock();
         try {
             me.state = State.DONE;
-            me.at = null;
+            me.at = "its end";
             changed.signalAll();
             if (!released && begun) {
                 decide(me);

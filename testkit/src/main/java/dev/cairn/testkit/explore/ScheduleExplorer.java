@@ -107,11 +107,18 @@ public final class ScheduleExplorer {
      * @param failure    the schedule that ended the search with a failure, or null
      * @param maxSteps   the most decisions one run made
      * @param elapsed    wall time of the search
+     * @param replay     this was the replay of one schedule
+     * @param lastTrace  the decisions of the last schedule run
      */
     public record Result(long schedules, boolean exhausted, long deadlocks, Deadlock firstDeadlock, Failure failure,
-            int maxSteps, Duration elapsed) {
+            int maxSteps, Duration elapsed, boolean replay, List<Step> lastTrace) {
         public String summary() {
-            return schedules + " schedules" + (exhausted ? " (the whole bounded space)" : " (budget reached)") + ", "
+            String why = replay ? " (a replay)"
+                    : exhausted ? " (the whole bounded space)"
+                    : failure != null ? " (stopped at a failure)"
+                    : firstDeadlock != null && firstDeadlock.schedule() == schedules ? " (stopped at the first deadlock)"
+                    : " (budget reached)";
+            return schedules + " schedules" + why + ", "
                     + deadlocks + " deadlocked, " + (failure == null ? "no failure" : "FAILED") + ", at most " + maxSteps
                     + " decisions per run, " + elapsed.toMillis() + " ms";
         }
@@ -127,15 +134,15 @@ public final class ScheduleExplorer {
 
     /** Runs the depth-first search. */
     public Result explore() throws Exception {
-        return search(ScheduleChoices.first());
+        return search(ScheduleChoices.first(), false);
     }
 
     /** Runs the one schedule given by {@code replay} (as the log and the reports print it). */
     public Result replay(String replay) throws Exception {
-        return search(ScheduleChoices.replay(replay));
+        return search(ScheduleChoices.replay(replay), true);
     }
 
-    private Result search(ScheduleChoices first) throws Exception {
+    private Result search(ScheduleChoices first, boolean replay) throws Exception {
         long start = System.nanoTime();
         long schedules = 0;
         long deadlocks = 0;
@@ -143,27 +150,29 @@ public final class ScheduleExplorer {
         Deadlock firstDeadlock = null;
         Failure failure = null;
         boolean exhausted = false;
+        List<Step> lastTrace = List.of();
         try (BufferedWriter log = options.log() == null ? null : open(options.log())) {
             ScheduleChoices choices = first;
             while (true) {
                 schedules++;
                 ControlledScheduler scheduler = new ControlledScheduler(choices, options.preemptionBound(), true);
                 Outcome outcome = runOne(scheduler);
-                String replay = scheduler.replayString();
+                String choicesMade = scheduler.replayString();
+                lastTrace = scheduler.trace();
                 if (outcome.quiescence != null) {
                     maxSteps = Math.max(maxSteps, outcome.quiescence.steps());
                 }
                 if (log != null) {
-                    log.write(schedules + " " + (replay.isEmpty() ? "-" : replay) + " " + outcome.label() + "\n");
+                    log.write(schedules + " " + (choicesMade.isEmpty() ? "-" : choicesMade) + " " + outcome.label() + "\n");
                 }
                 if (outcome.error != null) {
-                    failure = new Failure(schedules, replay, outcome.error, scheduler.trace());
+                    failure = new Failure(schedules, choicesMade, outcome.error, lastTrace);
                     break;
                 }
                 if (outcome.quiescence.deadlock()) {
                     deadlocks++;
                     if (firstDeadlock == null) {
-                        firstDeadlock = new Deadlock(schedules, replay, outcome.quiescence.waiters(), scheduler.trace());
+                        firstDeadlock = new Deadlock(schedules, choicesMade, outcome.quiescence.waiters(), lastTrace);
                     }
                     if (options.stopAtFirstDeadlock()) {
                         break;
@@ -171,7 +180,7 @@ public final class ScheduleExplorer {
                 }
                 choices = choices.next();
                 if (choices == null) {
-                    exhausted = true;
+                    exhausted = !replay;
                     break;
                 }
                 if (schedules >= options.maxSchedules()) {
@@ -180,7 +189,7 @@ public final class ScheduleExplorer {
             }
         }
         return new Result(schedules, exhausted, deadlocks, firstDeadlock, failure, maxSteps,
-                Duration.ofNanos(System.nanoTime() - start));
+                Duration.ofNanos(System.nanoTime() - start), replay, lastTrace);
     }
 
     private record Outcome(Quiescence quiescence, Throwable error) {
