@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Profiles one Cairn stack under one client workload with JFR and prints where the time goes.
 #
-#   bench/harness/profile.sh --stack plain-mem|plain-file|linear2|snapshot|striped|depth8 --workload W
+#   bench/harness/profile.sh --stack plain-mem|tls-mem|plain-file|linear2|snapshot|striped|depth8 --workload W
 #                            [--runtime S] [--size SIZE] [--out DIR] [--src head|worktree] [--jar JAR]
 #
 # W is any compare.sh workload (copy-read, rr4k-q32, sw1m-q8, ...; see harness/lib.sh). Starts the server
@@ -62,6 +62,20 @@ head -c "$size_bytes" /dev/urandom >"$H_SRC"
 
 case $stack in
   plain-mem) printf 'mem m0 %s\nexport m0\n' "$size_bytes" ;;
+  tls-mem)
+    # plain-mem with TLS required (X.509, a certificate made here), as compare.sh's tls group
+    mkdir -p "$out/pki"
+    (cd "$out/pki" && certtool --generate-privkey --outfile ca-key.pem &&
+      printf 'cn = CA\nca\ncert_signing_key\nexpiration_days = 30\n' >ca.info &&
+      certtool --generate-self-signed --load-privkey ca-key.pem --template ca.info --outfile ca-cert.pem &&
+      certtool --generate-privkey --outfile server-key.pem &&
+      printf 'cn = localhost\ndns_name = localhost\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 30\n' >server.info &&
+      certtool --generate-certificate --load-ca-certificate ca-cert.pem --load-ca-privkey ca-key.pem \
+        --load-privkey server-key.pem --template server.info --outfile server-cert.pem) >"$out/certtool.log" 2>&1 ||
+      h_die "certtool failed (see $out/certtool.log)"
+    H_TLS_PKI=$out/pki
+    H_CAIRN_ARGS="${H_CAIRN_ARGS:-} --tls-certificates $out/pki"
+    printf 'mem m0 %s\nexport m0\n' "$size_bytes" ;;
   plain-file) cp "$H_SRC" "$out/f0.img"; printf 'file f0 %s\nexport f0\n' "$out/f0.img" ;;
   linear2)
     truncate -s $((size_bytes + (2 << 20))) "$out/f0.img"
@@ -87,7 +101,7 @@ esac >"$out/cairn.stack"
 h_start_cairn cairn unix "$out/cairn.stack" || h_die "Cairn did not start: $H_WHY"
 pid=$H_PID
 uri=$H_URI
-if [[ $stack == plain-mem || $stack == depth8 || $stack == linear2 || $stack == striped ]]; then
+if [[ $stack == plain-mem || $stack == tls-mem || $stack == depth8 || $stack == linear2 || $stack == striped ]]; then
   nbdcopy "$H_SRC" "$uri"
 fi
 h_workload "$uri" mix4k-q32 "$size_bytes" 3 "$out/warmup.json" >/dev/null || true

@@ -91,8 +91,9 @@ record NbdUris(String listenHost, int tcpPort, Path socket, ServerTls tls) {
             if (object != null) {
                 String server = overTcp ? "server.type=inet,server.host=" + qemuValue(host()) + ",server.port=" + tcpPort
                         : "server.type=unix,server.path=" + qemuValue(socket.toString());
-                // X.509 over a Unix socket: qemu checks the certificate against a host name it must be given.
-                String hostname = hint.user() == null ? ",tls-hostname=" + qemuValue(host()) : "";
+                // X.509: qemu checks the certificate against a host name, over a Unix socket one it must be
+                // given: localhost, the name certificates for a local server carry.
+                String hostname = hint.user() == null ? ",tls-hostname=" + qemuValue(overTcp ? host() : "localhost") : "";
                 String opts = "driver=nbd," + server + (export.isEmpty() ? "" : ",export=" + qemuValue(export))
                         + ",tls-creds=tls0" + hostname;
                 out.add("qemu-io --object " + shellQuote(object) + " --image-opts " + shellQuote(opts) + " " + io);

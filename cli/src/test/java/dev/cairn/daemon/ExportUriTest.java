@@ -127,7 +127,7 @@ class ExportUriTest {
                 new TlsConfig(TlsMode.REQUIRE, new TlsConfig.X509(files.pki, false))));
         assertThat(unixOnly.examples("v")).containsExactly("qemu-io --object tls-creds-x509,id=tls0,dir=" + files.pki
                 + ",endpoint=client --image-opts driver=nbd,server.type=unix,server.path=/run/c/nbd.sock,export=v,"
-                + "tls-creds=tls0,tls-hostname=127.0.0.1 -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M'",
+                + "tls-creds=tls0,tls-hostname=localhost -c 'write -P 0xab 0 1M' -c 'read -P 0xab 0 1M'",
                 "nbdinfo 'nbds+unix:///v?socket=/run/c/nbd.sock&tls-certificates=" + files.pki + "'");
     }
 
