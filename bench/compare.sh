@@ -22,6 +22,9 @@
 #             striped,depth,cold-mem,cold-file (cold: a fresh server for every run, see group_cold),
 #             thin (a thin pool's clone and snapshot against qcow2 overlays and nbdkit's cow filter),
 #             tls (X.509 over a Unix socket against nbdkit and qemu-nbd, and Cairn in plaintext; see group_tls)
+#             Not in the defaults: rbd (a one-OSD Ceph cluster: Cairn's rbd: leaf vs qemu-nbd's rbd driver vs
+#             rbd bench; needs ceph-mon/mgr/osd, ceph-common, qemu-block-extra) and nbd-hop (Cairn's nbd:
+#             leaf vs nbdkit's nbd plugin vs the remote read directly); see group_rbd and group_nbd_hop
 #   --src     which Cairn to measure (see bench/harness/build.sh); default head
 #   --jfr     record a JFR profile of every Cairn server into DIR/jfr (settings=profile)
 #
@@ -639,6 +642,116 @@ group_tls() {
   unset H_TLS_PKI
 }
 
+# Rounds of WORKLOADS over SUBJ, the order rotating by one each round, like run_rounds, but each subject's
+# results go under its own stack label (remote_stack_of, set by the group) and a subject named rbd-bench is
+# run by measure_rbd_bench. Used by group_rbd and group_nbd_hop.
+declare -A remote_stack_of=()
+run_remote_rounds() {
+  local r w i s n=${#SUBJ[@]}
+  for ((r = 1; r <= rounds; r++)); do
+    h_log "  round $r/$rounds"
+    for w in "$@"; do
+      for ((i = 0; i < n; i++)); do
+        s=${SUBJ[$(((i + r - 1) % n))]}
+        if [[ $s == rbd-bench ]]; then
+          measure_rbd_bench "${remote_stack_of[$s]}" "$w" "$r"
+        else
+          measure "${remote_stack_of[$s]}" unix "$s" "$w" "$r" "$size_bytes"
+        fi
+      done
+    done
+  done
+}
+
+# rbd bench on image rbd/bench as the librbd limit of workload $2 (the same I/O size, depth and pattern as
+# the fio workload of that name; --io-total bounds it instead of a time: 4k runs 32768 I/Os, 1M runs the
+# whole image). Prints a results.tsv line like measure.
+measure_rbd_bench() {
+  local stack=$1 w=$2 r=$3 type pattern bs threads total log ops value unit
+  case $w in
+    rr4k-q32) type=read pattern=rand bs=4096 threads=32 total=$((32768 * 4096)) ;;
+    rw4k-q32) type=write pattern=rand bs=4096 threads=32 total=$((32768 * 4096)) ;;
+    sr1m-q8) type=read pattern=seq bs=1048576 threads=8 total=$size_bytes ;;
+    sw1m-q8) type=write pattern=seq bs=1048576 threads=8 total=$size_bytes ;;
+    *) h_die "rbd bench has no workload $w" ;;
+  esac
+  log=$H_RUN/$stack-rbd-bench-$w-$r.log
+  if ! timeout -k 5 600 rbd -c "$CEPH_CONF" bench --io-type $type --io-pattern $pattern --io-size $bs \
+      --io-threads $threads --io-total $total rbd/bench >"$log" 2>&1; then
+    h_log "    rbd-bench $w: FAILED ($(tail -n1 "$log"))"
+    printf '%s\tunix\trbd-bench\t%s\t%s\tNaN\tfailed\t0\n' "$stack" "$w" "$r" >>"$results"
+    return 0
+  fi
+  # the summary line: "elapsed: 3   ops: 32768   ops/sec: 9841.2   bytes/sec: 38 MiB/s"
+  ops=$(awk '/^elapsed:/ {for (i = 1; i < NF; i++) if ($i == "ops/sec:") v = $(i + 1)} END {print v}' "$log")
+  if ((bs == 4096)); then
+    value=$(awk -v o="$ops" 'BEGIN {printf "%.0f", o}') unit=IOPS
+  else
+    value=$(awk -v o="$ops" -v b="$bs" 'BEGIN {printf "%.1f", o * b / 1048576}') unit=MiB/s
+  fi
+  printf '%s\tunix\trbd-bench\t%s\t%s\t%s\t%s\t%s\n' "$stack" "$w" "$r" "$value" "$unit" "$total" >>"$results"
+  h_log "    rbd-bench $w: $value $unit"
+}
+
+# RBD (issue 21), on one throwaway Ceph cluster (harness/ceph.sh: one monitor, one manager, one memstore
+# OSD on loopback, so Ceph's own CPU work competes with the servers and clients for the same cores).
+# Three images get the same data (rbd import of the random source): Cairn serves rbd/cairn through its rbd:
+# leaf (a linear table over it: the leaf SPI finds rbd: by scheme), qemu-nbd serves rbd/qemu through qemu's
+# rbd driver (qemu-block-extra), and rbd bench runs on rbd/bench as the librbd limit (stack rbd-librbd).
+# Separate images, because two librbd clients writing one image pass its exclusive lock back and forth.
+# Every librbd client uses Ceph's defaults (rbd cache on, write-around). The three alternate in each round.
+group_rbd() {
+  local stack=rbd g=$data/rbd s w
+  mkdir -p "$g"
+  h_need_tools ceph-mon ceph-mgr ceph-osd ceph rbd monmaptool
+  # shellcheck source=harness/ceph.sh
+  source "$here/harness/ceph.sh"
+  SUBJ=(cairn qemu-nbd rbd-bench)
+  remote_stack_of=([cairn]=rbd [qemu-nbd]=rbd [rbd-bench]=rbd-librbd)
+  S_PROC=([cairn]=cairn [qemu-nbd]=qemu-nbd [rbd-bench]=rbd-bench)
+  if ! ceph_start "$g/ceph" $((3 * size_bytes + (1 << 30))); then
+    for s in "${SUBJ[@]}"; do S_WHY[$s]="ceph did not start: $H_WHY"; done
+    ceph_stop
+    return 0
+  fi
+  h_log "  ceph up: $CEPH_CONF; importing 3 images of $size"
+  for s in cairn qemu bench; do
+    timeout -k 5 900 rbd -c "$CEPH_CONF" import --no-progress "$H_SRC" "rbd/$s" || h_die "rbd import rbd/$s failed"
+  done
+  SUBJ=()
+  printf 'device r0\n0 %s linear rbd:rbd/cairn?conf=%s 0\nexport r0\n' "$sectors" "$CEPH_CONF" >"$g/cairn.stack"
+  add_subject cairn cairn h_start_cairn cairn-rbd unix "$g/cairn.stack"
+  add_subject qemu-nbd qemu-nbd h_start_qemu qemu-rbd unix -f raw "rbd:rbd/qemu:conf=$CEPH_CONF"
+  warm_up 0
+  SUBJ+=(rbd-bench)
+  for w in rr4k-q32 sr1m-q8; do measure_rbd_bench rbd-warmup "$w" 0 >/dev/null 2>&1; done
+  sed -i '/^rbd-warmup\t/d' "$results"
+  run_remote_rounds rr4k-q32 rw4k-q32 sr1m-q8 sw1m-q8
+  stop_group
+  P_PID=()
+  ceph_stop
+}
+
+# nbd: leaf (issue 21): the cost of one hop. One Cairn server ("remote") exports a memory store filled with
+# the random source; it is read directly (stack nbd-hop-direct), through a second Cairn whose table is a
+# linear over nbd+unix:///?socket=REMOTE (the nbd: client leaf, multi-conn), and through nbdkit's nbd plugin
+# pointed at the same socket (both under stack nbd-hop, Cairn against nbdkit). All three alternate.
+group_nbd_hop() {
+  local g=$data/nbd-hop remote_sock
+  mkdir -p "$g"
+  printf 'mem m0 %s\nexport m0\n' "$size_bytes" >"$g/remote.stack"
+  remote_stack_of=([direct]=nbd-hop-direct [cairn]=nbd-hop [nbdkit]=nbd-hop)
+  add_subject direct cairn-remote h_start_cairn cairn-remote unix "$g/remote.stack"
+  [[ -z ${S_WHY[direct]:-} ]] || return 0
+  remote_sock=$H_RUN/cairn-remote.sock
+  nbdcopy "$H_SRC" "${S_URI[direct]}" 2>>"$H_RUN/warmup.err" || h_log "  prefill of the remote failed"
+  printf 'device h0\n0 %s linear nbd+unix:///?socket=%s 0\nexport h0\n' "$sectors" "$remote_sock" >"$g/hop.stack"
+  add_subject cairn cairn h_start_cairn cairn-hop unix "$g/hop.stack"
+  add_subject nbdkit nbdkit h_start_nbdkit nbdkit-hop unix nbd socket="$remote_sock"
+  warm_up 0
+  run_remote_rounds "${workloads[@]}"
+}
+
 # Records a subject that could not start as one "n/a" line, so the summary can say why.
 note_unavailable() {
   local stack=$1 transport=$2 s
@@ -667,6 +780,8 @@ for grp in "${group_list[@]}"; do
     cold-file) group_cold file; stack=cold-file transport=unix ;;
     thin) group_thin; stack=thin transport=unix ;;
     tls) group_tls; stack=tls transport=unix ;;
+    rbd) group_rbd; stack=rbd transport=unix ;;
+    nbd-hop) group_nbd_hop; stack=nbd-hop transport=unix ;;
     *) h_die "unknown group $grp (see --help)" ;;
   esac
   note_unavailable "$stack" "$transport"
@@ -678,4 +793,7 @@ echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 
 h_log "report"
 python3 "$here/harness/report.py" --out "$out" --charts "$charts" --mode "$mode"
+if [[ ,$groups, == *,rbd,* || ,$groups, == *,nbd-hop,* ]]; then
+  python3 "$here/harness/remote_report.py" "$results" >>"$out/summary.md"
+fi
 h_log "summary: $out/summary.md, charts: $charts"

@@ -225,6 +225,8 @@ def charts(out, chart_dir, medians, units, resources, mode):
         by_group.setdefault((s, t), []).append((w, cols))
     for (s, t), items in by_group.items():
         present = [c for c in COLUMNS if any(c in cols for _, cols in items)]
+        if not present:
+            continue  # no server of the usual columns (e.g. rbd-librbd: rbd bench alone; see remote_report.py)
         path = os.path.join(dat, f"{s}-{t}.dat")
         with open(path, "w") as f:
             f.write("# workload " + " ".join(present) + "\n")

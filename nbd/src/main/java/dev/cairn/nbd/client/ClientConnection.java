@@ -28,6 +28,12 @@ import java.util.logging.Logger;
  * WRITE's payload straight from the bio's segments, gathered with its header) and a reader thread that
  * matches replies to requests by cookie (simple or structured; a READ's data goes straight into the bio).
  *
+ * <p><b>System calls.</b> At queue depth 32 of 4 KiB reads the socket, not the data, is the cost: the writer
+ * sends every request queued when it wakes in one gathering write (up to {@value #MAX_BATCH}), and the reader
+ * reads the socket into a {@value #IN_BUFFER_BYTES}-byte buffer and parses reply headers (and payloads under
+ * {@value #DIRECT_READ_MIN_BYTES} bytes, copied into the bio) from it, instead of a read per header field;
+ * larger payloads are read straight into the bio once the buffer is drained.
+ *
  * <p>When the socket fails (an I/O error, a protocol error, the server closing it, {@link #kill}), every
  * request in flight or queued on it fails with IOERR exactly once and the owner hears of it through the
  * {@code onDead} callback; the connection is never used again.
@@ -39,6 +45,11 @@ final class ClientConnection {
     private static final Logger LOG = Logger.getLogger(ClientConnection.class.getName());
     /** Sentinel that makes the writer send NBD_CMD_DISC and stop. */
     private static final ClientRequest DISCONNECT = new ClientRequest(CMD_DISC, 0, 0, 0, null, 0, s -> { }, false);
+    /** Most requests one gathering write sends. */
+    private static final int MAX_BATCH = 64;
+    private static final int IN_BUFFER_BYTES = 256 * 1024;
+    /** Payloads at least this long skip the read buffer (when it is empty) and land in the bio directly. */
+    private static final int DIRECT_READ_MIN_BYTES = 64 * 1024;
 
     final NegotiatedExport export;
     private final String name;
@@ -47,6 +58,8 @@ final class ClientConnection {
     private final LinkedBlockingQueue<ClientRequest> sendQueue = new LinkedBlockingQueue<>();
     private final ConcurrentHashMap<Long, ClientRequest> inFlight = new ConcurrentHashMap<>();
     private long nextCookie = 1; // writer thread only
+    /** Bytes read from the socket and not parsed yet, between position and limit (reader thread only). */
+    private final ByteBuffer in = ByteBuffer.allocateDirect(IN_BUFFER_BYTES).flip();
     private volatile boolean dead;
     private volatile String deathReason;
     private final Thread reader;
@@ -194,40 +207,55 @@ final class ClientConnection {
     // ---------------------------------------------------------------- writer
 
     private void writeLoop() {
-        ByteBuffer header = ByteBuffer.allocate(REQUEST_HEADER_BYTES);
+        ByteBuffer headers = ByteBuffer.allocateDirect(REQUEST_HEADER_BYTES * MAX_BATCH);
+        List<ClientRequest> batch = new ArrayList<>(MAX_BATCH);
+        List<ByteBuffer> parts = new ArrayList<>(MAX_BATCH * 2);
         try {
             while (!dead) {
-                ClientRequest r = sendQueue.take();
-                if (r == DISCONNECT) {
-                    header.clear();
-                    NbdWire.putRequest(header, 0, CMD_DISC, 0, 0, 0);
-                    writeFully(header.flip());
+                batch.clear();
+                batch.add(sendQueue.take());
+                sendQueue.drainTo(batch, MAX_BATCH - 1);
+                parts.clear();
+                long total = 0;
+                boolean disconnect = false;
+                for (int i = 0; i < batch.size(); i++) {
+                    ClientRequest r = batch.get(i);
+                    ByteBuffer header = headers.slice(i * REQUEST_HEADER_BYTES, REQUEST_HEADER_BYTES);
+                    if (r == DISCONNECT) {
+                        NbdWire.putRequest(header, 0, CMD_DISC, 0, 0, 0);
+                        parts.add(header.flip());
+                        total += REQUEST_HEADER_BYTES;
+                        failFrom(batch, i + 1); // queued after the disconnect: never sent
+                        disconnect = true;
+                        break;
+                    }
+                    long cookie = nextCookie++;
+                    r.cookie = cookie;
+                    r.sentNanos = System.nanoTime();
+                    inFlight.put(cookie, r);
+                    // happens-before: kill() sets dead, then drains inFlight; if it drained before our put, the
+                    // request is ours to fail, with the rest of the batch that was never put.
+                    if (dead && inFlight.remove(cookie) != null) {
+                        r.finish(BioStatus.IOERR);
+                        failFrom(batch, i + 1);
+                        return;
+                    }
+                    NbdWire.putRequest(header, r.commandFlags, r.type, cookie, r.offsetBytes, r.lengthBytes);
+                    parts.add(header.flip());
+                    total += REQUEST_HEADER_BYTES;
+                    if (r.type == CMD_WRITE) {
+                        r.bio.forRange(r.bioOffsetBytes, r.lengthBytes, (seg, segOff, len, bioOff) ->
+                                parts.add(seg.asSlice(segOff, len).asByteBuffer()));
+                        total += r.lengthBytes;
+                    }
+                }
+                ByteBuffer[] bufs = parts.toArray(ByteBuffer[]::new);
+                while (total > 0) {
+                    total -= wire.write(bufs);
+                }
+                if (disconnect) {
                     wire.shutdownOutput();
                     return;
-                }
-                long cookie = nextCookie++;
-                r.cookie = cookie;
-                r.sentNanos = System.nanoTime();
-                inFlight.put(cookie, r);
-                if (dead && inFlight.remove(cookie) != null) {
-                    r.finish(BioStatus.IOERR);
-                    return;
-                }
-                header.clear();
-                NbdWire.putRequest(header, r.commandFlags, r.type, cookie, r.offsetBytes, r.lengthBytes);
-                header.flip();
-                if (r.type == CMD_WRITE) {
-                    List<ByteBuffer> parts = new ArrayList<>(4);
-                    parts.add(header);
-                    r.bio.forRange(r.bioOffsetBytes, r.lengthBytes, (seg, segOff, len, bioOff) ->
-                            parts.add(seg.asSlice(segOff, len).asByteBuffer()));
-                    ByteBuffer[] bufs = parts.toArray(ByteBuffer[]::new);
-                    long total = REQUEST_HEADER_BYTES + (long) r.lengthBytes;
-                    while (total > 0) {
-                        total -= wire.write(bufs);
-                    }
-                } else {
-                    writeFully(header);
                 }
             }
         } catch (InterruptedException e) {
@@ -237,10 +265,12 @@ final class ClientConnection {
         }
     }
 
-    private void writeFully(ByteBuffer b) throws IOException {
-        ByteBuffer[] one = {b};
-        while (b.hasRemaining()) {
-            wire.write(one);
+    /** Fails the requests of {@code batch} from index {@code from} on: taken off the queue, never sent. */
+    private static void failFrom(List<ClientRequest> batch, int from) {
+        for (int i = from; i < batch.size(); i++) {
+            if (batch.get(i) != DISCONNECT) {
+                batch.get(i).finish(BioStatus.IOERR);
+            }
         }
     }
 
@@ -374,11 +404,29 @@ final class ClientConnection {
         return b.flip();
     }
 
-    /** Fills {@code b}; false only when {@code eofOk} and the stream ended before any byte. */
+    /**
+     * Fills {@code b} from the read buffer, refilling it from the socket, or (for a long payload once the
+     * buffer is empty) from the socket directly; false only when {@code eofOk} and the stream ended before
+     * any byte.
+     */
     private boolean readFully(ByteBuffer b, boolean eofOk) throws IOException {
         boolean any = false;
         while (b.hasRemaining()) {
-            int n = wire.read(b);
+            if (in.hasRemaining()) {
+                int n = Math.min(in.remaining(), b.remaining());
+                b.put(in.slice(in.position(), n));
+                in.position(in.position() + n);
+                any = true;
+                continue;
+            }
+            int n;
+            if (b.remaining() >= DIRECT_READ_MIN_BYTES) {
+                n = wire.read(b);
+            } else {
+                in.clear();
+                n = wire.read(in);
+                in.flip();
+            }
             if (n < 0) {
                 if (eofOk && !any) {
                     return false;
