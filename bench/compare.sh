@@ -25,6 +25,8 @@
 #             Not in the defaults: rbd (a one-OSD Ceph cluster: Cairn's rbd: leaf vs qemu-nbd's rbd driver vs
 #             rbd bench; needs ceph-mon/mgr/osd, ceph-common, qemu-block-extra) and nbd-hop (Cairn's nbd:
 #             leaf vs nbdkit's nbd plugin vs the remote read directly); see group_rbd and group_nbd_hop
+#             log-writes-file,log-writes-mem,log-replay (not in the defaults: issue 19's log-writes rows, see
+#             group_log_writes and group_log_replay; summary in DIR/log-writes.md)
 #   --src     which Cairn to measure (see bench/harness/build.sh); default head
 #   --jfr     record a JFR profile of every Cairn server into DIR/jfr (settings=profile)
 #
@@ -752,6 +754,138 @@ group_nbd_hop() {
   run_remote_rounds "${workloads[@]}"
 }
 
+# log-writes overhead (issue 19): 4 KiB random writes with a FLUSH every 32 writes (fio --fsync=32, at q1 and
+# q32) through a log-writes device, against the same data store behind a linear device (the stack without
+# log-writes). The log grows by 4.5 KiB per write, so each round starts every subject afresh (order rotating):
+# new data and log (file row: the data file a copy of the random data, the log a sparse 16 GiB file; mem row:
+# MemoryStores), a new server, 2 s of the q32 workload as warm-up (not measured), then each workload once.
+# Per run, the server's CPU ticks and fio's write and FLUSH counts go to DIR/log-writes.tsv. After each
+# log-writes server of the file row stops (its log then ends with dm-log-writes-end), harness/lwcount.py reads
+# the log in the kernel's format and counts its write and FLUSH entries: the server-side proof of what fio sent,
+# written to DIR/log-writes-counts.tsv next to fio's own totals for that server's life.
+group_log_writes() {
+  local kind=$1 stack=log-writes-$1 transport=unix g=$data/log-writes-$1 r i s n name c0 c1 json w table
+  local subjects=(linear log-writes) wl=(rw4k-q1-fsync32 rw4k-q32-fsync32) log_bytes=$((16 << 30))
+  [[ $kind == mem ]] && log_bytes=$((6 << 30))
+  mkdir -p "$g"
+  [[ -f $out/log-writes.tsv ]] || printf 'stack\tsubject\tworkload\tround\twrite_iops\twrites\tflushes\tcpu_ticks\tclk_tck\n' >"$out/log-writes.tsv"
+  [[ -f $out/log-writes-counts.tsv ]] ||
+    printf 'stack\tround\tlog_writes\tlog_flushes\tlog_complete\tfio_writes\tfio_flushes\n' >"$out/log-writes-counts.tsv"
+  n=${#subjects[@]}
+  for ((r = 1; r <= rounds; r++)); do
+    h_log "  round $r/$rounds"
+    for ((i = 0; i < n; i++)); do
+      s=${subjects[$(((i + r - 1) % n))]}
+      SUBJ=()
+      S_WHY=()
+      name=lw-$kind-$s-$r
+      rm -f "$g/data.img" "$g/log.img"
+      if [[ $s == linear ]]; then table="0 $sectors linear d0 0"; else table="0 $sectors log-writes d0 lg"; fi
+      {
+        if [[ $kind == file ]]; then
+          copy_file "$g/data.img"
+          truncate -s "$log_bytes" "$g/log.img"
+          echo "file d0 $g/data.img"
+          echo "file lg $g/log.img"
+        else
+          echo "mem d0 $size_bytes cache" # a write cache, so that the linear stack is offered FLUSH too
+          echo "mem lg $log_bytes"
+        fi
+        echo "device dev"
+        echo "$table"
+        echo "export dev"
+      } >"$g/cairn.stack"
+      add_subject "$s" "$s" h_start_cairn "$name" $transport "$g/cairn.stack"
+      if [[ -n ${S_WHY[$s]:-} ]]; then
+        printf '%s\t%s\t%s\t-\t%s\tNaN\tn/a: %s\t0\n' "$stack" $transport "$s" "$r" "${S_WHY[$s]}" >>"$results"
+        continue
+      fi
+      h_workload "${S_URI[$s]}" rw4k-q32-fsync32 "$size_bytes" 2 "$H_RUN/$name-warm.json" >/dev/null ||
+        h_log "  warm-up of $s failed"
+      for w in "${wl[@]}"; do
+        c0=$(h_cpu_ticks "${S_PID[$s]}")
+        measure "$stack" $transport "$s" "$w" "$r" "$size_bytes"
+        c1=$(h_cpu_ticks "${S_PID[$s]}")
+        json=$H_RUN/$stack-$transport-$s-$w-$r.json
+        jq -r --arg st "$stack" --arg s "$s" --arg w "$w" --arg r "$r" --arg t $((c1 - c0)) --arg hz "$H_CLK_TCK" \
+          '.jobs[0] | [$st, $s, $w, $r, .write.iops, .write.total_ios, .sync.total_ios, $t, $hz] | @tsv' "$json" \
+          >>"$out/log-writes.tsv" 2>/dev/null || h_log "    $s $w: no fio result"
+      done
+      sample_peak "$s"
+      h_stop_pid "${S_PID[$s]}"
+      unset "P_PID[$s]"
+      if grep -q 'logging disabled' "$H_RUN/$name.log" 2>/dev/null; then
+        h_log "  $s: logging was disabled during the run (see $H_RUN/$name.log): its numbers do not count"
+        printf '%s\t%s\t%s\t-\t%s\tNaN\tinvalid: logging disabled\t0\n' "$stack" $transport "$s" "$r" >>"$results"
+      fi
+      if [[ $kind == file && $s == log-writes ]]; then
+        local counts fio_w fio_f
+        counts=$(python3 "$here/harness/lwcount.py" "$g/log.img") || counts='{}'
+        # what fio sent to this server: warm-up and workloads (h_check_rw's qemu-io writes are not counted)
+        read -r fio_w fio_f < <(cat "$H_RUN/$name-warm.json" "$H_RUN/$stack-$transport-$s-"*"-$r.json" |
+          jq -s -r '[(map(.jobs[0].write.total_ios) | add), (map(.jobs[0].sync.total_ios) | add)] | @tsv')
+        jq -r --arg st "$stack" --arg r "$r" --arg fw "$fio_w" --arg ff "$fio_f" \
+          '[$st, $r, .writes, .flushes, .complete, $fw, $ff] | @tsv' <<<"$counts" >>"$out/log-writes-counts.tsv"
+        h_log "  server-side count: $counts; fio sent writes=$fio_w flushes=$fio_f"
+      fi
+    done
+  done
+  SUBJ=() # each subject's n/a is already recorded
+}
+
+# Replay speed of `cairn log-writes replay` (issue 19). harness LogMakeMain makes a log with the log-writes
+# target over two files: REPLAY_WRITES random 4 KiB writes (200000 in --full, 50000 in --quick), a FLUSH
+# after every 32 and a mark m<N> after every 10000. Then each round runs, in rotating order, `bin/cairn
+# log-writes replay LOG --to FILE` for: the whole log (all), --limit of half its entries (limit-half),
+# --end-mark at the middle mark (end-mark-half) and --limit 0 (start-up: the fixed cost of the command).
+# Entries per second = entries replayed / wall time (JVM start included); the target file is a new sparse
+# file each time. bin/cairn runs the working tree's CLI (it builds cli/target/cairn.jar when missing). xfstests'
+# replay-log is not packaged by Debian 12 (apt-cache search xfstests finds nothing), so it is not compared.
+group_log_replay() {
+  local stack=log-replay transport=unix g=$data/log-replay nw r i c n entries half_mark t0 t1 got args
+  local cases=(all limit-half end-mark-half startup) cairn=$root/bin/cairn
+  nw=${REPLAY_WRITES:-$([[ $mode == full ]] && echo 200000 || echo 50000)}
+  mkdir -p "$g"
+  truncate -s "$size_bytes" "$g/data.img"
+  truncate -s $(((nw + nw / 32 + 64) * 4608 + (1 << 20))) "$g/log.img"
+  "$cairn" --version >/dev/null 2>>"$H_RUN/log-replay.err" || h_die "bin/cairn does not run (see $H_RUN/log-replay.err)"
+  t0=$(date +%s.%N)
+  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$H_JAR" dev.cairn.bench.harness.LogMakeMain \
+    --data "$g/data.img" --log "$g/log.img" --writes "$nw" >"$H_RUN/log-make.out" 2>"$H_RUN/log-make.err" ||
+    h_die "LogMakeMain failed (see $H_RUN/log-make.err)"
+  t1=$(date +%s.%N)
+  entries=$(python3 "$here/harness/lwcount.py" "$g/log.img" | jq -r .entries)
+  h_log "  made a log of $entries entries ($(cat "$H_RUN/log-make.out")) in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s"
+  half_mark=m$((nw / 10000 / 2))
+  n=${#cases[@]}
+  for ((r = 1; r <= rounds; r++)); do
+    h_log "  round $r/$rounds"
+    for ((i = 0; i < n; i++)); do
+      c=${cases[$(((i + r - 1) % n))]}
+      case $c in
+        all) args=() ;;
+        limit-half) args=(--limit $((entries / 2))) ;;
+        end-mark-half) args=(--end-mark "$half_mark") ;;
+        startup) args=(--limit 0) ;;
+      esac
+      rm -f "$g/target.img"
+      truncate -s "$size_bytes" "$g/target.img"
+      t0=$(date +%s.%N)
+      if ! "$cairn" log-writes replay "$g/log.img" --to "$g/target.img" "${args[@]}" >"$H_RUN/replay-$c-$r.out" 2>&1; then
+        h_log "    $c: FAILED ($(head -c 300 "$H_RUN/replay-$c-$r.out" | tr '\n' ' '))"
+        printf '%s\t%s\tcairn\t%s\t%s\tNaN\tfailed\t0\n' $stack $transport "$c" "$r" >>"$results"
+        continue
+      fi
+      t1=$(date +%s.%N)
+      got=$(sed -n 's/^replayed \([0-9]*\) of .*/\1/p' "$H_RUN/replay-$c-$r.out")
+      awk -v s=$stack -v t=$transport -v c="$c" -v r="$r" -v n="$got" -v a="$t0" -v b="$t1" \
+        'BEGIN {printf "%s\t%s\tcairn\t%s\t%s\t%.0f\tentries/s\t%d\n", s, t, c, r, n / (b - a), n}' >>"$results"
+      h_log "    $c: $got entries in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
+    done
+  done
+  printf 'log-replay\tentries\t%s\twrites\t%s\n' "$entries" "$nw" >"$out/log-replay.txt"
+}
+
 # Records a subject that could not start as one "n/a" line, so the summary can say why.
 note_unavailable() {
   local stack=$1 transport=$2 s
@@ -782,6 +916,9 @@ for grp in "${group_list[@]}"; do
     tls) group_tls; stack=tls transport=unix ;;
     rbd) group_rbd; stack=rbd transport=unix ;;
     nbd-hop) group_nbd_hop; stack=nbd-hop transport=unix ;;
+    log-writes-file) group_log_writes file; stack=log-writes-file transport=unix ;;
+    log-writes-mem) group_log_writes mem; stack=log-writes-mem transport=unix ;;
+    log-replay) group_log_replay; stack=log-replay transport=unix ;;
     *) h_die "unknown group $grp (see --help)" ;;
   esac
   note_unavailable "$stack" "$transport"
@@ -792,8 +929,15 @@ done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 
 h_log "report"
-python3 "$here/harness/report.py" --out "$out" --charts "$charts" --mode "$mode"
-if [[ ,$groups, == *,rbd,* || ,$groups, == *,nbd-hop,* ]]; then
-  python3 "$here/harness/remote_report.py" "$results" >>"$out/summary.md"
+if [[ -f $out/log-writes.tsv || -f $out/log-replay.txt ]]; then
+  python3 "$here/harness/lwreport.py" --out "$out" >"$out/log-writes.md" && h_log "log-writes summary: $out/log-writes.md"
 fi
-h_log "summary: $out/summary.md, charts: $charts"
+if [[ -n $(awk -F'\t' 'NR > 1 && $1 !~ /^log-(writes|replay)/' "$results") ]]; then
+  python3 "$here/harness/report.py" --out "$out" --charts "$charts" --mode "$mode"
+  if [[ ,$groups, == *,rbd,* || ,$groups, == *,nbd-hop,* ]]; then
+    python3 "$here/harness/remote_report.py" "$results" >>"$out/summary.md"
+  fi
+else
+  h_log "only log-writes groups ran: no summary.md"
+fi
+if [[ -f $out/summary.md ]]; then h_log "summary: $out/summary.md, charts: $charts"; fi

@@ -344,6 +344,9 @@ h_start_nbdserver() {
 #   mix4k-q1/q32 fio randrw 70/30 4k        IOPS       sr1m-q8 / sw1m-q8 fio 1M seq     MiB/s
 #   first4k-q32 / rewrite4k-q32: fio randwrite 4k over the first SIZE bytes, every block exactly once (not
 #               time based): the snapshot rows' first write (copy-out) and rewrite.
+#   rw4k-q1-fsync32 / rw4k-q32-fsync32: fio randwrite 4k with --fsync=32, which the nbd engine sends as
+#               NBD_CMD_FLUSH (the log-writes rows). fio before 3.37 (Debian 12 has 3.33) sends more FLUSHes than
+#               asked at iodepth > 1 (fio PR #1754): at q1 it is exactly one per 32 writes.
 
 h_fio() {
   local uri=$1 out=$2
@@ -374,6 +377,8 @@ h_workload() {
     mix4k-q32) h_fio "$uri" "$out" --rw=randrw --rwmixread=70 --bs=4k --iodepth=32 --norandommap "${common[@]}" ;;
     sr1m-q8) h_fio "$uri" "$out" --rw=read --bs=1M --iodepth=8 "${common[@]}" ;;
     sw1m-q8) h_fio "$uri" "$out" --rw=write --bs=1M --iodepth=8 "${common[@]}" ;;
+    rw4k-q1-fsync32) h_fio "$uri" "$out" --rw=randwrite --bs=4k --iodepth=1 --fsync=32 --norandommap "${common[@]}" ;;
+    rw4k-q32-fsync32) h_fio "$uri" "$out" --rw=randwrite --bs=4k --iodepth=32 --fsync=32 --norandommap "${common[@]}" ;;
     first4k-q32 | rewrite4k-q32) h_fio "$uri" "$out" --rw=randwrite --bs=4k --iodepth=32 --size="$size" ;;
     *) h_die "unknown workload $w" ;;
   esac || return 1

@@ -47,7 +47,9 @@ import picocli.CommandLine.Option;
  *
  * <p>The stack file, one directive per line ({@code #} starts a comment):
  * <pre>
- * mem   NAME SIZE              a MemoryStore leaf (SIZE with K, M, G suffixes)
+ * mem   NAME SIZE [cache]      a MemoryStore leaf (SIZE with K, M, G suffixes); with cache it advertises a
+ *                              write cache (FLUSH and FUA accepted, nothing to do), so that a stack without
+ *                              log-writes receives the same FLUSHes over NBD as one with it
  * file  NAME PATH [direct]     a FileStore leaf over an existing file
  * device NAME                  a mapped device; the dmsetup table lines that follow are its table
  * 0 2097152 linear base 0
@@ -279,7 +281,10 @@ public final class StackServeMain implements Callable<Integer> {
             switch (w[0]) {
                 case "mem" -> {
                     need(w, 3, lineNo);
-                    MemoryStore store = new MemoryStore(w[1], Sizes.parseBytes("size", w[2]));
+                    BlockDevice store = new MemoryStore(w[1], Sizes.parseBytes("size", w[2]));
+                    if (w.length > 3 && w[3].equals("cache")) {
+                        store = new CachedLeaf(store);
+                    }
                     registry.addLeaf(w[1], store);
                     leafDevices.put(w[1], store);
                 }

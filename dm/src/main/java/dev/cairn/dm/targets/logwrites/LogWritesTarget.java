@@ -17,6 +17,7 @@ import dev.cairn.dm.Target;
 import dev.cairn.dm.TargetContext;
 import dev.cairn.dm.TargetIo;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -59,11 +60,19 @@ import java.util.logging.Logger;
  *
  * <p>Thread safety: {@code map} and {@code endIo} run concurrently on any thread and touch the lists only
  * under {@link #lock}, for a few list operations. One logger thread (a platform thread, outside any
- * submission, so its idle park needs no before-block hook) takes entries off the logging list and writes
- * them with {@link IoCompletion#submitAndWait}, outside the lock.
+ * submission, so its idle park needs no before-block hook) takes the entries off the logging list (up to
+ * {@link #BATCH_MAX_BYTES}, and never past a FUA or mark, whose super block update must follow it) and
+ * writes them with one {@link IoCompletion#submitAndWait} from a native buffer it owns, outside the lock.
  */
 final class LogWritesTarget implements Target {
     private static final Logger LOG = Logger.getLogger(LogWritesTarget.class.getName());
+
+    /**
+     * Most bytes of consecutive entries the logger writes to the log device at once. A flush releases all the
+     * writes it held together; writing them as one I/O instead of one per entry saves a thread handoff and a
+     * system call per logged write (docs/benchmarks/log-writes.md). An entry larger than this is written alone.
+     */
+    static final int BATCH_MAX_BYTES = 1 << 20;
 
     /** One write, flush, discard or mark on its way to the log (Linux {@code struct pending_block}). */
     private static final class PendingBlock {
@@ -255,49 +264,75 @@ final class LogWritesTarget implements Target {
         return "";
     }
 
-    /** The logger thread (Linux {@code log_writes_kthread}). */
+    /** The logger thread (Linux {@code log_writes_kthread}), one batch of consecutive entries per pass. */
     private void logLoop() {
-        while (true) {
-            PendingBlock b;
-            long sector = 0;
-            boolean write = false;
-            boolean superToo = false;
-            long entries = 0;
-            lock.lock();
-            try {
-                b = logging.pollFirst();
-                if (b == null && stopping) {
-                    return;
-                }
-                if (b != null && loggingEnabled) {
-                    sector = nextSector;
-                    if ((b.flags & LogWritesFormat.FLAG_DISCARD) == 0) {
-                        nextSector += b.nrSectors << unitShift;
-                    }
-                    nextSector += 1L << unitShift;
-                    if (nextSector >= endSector) {
-                        LOG.warning(ctx + ": Ran out of space on the logdev; logging disabled");
-                        loggingEnabled = false;
-                    } else {
-                        loggedEntries++;
-                        entries = loggedEntries;
-                        write = true;
-                        superToo = (b.flags & (LogWritesFormat.FLAG_FUA | LogWritesFormat.FLAG_MARK)) != 0;
-                    }
-                }
-            } finally {
-                lock.unlock();
-            }
-            if (b == null) {
-                LockSupport.park(this);
-                continue;
-            }
-            if (write) {
+        ArrayList<PendingBlock> batch = new ArrayList<>();
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment batchBuffer = null;
+            while (true) {
+                batch.clear();
+                long firstSector = 0;
+                long batchBytes = 0;
+                long superEntries = -1;
+                lock.lock();
                 try {
-                    writeEntry(b, sector);
-                    if (superToo) {
+                    if (logging.isEmpty() && stopping) {
+                        return;
+                    }
+                    while (loggingEnabled && !logging.isEmpty()) {
+                        PendingBlock b = logging.peekFirst();
+                        long bytes = entryBytes(b);
+                        if (!batch.isEmpty() && batchBytes + bytes > BATCH_MAX_BYTES) {
+                            break;
+                        }
+                        logging.pollFirst();
+                        long sector = nextSector;
+                        if ((b.flags & LogWritesFormat.FLAG_DISCARD) == 0) {
+                            nextSector += b.nrSectors << unitShift;
+                        }
+                        nextSector += 1L << unitShift;
+                        if (nextSector >= endSector) {
+                            LOG.warning(ctx + ": Ran out of space on the logdev; logging disabled");
+                            loggingEnabled = false;
+                            break;
+                        }
+                        loggedEntries++;
+                        if (batch.isEmpty()) {
+                            firstSector = sector;
+                        }
+                        batch.add(b);
+                        batchBytes += bytes;
+                        if ((b.flags & (LogWritesFormat.FLAG_FUA | LogWritesFormat.FLAG_MARK)) != 0) {
+                            // The super block must count this entry before anything after it is written.
+                            superEntries = loggedEntries;
+                            break;
+                        }
+                    }
+                    if (!loggingEnabled) {
+                        logging.clear(); // as the kernel: once disabled, entries are dropped unlogged
+                        if (batch.isEmpty() && stopping) {
+                            return;
+                        }
+                    }
+                } finally {
+                    lock.unlock();
+                }
+                if (batch.isEmpty()) {
+                    LockSupport.park(this);
+                    continue;
+                }
+                try {
+                    if (batchBytes > BATCH_MAX_BYTES) {
+                        writeAlone(batch.getFirst(), firstSector);
+                    } else {
+                        if (batchBuffer == null) {
+                            batchBuffer = arena.allocate(BATCH_MAX_BYTES, 4096);
+                        }
+                        writeBatch(batch, batchBuffer.asSlice(0, batchBytes), firstSector);
+                    }
+                    if (superEntries >= 0) {
                         flushLog();
-                        writeSuper(entries);
+                        writeSuper(superEntries);
                     }
                 } catch (IOException | RuntimeException e) {
                     LOG.log(Level.WARNING, ctx + ": log write failed; logging disabled", e);
@@ -307,7 +342,34 @@ final class LogWritesTarget implements Target {
         }
     }
 
-    private void writeEntry(PendingBlock b, long sector) throws IOException {
+    /** Header block plus data blocks of {@code b} in the log. */
+    private long entryBytes(PendingBlock b) {
+        return b.buffer != null ? b.buffer.byteSize() : sectorsize;
+    }
+
+    /**
+     * Writes consecutive entries with one log-device write from {@code dst} (native memory the logger owns,
+     * reused for every batch: the write is waited for): one I/O and one thread handoff per batch instead of
+     * one per entry, and a file store writes native memory with a single {@code pwritev}.
+     */
+    private void writeBatch(List<PendingBlock> batch, MemorySegment dst, long sector) throws IOException {
+        long at = 0;
+        for (PendingBlock b : batch) {
+            MemorySegment header = dst.asSlice(at, sectorsize);
+            if (b.buffer != null) {
+                // Its header block is still zero (map copied the data after it); the header goes in below.
+                MemorySegment.copy(b.buffer, 0, dst, at, b.buffer.byteSize());
+            } else {
+                header.fill((byte) 0);
+            }
+            LogWritesFormat.encodeEntry(header, b.sector, b.nrSectors, b.flags, b.mark);
+            at += entryBytes(b);
+        }
+        io(BioOp.WRITE, 0, sector, dst);
+    }
+
+    /** An entry larger than a batch: written from its own buffer. */
+    private void writeAlone(PendingBlock b, long sector) throws IOException {
         MemorySegment buf = b.buffer != null ? b.buffer : MemorySegment.ofArray(new byte[sectorsize]);
         LogWritesFormat.encodeEntry(buf, b.sector, b.nrSectors, b.flags, b.mark);
         io(BioOp.WRITE, 0, sector, buf);

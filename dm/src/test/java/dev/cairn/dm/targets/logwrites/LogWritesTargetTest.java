@@ -205,6 +205,96 @@ class LogWritesTargetTest {
                 "MARK dm-log-writes-end");
     }
 
+    /** Records the size of every WRITE the log device receives. */
+    private static final class CountingLog extends ForwardingDevice {
+        private final List<Integer> writeBytes = new ArrayList<>();
+
+        CountingLog(BlockDevice lower) {
+            super(lower);
+        }
+
+        @Override
+        public void submitBio(Bio bio) {
+            if (bio.op() == BioOp.WRITE) {
+                synchronized (writeBytes) {
+                    writeBytes.add(bio.sizeBytes());
+                }
+            }
+            super.submitBio(bio);
+        }
+
+        List<Integer> writes() {
+            synchronized (writeBytes) {
+                return List.copyOf(writeBytes);
+            }
+        }
+
+        long totalBytes() {
+            return writes().stream().mapToLong(Integer::longValue).sum();
+        }
+    }
+
+    @Test
+    void theWritesAFlushReleasesGoToTheLogInOneWrite() throws Exception {
+        CountingLog counting = new CountingLog(log);
+        dm.addLeaf("clog", counting);
+        MappedDevice md = dm.create("lw", "0 2048 log-writes data clog");
+        assertThat(counting.writes()).containsExactly(512); // the first super block
+        for (int i = 0; i < 32; i++) {
+            assertThat(write(md, i * 8L, 4096, i + 1, 0)).isEqualTo(BioStatus.OK);
+        }
+        assertThat(counting.writes()).hasSize(1); // held until a flush
+        assertThat(Io.flush(stack.submitter(), md)).isEqualTo(BioStatus.OK);
+        // 32 entries of a header block and 8 data blocks, then the FLUSH entry's header block.
+        long batch = (32 * 9 + 1) * 512L;
+        assertThat(Poll.until(() -> counting.totalBytes() == 512 + batch, Duration.ofSeconds(10)))
+                .as("%s", counting.writes()).isTrue();
+        assertThat(counting.writes()).containsExactly(512, (int) batch);
+        dm.remove("lw", false);
+        KernelLog k = readLog(log, LOG_BYTES);
+        assertThat(k.nrEntries).isEqualTo(34);
+        for (int i = 0; i < 32; i++) {
+            assertThat(k.describe().get(i)).isEqualTo("W " + (i * 8) + "+8");
+            assertThat(k.entries.get(i).data()).isEqualTo(pattern(i * 8L, 4096, i + 1));
+        }
+        assertThat(k.describe().subList(32, 34)).containsExactly("FLUSH", "MARK dm-log-writes-end");
+    }
+
+    @Test
+    void aBatchStopsAtItsSizeLimitAndAtEachFuaOrMark() throws Exception {
+        CountingLog counting = new CountingLog(log);
+        dm.addLeaf("clog", counting);
+        MappedDevice md = dm.create("lw", "0 2048 log-writes data clog");
+        // 300 writes of 4 KiB (4608 bytes each in the log) are more than one batch.
+        int n = 300;
+        for (int i = 0; i < n; i++) {
+            assertThat(write(md, (i % 256) * 8L, 4096, i + 1, 0)).isEqualTo(BioStatus.OK);
+        }
+        assertThat(Io.flush(stack.submitter(), md)).isEqualTo(BioStatus.OK);
+        long entryBytes = (n * 9L + 1) * 512;
+        // Logged before the FUA write arrives, or the FUA write could join the second batch.
+        assertThat(Poll.until(() -> counting.totalBytes() == 512 + entryBytes, Duration.ofSeconds(10)))
+                .as("%s", counting.writes()).isTrue();
+        assertThat(write(md, 8, 4096, 1000, BioFlags.FUA)).isEqualTo(BioStatus.OK);
+        dm.message("lw", 0, "mark", "m");
+        dm.remove("lw", false);
+        KernelLog k = readLog(log, LOG_BYTES);
+        assertThat(k.nrEntries).isEqualTo(n + 4);
+        for (int i = 0; i < n; i++) {
+            assertThat(k.entries.get(i).data()).as("entry %d", i).isEqualTo(pattern((i % 256) * 8L, 4096, i + 1));
+        }
+        assertThat(k.describe().subList(n, n + 4)).containsExactly("FLUSH", "W FUA 8+8", "MARK m", "MARK dm-log-writes-end");
+        assertThat(k.entries.get(n + 1).data()).isEqualTo(pattern(8, 4096, 1000));
+        List<Integer> w = counting.writes();
+        assertThat(w).allSatisfy(bytes -> assertThat(bytes).isLessThanOrEqualTo(LogWritesTarget.BATCH_MAX_BYTES));
+        // Entries: 300 writes + flush in 2 batches; then the FUA write and the mark each alone, each followed by a
+        // super block; the end mark and its super block. Plus the first super block.
+        int perBatch = LogWritesTarget.BATCH_MAX_BYTES / (9 * 512);
+        assertThat(w.get(1)).isEqualTo(perBatch * 9 * 512);
+        assertThat((long) w.get(2)).isEqualTo(entryBytes - w.get(1));
+        assertThat(w.subList(3, w.size())).containsExactly(9 * 512, 512, 512, 512, 512, 512);
+    }
+
     @Test
     void statusCountsEntriesAndTheHighestAllocatedLogSector() throws Exception {
         MappedDevice md = dm.create("lw", "0 2048 log-writes data log");
