@@ -74,7 +74,7 @@ public final class IoCompletion implements ParkRecord.Blocker {
 
     private boolean awaitSlow(long timeoutNanos) {
         long deadline = System.nanoTime() + timeoutNanos;
-        return Parking.park(submitter, this, sync::isDone, () -> {
+        return Parking.park(submitter, this, hook == null ? null : sync::isDone, () -> {
             if (timeoutNanos < 0) {
                 sync.acquireSharedInterruptibly(1);
                 return true;

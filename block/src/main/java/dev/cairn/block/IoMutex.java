@@ -58,7 +58,7 @@ public final class IoMutex implements ParkRecord.Blocker {
                 return;
             }
         }
-        Parking.park(submitter, this, () -> !sync.isLocked(), () -> {
+        Parking.park(submitter, this, hook == null ? null : () -> !sync.isLocked(), () -> {
             sync.lockInterruptibly();
             return true;
         });

@@ -86,7 +86,8 @@ public final class IoRwSemaphore implements ParkRecord.Blocker {
                 return;
             }
         }
-        BooleanSupplier free = exclusive ? () -> !sync.isWriteLocked() && sync.getReadLockCount() == 0
+        BooleanSupplier free = hook == null ? null
+                : exclusive ? () -> !sync.isWriteLocked() && sync.getReadLockCount() == 0
                 : () -> !sync.isWriteLocked();
         Parking.park(submitter, this, free, () -> {
             if (exclusive) {

@@ -21,6 +21,7 @@ final class Parking {
 
     private Parking() {}
 
+    /** {@code ready} is for the submitter's scheduling hook (may be null when it has none). */
     static boolean park(Submitter submitter, ParkRecord.Blocker blocker, BooleanSupplier ready, Wait wait) {
         ParkRecord record = submitter.parkBegin(blocker);
         boolean interrupted = false;

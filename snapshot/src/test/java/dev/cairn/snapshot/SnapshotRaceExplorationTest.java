@@ -264,11 +264,14 @@ class SnapshotRaceExplorationTest {
         }
 
         @Override
-        public void close() throws Exception {
+        public void close() {
             try {
                 reader.join(10_000);
                 writer.join(10_000);
                 assertThat(reader.isAlive() || writer.isAlive()).as("the scenario threads ended").isFalse();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError("interrupted while joining the scenario threads", e);
             } finally {
                 stack.close();
             }

@@ -48,10 +48,15 @@ class ScheduleExplorerTest {
                 }
 
                 @Override
-                public void close() throws Exception {
+                public void close() {
                     submitter.shutdown();
                     for (Thread t : threads) {
-                        t.join(10_000);
+                        try {
+                            t.join(10_000);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            throw new AssertionError(e);
+                        }
                         assertThat(t.isAlive()).as("%s ended", t.getName()).isFalse();
                     }
                 }
