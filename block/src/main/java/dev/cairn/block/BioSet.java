@@ -1,5 +1,6 @@
 package dev.cairn.block;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -39,10 +40,14 @@ public final class BioSet implements AutoCloseable {
 
     private final ReentrantLock rescueLock = new ReentrantLock();
     private final Condition rescueWork = rescueLock.newCondition();
-    private final BioList rescueList = new BioList(); // @GuardedBy("rescueLock")
-    private Thread rescuer; // @GuardedBy("rescueLock")
-    private long rescued; // @GuardedBy("rescueLock")
-    private long punted; // @GuardedBy("rescueLock")
+    @GuardedBy("rescueLock")
+    private final BioList rescueList = new BioList();
+    @GuardedBy("rescueLock")
+    private Thread rescuer;
+    @GuardedBy("rescueLock")
+    private long rescued;
+    @GuardedBy("rescueLock")
+    private long punted;
     private volatile boolean closed;
 
     /** What the rescuer waits in, for a scheduling hook. */

@@ -1,5 +1,6 @@
 package dev.cairn.block;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -70,10 +71,14 @@ public final class SpliceSink {
     private final long baseAddress;
     private final long baseBytes;
     private final long minFileRangeBytes;
-    private Piece[] pieces = new Piece[2]; // @GuardedBy("this")
-    private int count; // @GuardedBy("this")
-    private boolean sorted = true; // @GuardedBy("this")
-    private boolean released; // @GuardedBy("this")
+    @GuardedBy("this")
+    private Piece[] pieces = new Piece[2];
+    @GuardedBy("this")
+    private int count;
+    @GuardedBy("this")
+    private boolean sorted = true;
+    @GuardedBy("this")
+    private boolean released;
 
     /** {@code minFileRangeBytes} of a sink that takes memory pieces only. */
     public static final long NO_FILE_RANGES = Long.MAX_VALUE;

@@ -3,6 +3,7 @@ package dev.cairn.block.store;
 import static dev.cairn.block.store.FileIo.ANY_OTHER_THREAD;
 import static dev.cairn.block.store.FileIo.WORD;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.cairn.block.Bio;
 import dev.cairn.block.BioFlags;
 import dev.cairn.block.BioOp;
@@ -65,8 +66,10 @@ final class FastPaths {
     /** Opened on the first blocking inline write; closed by {@link #closeChannels}. */
     private volatile FileChannel writeChannel;
     /** Guarded by this: opening {@link #writeChannel} failed once; not tried again. */
+    @GuardedBy("this")
     private boolean writeChannelFailed;
     /** Guarded by this: {@link #closeChannels} ran; no channel opens any more. */
+    @GuardedBy("this")
     private boolean channelsClosed;
 
     FastPaths(FileStore store, FileIo io, FileCapabilities caps, Path path, String name, int fd, FileStoreConfig config,

@@ -71,6 +71,8 @@ final class FileCapabilities {
         return out;
     }
 
+    // The ordinal is only a bit position in this object's own set, never stored or compared across versions.
+    @SuppressWarnings("EnumOrdinal")
     private static int bit(Capability c) {
         return 1 << c.ordinal();
     }

@@ -97,7 +97,7 @@ final class FileIo {
      * ({@code foreign}) and whether the bounce buffer is needed (heap memory, or more than
      * {@link #INLINE_IOVECS} pieces).
      */
-    private static final class InlineFiller implements Bio.SegmentVisitor {
+    static final class InlineFiller implements Bio.SegmentVisitor {
         final Scratch s;
         int count;
         boolean bounce;

@@ -1,5 +1,6 @@
 package dev.cairn.block.store;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
@@ -104,20 +105,28 @@ final class NativePagePool {
      */
     private volatile MemorySegment[] slabs = new MemorySegment[8];
     /** Guarded by lock. */
+    @GuardedBy("lock")
     private final Slabs arenas = new Slabs();
     /** Guarded by lock: a set bit = a page of a mapped slab that is free to hand out. */
+    @GuardedBy("lock")
     private final BitSet free = new BitSet();
     /** Guarded by lock: free pages per slab. */
+    @GuardedBy("lock")
     private int[] slabFree = new int[8];
     /** Guarded by lock. */
+    @GuardedBy("lock")
     private int freePages;
     /** Guarded by lock: slab indexes in use; {@code slabs[i] == null} below it for closed slabs. */
+    @GuardedBy("lock")
     private int slabLimit;
     /** Guarded by lock. */
+    @GuardedBy("lock")
     private int mappedSlabs;
     /** Guarded by lock: next-fit start. */
+    @GuardedBy("lock")
     private int cursor;
     /** Guarded by lock: pages retired during an epoch of each parity. */
+    @GuardedBy("lock")
     private final IntList[] limbo = {new IntList(), new IntList()};
     /**
      * Pin counts, one per page, by slab index. A slab's array is stored before the slab itself is published
@@ -125,6 +134,7 @@ final class NativePagePool {
      */
     private volatile AtomicIntegerArray[] pins = new AtomicIntegerArray[8];
     /** Guarded by lock: retired pages past their grace period that a pin still holds. */
+    @GuardedBy("lock")
     private final IntList pinnedRetired = new IntList();
 
     NativePagePool() {
@@ -255,6 +265,7 @@ final class NativePagePool {
     }
 
     /** Advances the epoch if the parity it moves to has no bio in flight, and frees that parity's limbo. */
+    @GuardedBy("lock")
     private boolean tryAdvance() {
         int next = epoch + 1;
         int base = ((next & 1) * STRIPES) << PAD_SHIFT;
@@ -291,6 +302,7 @@ final class NativePagePool {
         return pins[id >>> SLAB_SHIFT].get(id & (SLAB_PAGES - 1)) != 0;
     }
 
+    @GuardedBy("lock")
     private void release(int id) {
         assert !free.get(id) : "page freed twice: " + id;
         free.set(id);
@@ -302,6 +314,7 @@ final class NativePagePool {
     }
 
     /** Start of a run of free pages (within one slab) of {@code need} pages or to the slab's end, or -1. */
+    @GuardedBy("lock")
     private int findRun(int need) {
         int want = Math.min(need, SLAB_PAGES);
         int from = cursor;
@@ -330,6 +343,7 @@ final class NativePagePool {
     }
 
     /** Takes up to {@code need} consecutive free pages from {@code start} within its slab; returns how many. */
+    @GuardedBy("lock")
     private int take(int start, int need, int[] ids, int at) {
         int slabEnd = (start | (SLAB_PAGES - 1)) + 1;
         int id = start;
@@ -345,6 +359,9 @@ final class NativePagePool {
         return n;
     }
 
+    // The slab's arena outlives this method on purpose: it is kept in arenas and closed by unmapSlab or close.
+    @GuardedBy("lock")
+    @SuppressWarnings("MustBeClosedChecker")
     private int mapSlab() {
         int slab = 0;
         MemorySegment[] current = slabs;
@@ -387,6 +404,7 @@ final class NativePagePool {
     }
 
     /** All pages of {@code slab} are free and none is in limbo or in use: nobody can touch its memory. */
+    @GuardedBy("lock")
     private void unmapSlab(int slab) {
         int first = slab << SLAB_SHIFT;
         free.clear(first, first + SLAB_PAGES);

@@ -106,6 +106,8 @@ final class ChunkBufferPool implements AutoCloseable {
         return b;
     }
 
+    // An extra buffer's arena goes with it: Buffer closes it when the buffer is given back.
+    @SuppressWarnings("MustBeClosedChecker")
     private Buffer make() {
         while (true) {
             int c = created.get();

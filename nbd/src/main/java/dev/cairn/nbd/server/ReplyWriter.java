@@ -2,6 +2,7 @@ package dev.cairn.nbd.server;
 
 import static dev.cairn.nbd.protocol.NbdConstants.*;
 
+import com.google.errorprone.annotations.concurrent.GuardedBy;
 import dev.cairn.block.SpliceSink;
 import dev.cairn.nbd.protocol.NbdWire;
 import java.io.IOException;
@@ -55,17 +56,27 @@ final class ReplyWriter implements Runnable {
     /** Held while a batch is encoded, written and released, by the writer or by an inline reply. */
     private final ReentrantLock writeLock = new ReentrantLock();
 
-    private final ByteBuffer headers = ByteBuffer.allocateDirect(HEADER_SPACE); // @GuardedBy("writeLock")
-    private final ByteBuffer[] iov = new ByteBuffer[MAX_IOV]; // @GuardedBy("writeLock")
+    @GuardedBy("writeLock")
+
+    private final ByteBuffer headers = ByteBuffer.allocateDirect(HEADER_SPACE);
+    @GuardedBy("writeLock")
+    private final ByteBuffer[] iov = new ByteBuffer[MAX_IOV];
     /** Where {@code iov[i]} is null, entry i is a range of a file, sent with {@link NbdTransport#sendFile}. */
-    private final FileChannel[] fileOf = new FileChannel[MAX_IOV]; // @GuardedBy("writeLock")
-    private final long[] filePositionOf = new long[MAX_IOV]; // @GuardedBy("writeLock")
-    private final long[] fileLengthOf = new long[MAX_IOV]; // @GuardedBy("writeLock")
-    private final Request[] batch = new Request[MAX_BATCH]; // @GuardedBy("writeLock")
-    private int iovCount; // @GuardedBy("writeLock")
-    private int runStart; // @GuardedBy("writeLock")
+    @GuardedBy("writeLock")
+    private final FileChannel[] fileOf = new FileChannel[MAX_IOV];
+    @GuardedBy("writeLock")
+    private final long[] filePositionOf = new long[MAX_IOV];
+    @GuardedBy("writeLock")
+    private final long[] fileLengthOf = new long[MAX_IOV];
+    @GuardedBy("writeLock")
+    private final Request[] batch = new Request[MAX_BATCH];
+    @GuardedBy("writeLock")
+    private int iovCount;
+    @GuardedBy("writeLock")
+    private int runStart;
     /** The transport failed: replies are dropped (their buffers and budget still released). */
-    private boolean broken; // @GuardedBy("writeLock")
+    @GuardedBy("writeLock")
+    private boolean broken;
 
     ReplyWriter(Connection connection, NbdTransport transport, InFlightBudget budget, BufferPool pool, boolean structured) {
         this.connection = connection;
@@ -102,6 +113,9 @@ final class ReplyWriter implements Runnable {
      * the caller queues them. True means every reply was written (or dropped on a broken transport) and
      * its buffer and budget released.
      */
+    // The lock is held from the successful tryLock in the condition to the finally; Error Prone's
+    // GuardedBy analysis does not follow a tryLock, so it would call every access below unguarded.
+    @SuppressWarnings("GuardedBy")
     boolean tryWriteInline(List<Request> replies) {
         if (!fitsOneBatch(replies) || !queue.isEmpty() || !writeLock.tryLock()) {
             return false;
@@ -158,12 +172,14 @@ final class ReplyWriter implements Runnable {
         }
     }
 
+    @GuardedBy("writeLock")
     private void startBatch() {
         headers.clear();
         iovCount = 0;
         runStart = 0;
     }
 
+    @GuardedBy("writeLock")
     private void writeBatch() {
         startBatch();
         int n = 0;
@@ -185,6 +201,7 @@ final class ReplyWriter implements Runnable {
      * Writes the encoded replies of {@code batch[0, n)}, then releases their buffers and budget, whatever
      * the transport did: a reply's buffer goes back to the pool exactly once, here.
      */
+    @GuardedBy("writeLock")
     private void send(int n) {
         closeRun();
         try {
@@ -287,6 +304,7 @@ final class ReplyWriter implements Runnable {
         return r.message == null ? "" : r.message;
     }
 
+    @GuardedBy("writeLock")
     private void encode(Request r) {
         boolean structuredReply = structured && (r.type == CMD_READ || r.type == CMD_BLOCK_STATUS);
         if (r.error != 0) {
@@ -319,6 +337,7 @@ final class ReplyWriter implements Runnable {
     }
 
     /** One chunk per extent: OFFSET_HOLE for zero runs, OFFSET_DATA (a slice of the read buffer) for data. */
+    @GuardedBy("writeLock")
     private void encodeSparseRead(Request r) {
         int at = 0;
         for (int i = 0; i < r.extentCount; i++) {
@@ -341,6 +360,7 @@ final class ReplyWriter implements Runnable {
      * The read data {@code [from, from + lengthBytes)}: from the buffer, except for the ranges a file store
      * referenced ({@link Request#splice}), which are sent from the file.
      */
+    @GuardedBy("writeLock")
     private void addReadData(Request r, int from, int lengthBytes) {
         SpliceSink sink = r.splice;
         int pieces = sink == null ? 0 : sink.count();
@@ -386,6 +406,7 @@ final class ReplyWriter implements Runnable {
         return r.buffer.bytes(r.lengthBytes).slice(from, lengthBytes);
     }
 
+    @GuardedBy("writeLock")
     private void addFile(FileChannel file, long positionBytes, long lengthBytes) {
         closeRun();
         fileOf[iovCount] = file;
@@ -394,12 +415,14 @@ final class ReplyWriter implements Runnable {
         iov[iovCount++] = null;
     }
 
+    @GuardedBy("writeLock")
     private void addData(ByteBuffer data) {
         closeRun();
         iov[iovCount++] = data;
     }
 
     /** Consecutive headers share one iov entry; a data buffer ends the run. */
+    @GuardedBy("writeLock")
     private void closeRun() {
         int pos = headers.position();
         if (pos > runStart) {
