@@ -49,8 +49,13 @@ import java.util.concurrent.atomic.AtomicReference;
  * out-of-space queueing) shares the mode and commit logic with the messages and status; the pieces
  * are separated by section comments.
  *
- * <p>Thread safety: the mode is volatile; {@link ThinMetadata} and the no-space queue are guarded by
- * {@link #metadataLock}; the worker's queue is concurrent.
+ * <p><b>Failures.</b> Work for a bio runs on the worker as {@link PieceWork} steps; a step that throws
+ * before handing its bio on ends the bio with EIO, releases its cell and degrades the pool like a
+ * failed metadata operation, so every bio completes exactly once and the worker keeps running.
+ *
+ * <p>Thread safety: the mode is volatile; {@link ThinMetadata}, the no-space queue and the low-water
+ * state are guarded by {@link #metadataLock}; the worker's queue is concurrent; the running step is
+ * confined to the worker thread.
  */
 final class Pool {
     private static final System.Logger LOG = System.getLogger(Pool.class.getName());
@@ -388,8 +393,11 @@ final class Pool {
      * step is not the piece's. No-op off the worker (the map fast path owns its piece in dm core's terms).
      */
     void handedOff() {
+        if (Thread.currentThread() != worker) {
+            return;
+        }
         PieceWork w = running;
-        if (w != null && Thread.currentThread() == worker) {
+        if (w != null) {
             w.handedOff = true;
             w.cell = null;
         }
@@ -397,8 +405,11 @@ final class Pool {
 
     /** The running step now holds {@code cell}: released if the step fails. */
     void holding(Prison.Cell cell) {
+        if (Thread.currentThread() != worker) {
+            return;
+        }
         PieceWork w = running;
-        if (w != null && Thread.currentThread() == worker) {
+        if (w != null) {
             w.cell = cell;
         }
     }
@@ -424,6 +435,18 @@ final class Pool {
      * needs_check, read-only), because the step may have stopped half way through a metadata change
      * (a block allocated and not mapped) and only the last commit is known to be whole.
      */
+    private void stepFailedSafely(Runnable task, Throwable e, boolean shuttingDown) {
+        try {
+            stepFailed(task, e, shuttingDown);
+        } catch (RuntimeException | Error e2) {
+            // The worker must survive: every other piece of the pool depends on it.
+            if (e2 != e) {
+                e2.addSuppressed(e);
+            }
+            LOG.log(System.Logger.Level.ERROR, "thin-pool " + name + ": handling a failed step failed too", e2);
+        }
+    }
+
     private void stepFailed(Runnable task, Throwable e, boolean shuttingDown) {
         if (!(task instanceof PieceWork w)) {
             LOG.log(System.Logger.Level.ERROR, "thin-pool " + name + ": task failed", e);
@@ -475,12 +498,12 @@ final class Pool {
                 task.run();
             } catch (IoAbortedException e) {
                 boolean down = submitter.isShutdown();
-                stepFailed(task, e, down);
+                stepFailedSafely(task, e, down);
                 if (down) {
                     return;
                 }
             } catch (RuntimeException | Error e) {
-                stepFailed(task, e, false);
+                stepFailedSafely(task, e, false);
             } finally {
                 running = null;
             }
