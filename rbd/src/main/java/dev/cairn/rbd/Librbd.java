@@ -86,14 +86,31 @@ final class Librbd {
     static final MethodHandle RBD_AIO_GET_ARG = fn("rbd_aio_get_arg", FunctionDescriptor.of(ADDRESS, ADDRESS));
     static final MethodHandle RBD_AIO_RELEASE = fn("rbd_aio_release", FunctionDescriptor.ofVoid(ADDRESS));
 
+    // librbd: event notification (completions made without a callback are reported through an eventfd)
+    /** {@code EVENT_TYPE_EVENTFD} of {@code rbd_set_image_notification}. */
+    static final int EVENT_TYPE_EVENTFD = 2;
+    static final MethodHandle RBD_SET_IMAGE_NOTIFICATION = fn("rbd_set_image_notification",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    static final MethodHandle RBD_POLL_IO_EVENTS = fn("rbd_poll_io_events", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+
+    // libc: the eventfd itself
+    /** {@code EFD_CLOEXEC}. */
+    static final int EFD_CLOEXEC = 0x80000;
+    static final MethodHandle EVENTFD = libc("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    static final MethodHandle READ = libc("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    static final MethodHandle WRITE = libc("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    static final MethodHandle CLOSE = libc("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+
+    private static MethodHandle libc(String name, FunctionDescriptor d) {
+        MemorySegment sym = LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc: no symbol " + name));
+        return LINKER.downcallHandle(sym, d);
+    }
+
     // librbd: allocation
     /** {@code int (*cb)(uint64_t off, size_t len, int exists, void *arg)}. */
     static final FunctionDescriptor DIFF_CALLBACK = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS);
     static final MethodHandle RBD_DIFF_ITERATE2 = fn("rbd_diff_iterate2",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_BYTE, JAVA_BYTE, ADDRESS, ADDRESS));
-
-    /** {@code void (*rbd_callback_t)(rbd_completion_t cb, void *arg)}. */
-    static final FunctionDescriptor COMPLETION_CALLBACK = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS);
 
     static Linker linker() {
         return LINKER;

@@ -10,7 +10,6 @@ import dev.cairn.block.QueueLimits;
 import dev.cairn.block.Sectors;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -19,16 +18,20 @@ import java.lang.invoke.MethodType;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongConsumer;
 
 /**
  * An RBD image as a {@link BlockDevice} (the {@code rbd:} leaf), through librbd's asynchronous API.
  *
- * <p><b>I/O.</b> Each bio becomes one {@code rbd_aio_*} call with a completion whose callback (on a
- * librbd thread) only hands the result to the {@code rbd-completer} thread, which completes the bio:
- * no Java end-io code runs on librbd's threads. READ and WRITE pass the bio's memory to librbd when it is
+ * <p><b>I/O.</b> Each bio becomes one {@code rbd_aio_*} call with a completion made without a callback:
+ * the image is in librbd's event-notification mode ({@code rbd_set_image_notification} with an eventfd),
+ * so librbd only bumps the eventfd's counter when an operation completes, and this device's own poller
+ * thread ({@code rbd-poller rbd:POOL/IMAGE}), blocked in {@code read(2)} on the eventfd, fetches every
+ * finished completion with {@code rbd_poll_io_events} in batches of {@value #POLL_BATCH} and completes the
+ * bios. No Java code runs on librbd's threads (no upcall), a completion crosses one thread boundary (librbd's
+ * thread to the poller) where a callback handing results to a completer thread crossed two, and a burst of
+ * completions costs one wake-up. READ and WRITE pass the bio's memory to librbd when it is
  * one native segment, else go through a bounce buffer. FLUSH is {@code rbd_aio_flush}; PREFLUSH is a flush
  * before the write and FUA a flush after it (librbd's cache may hold writes until a flush). DISCARD is
  * {@code rbd_aio_discard} (a hint below 64 KiB: the range may keep its data, which DISCARD allows);
@@ -47,25 +50,15 @@ import java.util.function.LongConsumer;
  *
  * <p>Thread safety: {@link #submitBio} and {@link #queryExtents} may be called from any thread (librbd
  * image handles are thread-safe); in-flight operations live in a concurrent map keyed by the id passed as
- * the completion argument.
+ * the completion argument, and only the poller completes them. {@link #close} waits for the poller to
+ * complete everything in flight, then closes the image.
  */
 public final class RbdDevice implements BlockDevice, AutoCloseable {
     private static final System.Logger LOG = System.getLogger(RbdDevice.class.getName());
+    /** Most completions fetched by one {@code rbd_poll_io_events}. */
+    static final int POLL_BATCH = 64;
     private static final ConcurrentHashMap<Long, Op> PENDING = new ConcurrentHashMap<>();
     private static final AtomicLong NEXT_ID = new AtomicLong(1);
-    private static final LinkedBlockingQueue<long[]> DONE = new LinkedBlockingQueue<>();
-    private static final MemorySegment CALLBACK;
-
-    static {
-        try {
-            MethodHandle target = MethodHandles.lookup().findStatic(RbdDevice.class, "onComplete",
-                    MethodType.methodType(void.class, MemorySegment.class, MemorySegment.class));
-            CALLBACK = Librbd.linker().upcallStub(target, Librbd.COMPLETION_CALLBACK, Arena.global());
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-        Thread.ofPlatform().daemon().name("rbd-completer").start(RbdDevice::completeLoop);
-    }
 
     private final RbdSpec spec;
     private final String name;
@@ -75,13 +68,17 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
     private final long objectBytes;
     private final QueueLimits limits;
     private final AtomicLong inFlight = new AtomicLong();
+    private final int eventFd;
+    private final Thread poller;
     private volatile boolean closed;
 
     /** One asynchronous call in flight: what to do with its return value. */
     private record Op(RbdDevice device, LongConsumer done) {}
 
-    private RbdDevice(RbdSpec spec, RadosCluster cluster, MemorySegment image, long sizeBytes, long objectBytes) {
+    private RbdDevice(RbdSpec spec, RadosCluster cluster, MemorySegment image, long sizeBytes, long objectBytes,
+            int eventFd) {
         this.spec = spec;
+        this.eventFd = eventFd;
         this.name = "rbd:" + spec.imageSpec();
         this.cluster = cluster;
         this.image = image;
@@ -92,6 +89,7 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
         int optimalIoBytes = objectBytes <= Integer.MAX_VALUE && objectBytes % 4096 == 0 ? (int) objectBytes : 0;
         this.limits = new QueueLimits(512, 4096, maxSectors, 65536, 1L << 21, 1L << 21, true, false,
                 spec.snapshot() != null, optimalIoBytes);
+        this.poller = Thread.ofPlatform().daemon().name("rbd-poller " + name).unstarted(this::pollLoop);
     }
 
     /** Opens the image {@code spec} names (read-only at a snapshot). */
@@ -118,7 +116,18 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
             }
             long size = info.get(ValueLayout.JAVA_LONG, 0);
             long obj = info.get(ValueLayout.JAVA_LONG, 8);
-            return new RbdDevice(spec, cluster, img, size, obj);
+            int efd = (int) Librbd.EVENTFD.invokeExact(0, Librbd.EFD_CLOEXEC);
+            rc = efd < 0 ? -24 : (int) Librbd.RBD_SET_IMAGE_NOTIFICATION.invokeExact(img, efd, Librbd.EVENT_TYPE_EVENTFD);
+            if (rc < 0) {
+                if (efd >= 0) {
+                    int ignored = (int) Librbd.CLOSE.invokeExact(efd);
+                }
+                int ignored = (int) Librbd.RBD_CLOSE.invokeExact(img);
+                Librbd.check(rc, efd < 0 ? "eventfd for " + spec.imageSpec() : "rbd_set_image_notification " + spec.imageSpec());
+            }
+            RbdDevice d = new RbdDevice(spec, cluster, img, size, obj, efd);
+            d.poller.start();
+            return d;
         } catch (IOException | RuntimeException | Error e) {
             cluster.releasePool(spec.pool());
             cluster.release();
@@ -263,10 +272,19 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
         long id = NEXT_ID.getAndIncrement();
         inFlight.incrementAndGet();
         PENDING.put(id, new Op(this, done));
+        // happens-before: close() sets closed, then the poller stops once inFlight is 0; counting first and
+        // checking closed second means an operation the poller would not see is refused here instead.
+        if (closed) {
+            if (PENDING.remove(id) != null) {
+                inFlight.decrementAndGet();
+                done.accept(-108); // ESHUTDOWN
+            }
+            return;
+        }
         int rc;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment out = arena.allocate(ValueLayout.ADDRESS);
-            rc = (int) Librbd.RBD_AIO_CREATE_COMPLETION.invokeExact(MemorySegment.ofAddress(id), CALLBACK, out);
+            rc = (int) Librbd.RBD_AIO_CREATE_COMPLETION.invokeExact(MemorySegment.ofAddress(id), MemorySegment.NULL, out);
             if (rc == 0) {
                 MemorySegment c = out.get(ValueLayout.ADDRESS, 0);
                 rc = call.submit(c);
@@ -284,42 +302,56 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
         }
     }
 
-    /** librbd's completion callback, on a librbd thread: take the result, release, hand over. */
-    private static void onComplete(MemorySegment completion, MemorySegment arg) {
-        try {
-            long ret = (long) Librbd.RBD_AIO_GET_RETURN_VALUE.invokeExact(completion);
-            Librbd.RBD_AIO_RELEASE.invokeExact(completion);
-            DONE.add(new long[] {arg.address(), ret});
+    /**
+     * The poller: waits on the eventfd, then takes every finished completion librbd has queued for the image
+     * and completes its bio, until {@link #close} asked it to stop and nothing is in flight.
+     */
+    private void pollLoop() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment counter = arena.allocate(ValueLayout.JAVA_LONG);
+            MemorySegment completions = arena.allocate(ValueLayout.ADDRESS, POLL_BATCH);
+            while (!(closed && inFlight.get() == 0)) {
+                long n = (long) Librbd.READ.invokeExact(eventFd, counter, 8L);
+                if (n < 0) {
+                    // EINTR (a signal): nothing was read; poll anyway, then wait again
+                    LOG.log(System.Logger.Level.DEBUG, name + ": read(eventfd) returned " + n);
+                }
+                int got;
+                do {
+                    got = (int) Librbd.RBD_POLL_IO_EVENTS.invokeExact(image, completions, POLL_BATCH);
+                    for (int i = 0; i < got; i++) {
+                        MemorySegment c = completions.getAtIndex(ValueLayout.ADDRESS, i);
+                        long id = ((MemorySegment) Librbd.RBD_AIO_GET_ARG.invokeExact(c)).address();
+                        long ret = (long) Librbd.RBD_AIO_GET_RETURN_VALUE.invokeExact(c);
+                        Librbd.RBD_AIO_RELEASE.invokeExact(c);
+                        complete(id, ret);
+                    }
+                } while (got == POLL_BATCH);
+                if (got < 0) {
+                    LOG.log(System.Logger.Level.ERROR, name + ": rbd_poll_io_events: " + Librbd.errnoName(-got));
+                }
+            }
         } catch (Throwable t) {
-            // An upcall must not throw: the JVM would abort.
-            LOG.log(System.Logger.Level.ERROR, "rbd completion callback failed", t);
+            LOG.log(System.Logger.Level.ERROR, name + ": the rbd poller failed; I/O in flight will not complete", t);
         }
     }
 
-    private static void completeLoop() {
-        while (true) {
-            long[] r;
-            try {
-                r = DONE.take();
-            } catch (InterruptedException e) {
-                continue;
-            }
-            Op op = PENDING.remove(r[0]);
-            if (op == null) {
-                continue;
-            }
-            op.device.inFlight.decrementAndGet();
-            try {
-                op.done.accept(r[1]);
-            } catch (RuntimeException | Error e) {
-                LOG.log(System.Logger.Level.ERROR, op.device.name + ": completing an I/O failed", e);
-            }
+    private void complete(long id, long ret) {
+        Op op = PENDING.remove(id);
+        if (op == null) {
+            return;
+        }
+        inFlight.decrementAndGet();
+        try {
+            op.done.accept(ret);
+        } catch (RuntimeException | Error e) {
+            LOG.log(System.Logger.Level.ERROR, name + ": completing an I/O failed", e);
         }
     }
 
     /**
      * The buffer's address with no arena attached. Passing an arena's segment to a downcall holds that
-     * arena open for the call, and librbd may complete the I/O (and the completer close the bounce
+     * arena open for the call, and librbd may complete the I/O (and the poller close the bounce
      * arena) before {@code rbd_aio_*} returns; the memory itself stays valid until the completion.
      */
     private static MemorySegment raw(MemorySegment buffer) {
@@ -406,13 +438,23 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
         return 0;
     }
 
-    /** Closes the image (librbd flushes its cache first) and drops the cluster reference. */
+    /**
+     * Waits for the I/O in flight to complete (the poller completes it, then stops), closes the image (librbd
+     * flushes its cache first) and its eventfd, and drops the cluster reference.
+     */
     @Override
     public void close() {
         if (closed) {
             return;
         }
         closed = true;
+        wakePoller();
+        try {
+            poller.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            LOG.log(System.Logger.Level.WARNING, name + ": interrupted while waiting for I/O in flight; closing anyway");
+        }
         try {
             int rc = (int) Librbd.RBD_CLOSE.invokeExact(image);
             if (rc < 0) {
@@ -421,8 +463,24 @@ public final class RbdDevice implements BlockDevice, AutoCloseable {
         } catch (Throwable t) {
             LOG.log(System.Logger.Level.WARNING, name + ": rbd_close failed", t);
         }
+        try {
+            int ignored = (int) Librbd.CLOSE.invokeExact(eventFd);
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.WARNING, name + ": closing the eventfd failed", t);
+        }
         cluster.releasePool(spec.pool());
         cluster.release();
+    }
+
+    /** Adds 1 to the eventfd, so a poller blocked in read(2) looks at {@link #closed} again. */
+    private void wakePoller() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment one = arena.allocate(ValueLayout.JAVA_LONG);
+            one.set(ValueLayout.JAVA_LONG, 0, 1L);
+            long ignored = (long) Librbd.WRITE.invokeExact(eventFd, one, 8L);
+        } catch (Throwable t) {
+            LOG.log(System.Logger.Level.WARNING, name + ": waking the rbd poller failed", t);
+        }
     }
 
     @Override
