@@ -619,8 +619,10 @@ group_log_replay() {
       fi
       t1=$(date +%s.%N)
       got=$(sed -n 's/^replayed \([0-9]*\) of .*/\1/p' "$H_RUN/replay-$c-$r.out")
+      # entries per second; for the start-up case (nothing replayed) the wall time in seconds
       awk -v s=$stack -v t=$transport -v c="$c" -v r="$r" -v n="$got" -v a="$t0" -v b="$t1" \
-        'BEGIN {printf "%s\t%s\tcairn\t%s\t%s\t%.0f\tentries/s\t%d\n", s, t, c, r, n / (b - a), n}' >>"$results"
+        'BEGIN {if (n > 0) printf "%s\t%s\tcairn\t%s\t%s\t%.0f\tentries/s\t%d\n", s, t, c, r, n / (b - a), n;
+                else printf "%s\t%s\tcairn\t%s\t%s\t%.2f\ts\t0\n", s, t, c, r, b - a}' >>"$results"
       h_log "    $c: $got entries in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
     done
   done
