@@ -80,7 +80,7 @@ def main():
             os.path.join(out, "log-replay.txt")) else []
         total = info[2] if len(info) > 2 else "?"
         md.append(f"`cairn log-writes replay LOG --to FILE` of a log made by the log-writes target ({total} entries: "
-                  "4 KiB writes, a FLUSH every 32, a mark every 10000), wall time of the command including "
+                  "4 KiB writes, a FLUSH every 32, 20 marks), wall time of the command including "
                   "the JVM's start:\n")
         md.append("| case | entries replayed | entries/s (median; start-up: seconds) | rounds |")
         md.append("|---|---|---|---|")
