@@ -835,9 +835,9 @@ group_log_writes() {
 
 # Replay speed of `cairn log-writes replay` (issue 19). harness LogMakeMain makes a log with the log-writes
 # target over two files: REPLAY_WRITES random 4 KiB writes (200000 in --full, 50000 in --quick), a FLUSH
-# after every 32 and a mark m<N> after every 10000. Then each round runs, in rotating order, `bin/cairn
-# log-writes replay LOG --to FILE` for: the whole log (all), --limit of half its entries (limit-half),
-# --end-mark at the middle mark (end-mark-half) and --limit 0 (start-up: the fixed cost of the command).
+# after every 32, and 20 marks m1..m20 (one after every REPLAY_WRITES/20 writes). Then each round runs, in
+# rotating order, `bin/cairn log-writes replay LOG --to FILE` for: the whole log (all), --limit of half its
+# entries (limit-half), --end-mark m10 (end-mark-half) and --limit 0 (start-up: the command's fixed cost).
 # Entries per second = entries replayed / wall time (JVM start included); the target file is a new sparse
 # file each time. bin/cairn runs the working tree's CLI (it builds cli/target/cairn.jar when missing). xfstests'
 # replay-log is not packaged by Debian 12 (apt-cache search xfstests finds nothing), so it is not compared.
@@ -851,12 +851,12 @@ group_log_replay() {
   "$cairn" --version >/dev/null 2>>"$H_RUN/log-replay.err" || h_die "bin/cairn does not run (see $H_RUN/log-replay.err)"
   t0=$(date +%s.%N)
   "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$H_JAR" dev.cairn.bench.harness.LogMakeMain \
-    --data "$g/data.img" --log "$g/log.img" --writes "$nw" >"$H_RUN/log-make.out" 2>"$H_RUN/log-make.err" ||
+    --data "$g/data.img" --log "$g/log.img" --writes "$nw" --mark-every $((nw >= 20 ? nw / 20 : 1)) >"$H_RUN/log-make.out" 2>"$H_RUN/log-make.err" ||
     h_die "LogMakeMain failed (see $H_RUN/log-make.err)"
   t1=$(date +%s.%N)
   entries=$(python3 "$here/harness/lwcount.py" "$g/log.img" | jq -r .entries)
   h_log "  made a log of $entries entries ($(cat "$H_RUN/log-make.out")) in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s"
-  half_mark=m$((nw / 10000 / 2))
+  half_mark=m10 # of the 20 marks
   n=${#cases[@]}
   for ((r = 1; r <= rounds; r++)); do
     h_log "  round $r/$rounds"
@@ -878,8 +878,10 @@ group_log_replay() {
       fi
       t1=$(date +%s.%N)
       got=$(sed -n 's/^replayed \([0-9]*\) of .*/\1/p' "$H_RUN/replay-$c-$r.out")
+      # entries per second; for the start-up case (nothing replayed) the wall time in seconds
       awk -v s=$stack -v t=$transport -v c="$c" -v r="$r" -v n="$got" -v a="$t0" -v b="$t1" \
-        'BEGIN {printf "%s\t%s\tcairn\t%s\t%s\t%.0f\tentries/s\t%d\n", s, t, c, r, n / (b - a), n}' >>"$results"
+        'BEGIN {if (n > 0) printf "%s\t%s\tcairn\t%s\t%s\t%.0f\tentries/s\t%d\n", s, t, c, r, n / (b - a), n;
+                else printf "%s\t%s\tcairn\t%s\t%s\t%.2f\ts\t0\n", s, t, c, r, b - a}' >>"$results"
       h_log "    $c: $got entries in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
     done
   done

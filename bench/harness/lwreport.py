@@ -72,7 +72,7 @@ def main():
     rep = collections.defaultdict(list)
     entries = {}
     for r in rows(os.path.join(out, "results.tsv")):
-        if r["stack"] == "log-replay" and r["unit"] == "entries/s":
+        if r["stack"] == "log-replay" and r["unit"] in ("entries/s", "s"):
             rep[r["workload"]].append(float(r["value"]))
             entries[r["workload"]] = int(r["bytes"])
     if rep:
@@ -80,14 +80,15 @@ def main():
             os.path.join(out, "log-replay.txt")) else []
         total = info[2] if len(info) > 2 else "?"
         md.append(f"`cairn log-writes replay LOG --to FILE` of a log made by the log-writes target ({total} entries: "
-                  "4 KiB writes, a FLUSH every 32, a mark every 10000), wall time of the command including "
+                  "4 KiB writes, a FLUSH every 32, 20 marks), wall time of the command including "
                   "the JVM's start:\n")
-        md.append("| case | entries replayed | entries/s (median) | rounds |")
+        md.append("| case | entries replayed | entries/s (median; start-up: seconds) | rounds |")
         md.append("|---|---|---|---|")
         for c in ["all", "limit-half", "end-mark-half", "startup"]:
             if c in rep:
-                md.append(f"| {c} | {entries[c]} | {statistics.median(rep[c]):.0f} | "
-                          + " ".join(f"{v:.0f}" for v in rep[c]) + " |")
+                p = 2 if entries[c] == 0 else 0
+                md.append(f"| {c} | {entries[c]} | {statistics.median(rep[c]):.{p}f} | "
+                          + " ".join(f"{v:.{p}f}" for v in rep[c]) + " |")
         md.append("")
     print("\n".join(md))
 
