@@ -24,8 +24,9 @@ final class PoolCommand extends ClientCommand {
     }
 
     @Command(name = "create", mixinStandardHelpOptions = true,
-            description = {"Create a thin pool POOL (as lvcreate --thinpool): a thin-pool device on a metadata file and a",
-                "data file, both sparse, under the state directory unless --data/--metadata name them.",
+            description = {"Create a thin pool POOL, as lvcreate --thinpool does.",
+                "It is a thin-pool device on a metadata file and a data file, both sparse, under the state",
+                "directory unless --data/--metadata name them.",
                 "Without --metadata-size the metadata gets the kernel's rule of thumb: 48 bytes per data block,",
                 "at least 2 MiB. The pool is not exported; its thin volumes are.", "",
                 "Examples:",

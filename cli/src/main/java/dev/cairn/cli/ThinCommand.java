@@ -22,8 +22,8 @@ final class ThinCommand extends ClientCommand {
     }
 
     @Command(name = "create", mixinStandardHelpOptions = true,
-            description = {"Create a thin volume NAME in POOL (as lvcreate -V SIZE --thinpool POOL), exported over NBD",
-                "under its name unless --no-export. With --origin, blocks not yet written read from that device",
+            description = {"Create a thin volume NAME in POOL, as lvcreate -V SIZE --thinpool POOL does.",
+                "It is exported over NBD under its name unless --no-export. With --origin, blocks not yet written read from that device",
                 "(an external origin, as lvcreate --type thin --external-origin): clone a golden image without copying",
                 "it. The origin must not change afterwards; cairn never writes it.", "",
                 "Examples:",
@@ -36,7 +36,7 @@ final class ThinCommand extends ClientCommand {
         @Parameters(index = "1", paramLabel = "NAME", description = "The new volume's name.")
         String name;
 
-        @Option(names = {"--virtual-size", "-V"}, required = true, paramLabel = "SIZE",
+        @Option(names = "--virtual-size", required = true, paramLabel = "SIZE",
                 description = "The volume's size (K, M, G, T suffixes); it may exceed the pool's data.")
         String size;
 
