@@ -523,7 +523,7 @@ public final class Daemon implements AutoCloseable {
             case "info" -> info(args);
             case "deps" -> deps(args);
             case "ls" -> thinVolumes.decorateLs(ls(args));
-            case "message" -> withNames(() -> message(args), args.string("name"));
+            case "message" -> withNames(() -> message(thinVolumes.checkMessage(args)), args.string("name"));
             case "targets" -> targets();
             case "wait" -> waitForEvent(args);
             case "export-ls" -> exportList();

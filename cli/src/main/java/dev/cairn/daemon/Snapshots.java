@@ -316,7 +316,11 @@ final class Snapshots {
     Object list(Protocol.Args args) {
         String only = args.optString("name");
         if (only != null && daemon.thinVolumes().isVolume(only)) {
-            return Map.of("snapshots", daemon.thinVolumes().snapshotEntries(only));
+            List<Object> thin = daemon.thinVolumes().snapshotEntries(only);
+            if (thin.isEmpty() && args.bool("strict")) {
+                throw notASnapshot(only);
+            }
+            return Map.of("snapshots", thin);
         }
         if (only != null) {
             // Under the snapshot's names: the end of a merge is never seen half done (the origin's table
@@ -798,6 +802,7 @@ final class Snapshots {
     /** Refuses plain dm verbs on devices whose tables this class manages. */
     void checkNotManaged(String device, String verb) {
         DaemonState state = daemon.state();
+        daemon.thinVolumes().checkNotManaged(device, verb);
         if (state.snapshot(device) != null) {
             throw new DaemonException(ErrorKind.BUSY, "device " + device + " is a snapshot managed by cairn",
                     "use: cairn snapshot rm " + device);

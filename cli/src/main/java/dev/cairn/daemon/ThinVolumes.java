@@ -638,7 +638,8 @@ final class ThinVolumes {
         ThinState next = t.withoutVolume(name).withPool(pool);
         for (ThinState.Volume v : t.volumes()) {
             if (name.equals(v.origin())) {
-                next = next.withVolume(v.withOrigin(null)); // as lvs: a snapshot whose origin is gone has none
+                // As lvs: a snapshot whose origin is gone has none (and nothing to merge into).
+                next = next.withVolume(v.withOrigin(null).withMergeDeferred(false));
             }
         }
         return next;
@@ -887,6 +888,42 @@ final class ThinVolumes {
             List<StatusLine> lines = md.status(StatusType.INFO).lines();
             return lines.isEmpty() ? "" : lines.get(0).params();
         }).orElse("");
+    }
+
+    // ------------------------------------------------------------------ guards
+
+    /** Refuses {@code load} of a pool or thin volume: its table is the state file's and the pool's business. */
+    void checkNotManaged(String device, String verb) {
+        ThinState t = thin();
+        if (t.pool(device) != null) {
+            throw new DaemonException(ErrorKind.BUSY, "device " + device + " is a thin pool managed by cairn (" + verb
+                    + " would change what its state records)", "use cairn pool, thin and snapshot verbs on it; "
+                    + "to grow it, see docs/targets/thin-pool.md");
+        }
+        if (t.volume(device) != null) {
+            throw new DaemonException(ErrorKind.BUSY, "device " + device + " is a thin volume managed by cairn (" + verb
+                    + " would change what its state records)", "remove it with cairn remove " + device);
+        }
+    }
+
+    /**
+     * Refuses pool messages that change which devices a cairn-managed pool has or its transaction id
+     * (the state file's allocator and transaction id would no longer match); the metadata snapshot
+     * messages ({@code thin_dump -m} on a live pool) pass. Returns {@code args}.
+     */
+    Protocol.Args checkMessage(Protocol.Args args) {
+        String name = args.string("name");
+        List<String> words = args.strings("message");
+        if (thin().pool(name) != null && !words.isEmpty()) {
+            String cmd = words.get(0).toLowerCase(java.util.Locale.ROOT);
+            if (List.of("create_thin", "create_snap", "delete", "set_transaction_id").contains(cmd)) {
+                throw new DaemonException(ErrorKind.BUSY, "message: " + cmd + " to pool " + name
+                        + " (expected: none that changes a pool cairn manages; its device ids and transaction id are in the state file)",
+                        "use cairn thin create, cairn snapshot create and cairn remove; reserve_metadata_snap and "
+                                + "release_metadata_snap are allowed");
+            }
+        }
+        return args;
     }
 
     // ------------------------------------------------------------------ helpers

@@ -240,6 +240,29 @@ class ThinTransactionTest {
     }
 
     @Test
+    void verbsThatWouldDesynchroniseThePoolAreRefusedAndChangeNothing() throws Exception {
+        setUp(tmp.resolve("guards"), Verb.MERGE);
+        DaemonState before = daemon.state();
+        for (String msg : List.of("create_thin 9", "create_snap 9 1", "delete 1", "set_transaction_id 2 3")) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> call("message", "name", "p", "sector", 0L,
+                            "message", List.of(msg.split(" "))))
+                    .isInstanceOf(DaemonException.class).hasMessageContaining("message: " + msg.split(" ")[0] + " to pool p");
+        }
+        call("message", "name", "p", "sector", 0L, "message", List.of("reserve_metadata_snap"));
+        call("message", "name", "p", "sector", 0L, "message", List.of("release_metadata_snap"));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> call("load", "name", "v", "table", "0 8 zero\n"))
+                .isInstanceOf(DaemonException.class).hasMessageContaining("thin volume managed by cairn");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> call("snapshot-ls", "name", "v", "strict", true))
+                .isInstanceOf(DaemonException.class).hasMessageContaining("snapshot: v (expected: an existing snapshot)");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> call("snapshot-create", "origin", "v", "name", "t", "transient", true))
+                .isInstanceOf(DaemonException.class).hasMessageContaining("--transient: given for a thin snapshot");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> call("remove", "name", "p"))
+                .isInstanceOf(DaemonException.class).hasMessageContaining("pool p has thin volumes: v, s");
+        assertThat(daemon.state()).isEqualTo(before);
+        assertConsistent(Verb.MERGE, false);
+    }
+
+    @Test
     void aFailureAtAnyStepEndsBeforeOrAfterAndBeforeThePointOfNoReturnIsUndone() throws Exception {
         int cases = 0;
         for (Verb verb : Verb.values()) {
