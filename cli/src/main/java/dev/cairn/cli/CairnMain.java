@@ -78,6 +78,8 @@ public final class CairnMain implements Callable<Integer> {
     m.put("wait", DmCommands.Wait.class);
     m.put("export", ExportCommand.class);
     m.put("snapshot", SnapshotCommand.class);
+    m.put("pool", PoolCommand.class);
+    m.put("thin", ThinCommand.class);
     m.put("stats", StatsCommand.class);
     m.put("tls", TlsCommand.class);
     m.put("image", ImageCommand.class);

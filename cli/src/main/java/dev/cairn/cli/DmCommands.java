@@ -328,12 +328,23 @@ final class DmCommands {
                     if (Boolean.TRUE.equals(d.get("hidden"))) {
                         notes.add("hidden");
                     }
+                    if ("thin-pool".equals(d.get("kind"))) {
+                        notes.add("thin pool, Data% " + percent(d.get("dataPercent")) + ", Meta% " + percent(d.get("metaPercent")));
+                    } else if ("thin".equals(d.get("kind"))) {
+                        notes.add((d.get("origin") == null ? "thin in " : "thin snapshot of " + d.get("origin") + " in ")
+                                + d.get("pool") + ", Data% " + percent(d.get("dataPercent")));
+                    }
                     out.println(d.get("name") + "\t(" + String.join(", ", notes) + ")");
                 }
             }
             out.flush();
             return 0;
         }
+    }
+
+    /** A percentage as lvs prints it ({@code 12.34}), or {@code -} when unknown. */
+    static String percent(Object value) {
+        return value instanceof Number n ? String.format(java.util.Locale.ROOT, "%.2f", n.doubleValue()) : "-";
     }
 
     @Command(name = "message", mixinStandardHelpOptions = true,

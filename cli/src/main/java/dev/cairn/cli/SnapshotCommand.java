@@ -25,7 +25,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "snapshot", mixinStandardHelpOptions = true,
         description = {"LVM-style snapshots: point-in-time copies of a device that share its unchanged data.",
             "create does the device-mapper dance for you (COW image, hidden ORIGIN-real, snapshot-origin, snapshot),",
-            "merge rolls the origin back to the snapshot."},
+            "merge rolls the origin back to the snapshot. Of a thin volume (cairn thin create), create makes a",
+            "thin snapshot in its pool (as lvcreate -s: no size, no COW) and merge swaps the two volumes."},
         subcommands = {SnapshotCommand.Create.class, SnapshotCommand.Ls.class, SnapshotCommand.Merge.class,
             SnapshotCommand.Rm.class})
 final class SnapshotCommand extends ClientCommand {
@@ -108,8 +109,9 @@ final class SnapshotCommand extends ClientCommand {
                     long left = num(s.get("mergeLeftSectors"));
                     state = String.format(Locale.ROOT, "merging %d%%", total == 0 ? 100 : (total - left) * 100 / total);
                 }
+                Object where = Boolean.TRUE.equals(s.get("thin")) ? "thin, pool " + s.get("pool") : s.get("cow");
                 out.printf("%-16s %-16s %-9s %7s %8s  %s%s%n", s.get("name"), s.get("origin"), state, fill,
-                        Sizes.human(num(s.get("chunkSectors")) * 512), s.get("cow"),
+                        Sizes.human(num(s.get("chunkSectors")) * 512), where,
                         Boolean.TRUE.equals(s.get("persistent")) ? "" : " (transient)");
             }
             out.flush();

@@ -143,6 +143,7 @@ public final class Daemon implements AutoCloseable {
     private NbdServer nbd;
     private ControlServer control;
     private Snapshots snapshots;
+    private ThinVolumes thinVolumes;
     private volatile boolean stopping;
     /** The first start made vol0's image (a failed start removes it again). */
     private boolean createdVol0;
@@ -180,6 +181,7 @@ public final class Daemon implements AutoCloseable {
             d.registry = new DeviceRegistry(d.submitter, RegistryOptions.defaults().withTargetTypes(
                     TargetTypes.load(TargetType.class.getClassLoader())));
             d.snapshots = new Snapshots(d);
+            d.thinVolumes = new ThinVolumes(d, d.snapshots);
             d.nbd = d.buildNbd();
             if (first) {
                 d.firstStart();
@@ -248,6 +250,10 @@ public final class Daemon implements AutoCloseable {
 
     DaemonHooks hooks() {
         return hooks;
+    }
+
+    ThinVolumes thinVolumes() {
+        return thinVolumes;
     }
 
     /** Runs {@code action} holding the locks of {@code deviceNames} (nulls ignored). */
@@ -381,7 +387,7 @@ public final class Daemon implements AutoCloseable {
 
     private void restore() throws IOException {
         DaemonState[] recoveredState = {state};
-        String what = Transaction.recover(state, r -> recoveredState[0] = r);
+        String what = Transaction.recover(state, r -> recoveredState[0] = ThinVolumes.recovered(state, r));
         if (what != null) {
             LOG.warn("{} (the daemon stopped in the middle of it)", what);
             recovered.add(what);
@@ -406,6 +412,7 @@ public final class Daemon implements AutoCloseable {
                 }
                 continue;
             }
+            restoreProblems.addAll(thinVolumes.restored(dev.name()));
             if (dev.inactive() != null) {
                 try {
                     registry.load(dev.name(), dev.inactive());
@@ -520,13 +527,14 @@ public final class Daemon implements AutoCloseable {
             case "clear" -> withNames(() -> clear(args), args.string("name"));
             case "suspend" -> withNames(() -> suspend(args), args.string("name"));
             case "resume" -> withNames(() -> resume(args), args.string("name"));
-            case "remove" -> withNames(() -> remove(args), args.string("name"));
+            case "remove" -> thinVolumes.manages(args.string("name")) ? thinVolumes.remove(args)
+                    : withNames(() -> remove(args), args.string("name"));
             case "table" -> statusOf(args, StatusType.TABLE);
             case "status" -> statusOf(args, StatusType.INFO);
             case "info" -> info(args);
             case "deps" -> deps(args);
-            case "ls" -> ls(args);
-            case "message" -> withNames(() -> message(args), args.string("name"));
+            case "ls" -> thinVolumes.decorateLs(ls(args));
+            case "message" -> withNames(() -> message(thinVolumes.checkMessage(args)), args.string("name"));
             case "targets" -> targets();
             case "wait" -> waitForEvent(args);
             case "export-ls" -> exportList();
@@ -538,6 +546,8 @@ public final class Daemon implements AutoCloseable {
             case "snapshot-rm" -> snapshots.remove(args);
             case "stats" -> stats(args);
             case "tls-reload" -> TlsReload.reload(config.nbdTls());
+            case "pool-create" -> thinVolumes.poolCreate(args);
+            case "thin-create" -> thinVolumes.thinCreate(args);
             default -> throw new DaemonException(ErrorKind.USAGE, "verb: " + verb + " (expected: a verb this daemon knows)",
                     "the CLI and the daemon may be different versions: restart the daemon with this cairn");
         };

@@ -24,6 +24,7 @@ import java.util.Objects;
  *   "intent": null
  * }
  * }</pre>
+ * {@code thin} (pools and thin volumes, see {@link ThinState}) is written only when there is a pool.
  * {@code mergeDeferred} and {@code intent} were added after the first files were written; a file
  * without them loads with {@code false} and {@code null}. {@code intent} is a multi-step verb in
  * progress (see {@link Intent}): its {@code after} member has the shape of the top level without
@@ -34,8 +35,10 @@ import java.util.Objects;
  * @param devices   every device, in creation order
  * @param exports   every NBD export
  * @param snapshots snapshots made by {@code snapshot create} (their devices are in {@code devices} too)
+ * @param intent    a multi-step verb in progress, or null
+ * @param thin      thin pools and volumes made by {@code pool create} and {@code thin create}
  */
-public record DaemonState(List<Device> devices, List<Export> exports, List<Snapshot> snapshots, Intent intent) {
+public record DaemonState(List<Device> devices, List<Export> exports, List<Snapshot> snapshots, Intent intent, ThinState thin) {
     public static final String FORMAT = "cairn-state";
     public static final int VERSION = 1;
 
@@ -43,13 +46,23 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
         devices = List.copyOf(devices);
         exports = List.copyOf(exports);
         snapshots = List.copyOf(snapshots);
+        thin = thin == null ? ThinState.EMPTY : thin;
         if (intent != null && intent.after().intent() != null) {
             throw new IllegalArgumentException("intent.after: has an intent of its own (expected: none)");
         }
     }
 
+    public DaemonState(List<Device> devices, List<Export> exports, List<Snapshot> snapshots, Intent intent) {
+        this(devices, exports, snapshots, intent, ThinState.EMPTY);
+    }
+
     public DaemonState(List<Device> devices, List<Export> exports, List<Snapshot> snapshots) {
         this(devices, exports, snapshots, null);
+    }
+
+    /** This state with {@code value} as its thin pools and volumes. */
+    public DaemonState withThin(ThinState value) {
+        return new DaemonState(devices, exports, snapshots, intent, value);
     }
 
     public static DaemonState empty() {
@@ -88,7 +101,7 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
 
     /** This state with {@code value} as its intent (null: none). */
     public DaemonState withIntent(Intent value) {
-        return new DaemonState(devices, exports, snapshots, value);
+        return new DaemonState(devices, exports, snapshots, value, thin);
     }
 
     /**
@@ -183,33 +196,33 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
         } else {
             list.add(device);
         }
-        return new DaemonState(list, exports, snapshots, intent);
+        return new DaemonState(list, exports, snapshots, intent, thin);
     }
 
     public DaemonState withoutDevice(String name) {
         return new DaemonState(devices.stream().filter(d -> !d.name().equals(name)).toList(),
-                exports.stream().filter(e -> !e.device().equals(name)).toList(), snapshots, intent);
+                exports.stream().filter(e -> !e.device().equals(name)).toList(), snapshots, intent, thin);
     }
 
     public DaemonState withExport(Export export) {
         List<Export> list = new ArrayList<>(exports.stream().filter(e -> !e.name().equals(export.name())).toList());
         list.add(export);
-        return new DaemonState(devices, list, snapshots, intent);
+        return new DaemonState(devices, list, snapshots, intent, thin);
     }
 
     public DaemonState withoutExport(String name) {
-        return new DaemonState(devices, exports.stream().filter(e -> !e.name().equals(name)).toList(), snapshots, intent);
+        return new DaemonState(devices, exports.stream().filter(e -> !e.name().equals(name)).toList(), snapshots, intent, thin);
     }
 
     public DaemonState withSnapshot(Snapshot snapshot) {
         List<Snapshot> list = new ArrayList<>(snapshots);
         list.removeIf(s -> s.name().equals(snapshot.name()));
         list.add(snapshot);
-        return new DaemonState(devices, exports, list, intent);
+        return new DaemonState(devices, exports, list, intent, thin);
     }
 
     public DaemonState withoutSnapshot(String name) {
-        return new DaemonState(devices, exports, snapshots.stream().filter(s -> !s.name().equals(name)).toList(), intent);
+        return new DaemonState(devices, exports, snapshots.stream().filter(s -> !s.name().equals(name)).toList(), intent, thin);
     }
 
     private static int indexOf(List<Device> list, String name) {
@@ -314,6 +327,9 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
             snaps.add(o);
         }
         m.put("snapshots", snaps);
+        if (!thin.isEmpty()) {
+            m.put("thin", thin.toJson());
+        }
         return m;
     }
 
@@ -361,7 +377,8 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
         checkUnique(devices.stream().map(Device::name).toList(), "devices");
         checkUnique(exports.stream().map(Export::name).toList(), "exports");
         checkUnique(snapshots.stream().map(Snapshot::name).toList(), "snapshots");
-        return new DaemonState(devices, exports, snapshots);
+        Fields thin = top.optObject("thin");
+        return new DaemonState(devices, exports, snapshots, null, thin == null ? ThinState.EMPTY : ThinState.fromJson(thin));
     }
 
     private static void checkUnique(List<String> names, String what) {
@@ -448,6 +465,21 @@ public record DaemonState(List<Device> devices, List<Export> exports, List<Snaps
                 return l;
             }
             throw wrong(key, v, "an integer");
+        }
+
+        List<Long> numbers(String key) {
+            Object v = required(key);
+            if (!(v instanceof List<?> list)) {
+                throw wrong(key, v, "an array of integers");
+            }
+            List<Long> out = new ArrayList<>();
+            for (Object o : list) {
+                if (!(o instanceof Long l)) {
+                    throw wrong(key, o, "an array of integers");
+                }
+                out.add(l);
+            }
+            return out;
         }
 
         List<String> strings(String key) {

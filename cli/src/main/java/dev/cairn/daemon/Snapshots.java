@@ -97,7 +97,7 @@ final class Snapshots {
     /** One snapshot transaction at a time (the state has one intent slot); held with the devices' name locks. */
     private final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
 
-    private <T> T locked(java.util.function.Supplier<T> action, String... deviceNames) {
+    <T> T locked(java.util.function.Supplier<T> action, String... deviceNames) {
         lock.lock();
         try {
             return daemon.withNames(action, deviceNames);
@@ -114,16 +114,25 @@ final class Snapshots {
 
     Object create(Protocol.Args args) {
         String origin = args.string("origin");
+        if (daemon.thinVolumes().isVolume(origin)) {
+            return daemon.thinVolumes().snapshotCreate(args);
+        }
         return locked(() -> createLocked(args), origin, realName(origin), args.string("name"));
     }
 
     Object merge(Protocol.Args args) {
         String name = args.string("name");
+        if (daemon.thinVolumes().isVolume(name)) {
+            return daemon.thinVolumes().merge(args);
+        }
         return locked(() -> mergeLocked(args), devicesOf(name));
     }
 
     Object remove(Protocol.Args args) {
         String name = args.string("name");
+        if (daemon.thinVolumes().isVolume(name)) {
+            return daemon.thinVolumes().remove(args);
+        }
         return locked(() -> removeLocked(args), devicesOf(name));
     }
 
@@ -306,6 +315,13 @@ final class Snapshots {
 
     Object list(Protocol.Args args) {
         String only = args.optString("name");
+        if (only != null && daemon.thinVolumes().isVolume(only)) {
+            List<Object> thin = daemon.thinVolumes().snapshotEntries(only);
+            if (thin.isEmpty() && args.bool("strict")) {
+                throw notASnapshot(only);
+            }
+            return Map.of("snapshots", thin);
+        }
         if (only != null) {
             // Under the snapshot's names: the end of a merge is never seen half done (the origin's table
             // back to its own while the snapshot is still recorded), which `snapshot merge` polls for.
@@ -323,6 +339,9 @@ final class Snapshots {
             }
             found = true;
             out.add(describe(s));
+        }
+        if (only == null) {
+            out.addAll(daemon.thinVolumes().snapshotEntries(null));
         }
         if (only != null && !found && strict) {
             throw notASnapshot(only);
@@ -541,6 +560,9 @@ final class Snapshots {
      * (a connection's thread) never waits.
      */
     void startDeferredMerges() {
+        if (!stopping) {
+            daemon.thinVolumes().startDeferredMerges();
+        }
         if (stopping || daemon.state().snapshots().stream().noneMatch(DaemonState.Snapshot::mergeDeferred)) {
             return;
         }
@@ -780,6 +802,7 @@ final class Snapshots {
     /** Refuses plain dm verbs on devices whose tables this class manages. */
     void checkNotManaged(String device, String verb) {
         DaemonState state = daemon.state();
+        daemon.thinVolumes().checkNotManaged(device, verb);
         if (state.snapshot(device) != null) {
             throw new DaemonException(ErrorKind.BUSY, "device " + device + " is a snapshot managed by cairn",
                     "use: cairn snapshot rm " + device);
