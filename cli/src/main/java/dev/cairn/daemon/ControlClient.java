@@ -9,6 +9,9 @@ import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.util.Map;
+import dev.cairn.daemon.proto.Reply;
+import dev.cairn.daemon.proto.Request;
+import dev.cairn.daemon.proto.Verb;
 
 /**
  * A connection to a daemon's control socket. Failing to connect is a {@link DaemonException} that
@@ -53,7 +56,18 @@ public final class ControlClient implements AutoCloseable {
         return dir.equals(StateDir.resolve(null));
     }
 
-    /** Sends one request and returns its result, or throws the daemon's error. */
+    /** Sends one typed request and returns its typed reply, or throws the daemon's error. */
+    public <Q extends Request, R extends Reply> R call(Verb<Q, R> verb, Q request) {
+        Object result = call(verb.name(), JsonCodec.toArgs(request));
+        try {
+            return JsonCodec.fromResult(result, verb.reply());
+        } catch (JsonCodec.ParseException e) {
+            throw new DaemonException(ErrorKind.INTERNAL, "unreadable answer from the daemon to " + verb + ": " + e.getMessage(),
+                    "the CLI and the daemon may be different versions: restart the daemon with this cairn");
+        }
+    }
+
+    /** Sends one request as plain maps and returns its result as plain maps, or throws the daemon's error. */
     public Object call(String verb, Map<String, Object> args) {
         try {
             Protocol.writeLine(out, Protocol.request(verb, args));

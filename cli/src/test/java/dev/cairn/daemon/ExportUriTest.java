@@ -42,12 +42,12 @@ class ExportUriTest {
         new StateFile(dir.stateFile()).save(DaemonState.empty());
         daemon = Daemon.start(new Daemon.Config(dir, "127.0.0.1", 0, true,
                 new PrintStream(PrintStream.nullOutputStream(), true, StandardCharsets.UTF_8)));
-        daemon.handle("create", new Protocol.Args(Map.of("name", "z", "table", "0 2048 zero\n", "noExport", true)));
+        Wire.call(daemon, "create", (Map.of("name", "z", "table", "0 2048 zero\n", "noExport", true)));
         for (String name : List.of("a?b", "日本", "x%41")) {
-            daemon.handle("export-add", new Protocol.Args(Map.of("device", "z", "as", name)));
+            Wire.call(daemon, "export-add", (Map.of("device", "z", "as", name)));
         }
-        List<Map<String, Object>> exports = (List<Map<String, Object>>) ((Map<String, Object>) daemon.handle("export-ls",
-                new Protocol.Args(Map.of()))).get("exports");
+        List<Map<String, Object>> exports = (List<Map<String, Object>>) ((Map<String, Object>) Wire.call(daemon, "export-ls",
+                Map.of())).get("exports");
         assertThat(exports).hasSize(3);
         for (Map<String, Object> e : exports) {
             for (String key : List.of("tcpUri", "unixUri")) {
