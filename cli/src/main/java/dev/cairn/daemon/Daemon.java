@@ -2,22 +2,11 @@ package dev.cairn.daemon;
 
 import dev.cairn.block.Submitter;
 import dev.cairn.block.SubmitterConfig;
-import dev.cairn.dm.DeviceDeps;
-import dev.cairn.dm.DeviceInfo;
 import dev.cairn.dm.DeviceRegistry;
-import dev.cairn.dm.DeviceState;
-import dev.cairn.dm.DeviceStatus;
-import dev.cairn.dm.DeviceTree;
 import dev.cairn.dm.DmException;
-import dev.cairn.dm.MappedDevice;
-import dev.cairn.dm.OpenHandle;
 import dev.cairn.dm.RegistryOptions;
 import dev.cairn.dm.TargetType;
 import dev.cairn.dm.TargetTypes;
-import dev.cairn.dm.StatusLine;
-import dev.cairn.dm.StatusType;
-import dev.cairn.dm.SuspendMode;
-import dev.cairn.nbd.server.NbdExport;
 import dev.cairn.nbd.server.NbdServer;
 import dev.cairn.nbd.server.ServerTls;
 import java.io.IOException;
@@ -27,8 +16,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -44,7 +31,6 @@ import dev.cairn.daemon.proto.Verb;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import dev.cairn.metrics.MetricsSources;
-import dev.cairn.metrics.StatsReport;
 
 /**
  * The {@code cairn serve} daemon: owns one state directory (exclusively, through {@link DaemonLock}),
@@ -81,6 +67,11 @@ import dev.cairn.metrics.StatsReport;
  * <p><b>Stop order</b> (SIGTERM, SIGINT or {@link #stop()}): control socket closed (running requests
  * finish), NBD closed (it answers what is in flight), every device suspended top-down with a flush
  * (held I/O drained, stores fdatasync'ed), registry closed, lock released.
+ *
+ * <p><b>Size.</b> About 600 lines, over the 500-line guide: the life cycle (a start that undoes itself
+ * on failure, the first start, the restore, the banner, a bounded stop) and the {@link DaemonContext}
+ * that the areas see, which is a view of this class's fields. The verbs are in the areas, the device
+ * tree's restore and flush in {@link DeviceTreeLifecycle}.
  *
  * <p>Thread safety: {@link #handle} may be called from any thread; {@link #stop()} is idempotent.
  */
@@ -456,42 +447,7 @@ public final class Daemon implements AutoCloseable {
             state = cleaned;
             stateFile.save(state);
         }
-        for (DaemonState.Device dev : state.inDependencyOrder()) {
-            try {
-                registry.create(dev.name(), dev.table());
-            } catch (DmException | RuntimeException e) {
-                String why = e.getMessage();
-                LOG.error("device {} could not be restored: {}", dev.name(), why);
-                restoreProblems.add(dev.name() + ": " + why);
-                try {
-                    // Keep the name (and the saved table in the state file) so the user can fix it with load/resume.
-                    registry.create(dev.name());
-                } catch (DmException ignored) {
-                    // the name itself is taken or invalid: nothing more to do
-                }
-                continue;
-            }
-            if (dev.inactive() != null) {
-                try {
-                    registry.load(dev.name(), dev.inactive());
-                } catch (DmException | RuntimeException e) {
-                    LOG.error("the loaded (inactive) table of {} could not be restored: {}", dev.name(), e.getMessage());
-                    restoreProblems.add(dev.name() + " (inactive table): " + e.getMessage());
-                }
-            }
-        }
-        // Suspend after every table is built (a table may read its devices while it is built), top-down.
-        List<DaemonState.Device> order = state.inDependencyOrder();
-        for (int i = order.size() - 1; i >= 0; i--) {
-            DaemonState.Device dev = order.get(i);
-            if (dev.suspended()) {
-                try {
-                    registry.suspend(dev.name(), SuspendMode.FLUSH);
-                } catch (DmException | RuntimeException e) {
-                    restoreProblems.add(dev.name() + " (suspend): " + e.getMessage());
-                }
-            }
-        }
+        DeviceTreeLifecycle.restore(registry, state, restoreProblems);
         for (DaemonState.Export e : state.exports()) {
             try {
                 context.addExportLive(e);
@@ -612,7 +568,7 @@ public final class Daemon implements AutoCloseable {
         for (Cancel c : running) {
             c.cancel("the daemon is stopping");
         }
-        abortSuspends();
+        DeviceTreeLifecycle.abortSuspends(registry);
         teardown();
         try {
             lock.close();
@@ -623,25 +579,12 @@ public final class Daemon implements AutoCloseable {
         stopped.countDown();
     }
 
-    private void abortSuspends() {
-        if (registry == null) {
-            return;
-        }
-        for (String name : registry.names()) {
-            registry.find(name).ifPresent(md -> {
-                if (md.abortSuspend()) {
-                    LOG.warn("stopping: the suspend of {} that was waiting for I/O was cancelled", name);
-                }
-            });
-        }
-    }
-
     private void teardown() {
         if (control != null) {
             control.close(STOP_DRAIN);
         }
         areas.forEach(VerbArea::stopping);
-        abortSuspends();
+        DeviceTreeLifecycle.abortSuspends(registry);
         if (nbd != null) {
             nbd.close();
         }
@@ -649,70 +592,12 @@ public final class Daemon implements AutoCloseable {
             exports.closeAll();
         }
         if (registry != null) {
-            flushAll();
-            failHeldIo();
+            DeviceTreeLifecycle.flushAll(registry, STOP_DRAIN);
+            DeviceTreeLifecycle.failHeldIo(registry);
             registry.close();
         }
         if (submitter != null) {
             submitter.close();
-        }
-    }
-
-    /**
-     * Devices the user left suspended hold I/O that nothing will resume now; removing them (forced,
-     * bottom-up; the state file keeps them, suspended) fails that I/O, so the devices stacked on them
-     * can drain and close. Without this a write held below kept the daemon from stopping.
-     */
-    private void failHeldIo() {
-        for (String name : registry.dependencyOrder()) {
-            MappedDevice md = registry.find(name).orElse(null);
-            if (md != null && md.state() == DeviceState.SUSPENDED && md.info().heldBios() > 0) {
-                LOG.warn("stopping: {} is suspended with {} I/O requests held; they fail", name, md.info().heldBios());
-                try {
-                    registry.remove(name, true);
-                } catch (DmException | RuntimeException e) {
-                    LOG.warn("stopping: removing {}: {}", name, e.getMessage());
-                }
-            }
-        }
-    }
-
-    /**
-     * Suspends every device top-down with a flush, so everything acknowledged is on stable storage.
-     * A device that sits on a device the user left suspended is skipped: its flush would be held
-     * forever (its data is flushed by nothing, as with dmsetup). The whole flush gets
-     * {@link #STOP_DRAIN}; a device still draining then is left as it is.
-     */
-    private void flushAll() {
-        long deadline = System.nanoTime() + STOP_DRAIN.toNanos();
-        List<String> order = registry.dependencyOrder();
-        Set<String> blocked = new java.util.HashSet<>();
-        for (String name : order) {
-            try {
-                MappedDevice md = registry.device(name);
-                DeviceDeps deps = md.deps();
-                if (md.state() == DeviceState.SUSPENDED || deps.live().stream().anyMatch(blocked::contains)) {
-                    blocked.add(name);
-                }
-            } catch (DmException e) {
-                blocked.add(name);
-            }
-        }
-        for (int i = order.size() - 1; i >= 0; i--) {
-            String name = order.get(i);
-            if (blocked.contains(name)) {
-                LOG.warn("not flushing {} at stop: it is suspended or sits on a suspended device", name);
-                continue;
-            }
-            try {
-                MappedDevice md = registry.device(name);
-                if (md.info().liveTable()) {
-                    long left = Math.max(deadline - System.nanoTime(), Duration.ofMillis(100).toNanos());
-                    md.suspend(SuspendMode.FLUSH, Duration.ofNanos(left));
-                }
-            } catch (DmException | RuntimeException e) {
-                LOG.warn("flushing {} at stop failed: {}", name, e.getMessage());
-            }
         }
     }
 

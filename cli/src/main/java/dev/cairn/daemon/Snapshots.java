@@ -54,16 +54,17 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@code snapshot merge NAME} removes the snapshot device and loads ORIGIN with
  * {@code snapshot-merge ORIGIN-real file:COW P chunk} (the merge then runs in the target, and
- * survives restarts because the table is in the state file). A monitor reads the origin's
- * {@link SnapshotStatus}; when the merge is done it puts T back on ORIGIN, removes ORIGIN-real and
- * the COW image (if cairn made it).
+ * survives restarts because the table is in the state file). {@link SnapshotMerges} does the merge:
+ * its monitor reads the origin's typed {@link SnapshotStatus}; when the merge is done it puts T back
+ * on ORIGIN, removes ORIGIN-real and the COW image (if cairn made it).
  *
  * <p>Transient snapshots ({@code N}) keep their exception table in memory only, so they cannot
  * survive a restart; the restore drops them (and says so) rather than showing a wrong point in time.
  *
- * <p><b>Size.</b> Over the 500-line guide: each verb is a check phase plus a transaction whose steps
- * are listed in one place, which keeps each verb readable top to bottom; the merge monitor and the
- * deferred merges could move to a class of their own.
+ * <p><b>Size.</b> About 600 lines, over the 500-line guide: create and rm are each a check phase plus
+ * a transaction whose steps are listed in one place, which keeps each verb readable top to bottom, and
+ * the helpers they share with {@link SnapshotMerges} (steps with their undo, the typed status, what has
+ * a device open) are here.
  *
  * <p>Thread safety: every verb, the end of a merge and a deferred merge's start hold this class's lock
  * (one snapshot transaction at a time) and the name locks of the snapshot, its origin and
@@ -71,14 +72,9 @@ import org.slf4j.LoggerFactory;
  */
 final class Snapshots implements VerbArea {
     private static final Logger LOG = LoggerFactory.getLogger(Snapshots.class);
-    static final Duration MONITOR_PERIOD = Duration.ofMillis(200);
 
     private final DaemonContext ctx;
-    /** Snapshot name -> its merge monitor thread. */
-    private final Map<String, Thread> monitors = new ConcurrentHashMap<>();
-    /** Snapshot name -> sectors left to merge when its monitor started (for the progress percentage). */
-    private final Map<String, Long> mergeStartSectors = new ConcurrentHashMap<>();
-    private volatile boolean stopping;
+    private final SnapshotMerges merges;
     static final String CREATE = "snapshot-create";
     static final String REMOVE = "snapshot-rm";
     static final String MERGE = "snapshot-merge";
@@ -86,31 +82,32 @@ final class Snapshots implements VerbArea {
 
     Snapshots(DaemonContext ctx) {
         this.ctx = ctx;
+        this.merges = new SnapshotMerges(ctx, this);
     }
 
     @Override
     public void register(VerbRegistry verbs) {
         verbs.on(SnapshotProto.CREATE, this::create);
         verbs.on(SnapshotProto.LIST, this::list);
-        verbs.on(SnapshotProto.MERGE, this::merge);
+        verbs.on(SnapshotProto.MERGE, merges::merge);
         verbs.on(SnapshotProto.REMOVE, this::remove);
     }
 
     /** Follows the merges that were running, and starts deferred ones that nothing holds back. */
     @Override
     public void started() {
-        resumeMerges();
+        merges.resumeMerges();
     }
 
     @Override
     public void stopping() {
-        stopMonitors();
+        merges.stopMonitors();
     }
 
     /** Something let go of a device: a deferred merge may start now. */
     @Override
     public void released() {
-        startDeferredMerges();
+        merges.startDeferredMerges();
     }
 
     static String realName(String origin) {
@@ -122,7 +119,7 @@ final class Snapshots implements VerbArea {
     /** One snapshot transaction at a time (the state has one intent slot); held with the devices' name locks. */
     private final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
 
-    private <T> T locked(java.util.function.Supplier<T> action, String... deviceNames) {
+    <T> T locked(java.util.function.Supplier<T> action, String... deviceNames) {
         lock.lock();
         try {
             return ctx.withNames(action, deviceNames);
@@ -132,17 +129,13 @@ final class Snapshots implements VerbArea {
     }
 
     /** The devices a verb on snapshot {@code name} works on (the snapshot, its origin and ORIGIN-real). */
-    private String[] devicesOf(String name) {
+    String[] devicesOf(String name) {
         DaemonState.Snapshot s = ctx.state().snapshot(name);
         return s == null ? new String[] {name} : new String[] {name, s.origin(), s.real()};
     }
 
     private SnapshotProto.Snapshot create(SnapshotProto.Create r) {
         return locked(() -> createLocked(r), r.origin(), realName(r.origin()), r.name());
-    }
-
-    private SnapshotProto.Snapshot merge(SnapshotProto.Merge r) {
-        return locked(() -> mergeLocked(r), devicesOf(r.name()));
     }
 
     private SnapshotProto.Removed remove(SnapshotProto.Rm r) {
@@ -309,7 +302,7 @@ final class Snapshots implements VerbArea {
     }
 
     /** Turns a failed step into the error the client gets; the transaction has already been undone. */
-    private static DaemonException failure(String verb, String name, Throwable e) {
+    static DaemonException failure(String verb, String name, Throwable e) {
         return switch (e) {
             case DaemonException d -> d;
             case DmException d -> DmErrors.of(verb, name, d);
@@ -352,7 +345,7 @@ final class Snapshots implements VerbArea {
         return new SnapshotProto.SnapshotList(out);
     }
 
-    private SnapshotProto.Snapshot describe(DaemonState.Snapshot s) {
+    SnapshotProto.Snapshot describe(DaemonState.Snapshot s) {
         // While merging, the snapshot device is gone and the origin's snapshot-merge target has the status.
         String statusDevice = s.merging() ? s.origin() : s.name();
         String info = infoStatus(statusDevice);
@@ -362,7 +355,7 @@ final class Snapshots implements VerbArea {
         Long total = null;
         if (active && s.merging()) {
             left = Math.max(0, u.allocatedSectors() - u.metadataSectors());
-            total = Math.max(mergeStartSectors.getOrDefault(s.name(), left), left);
+            total = Math.max(merges.startSectors(s.name(), left), left);
         }
         boolean deferred = !s.merging() && s.mergeDeferred();
         String state = deferred ? "merge-deferred"
@@ -373,24 +366,27 @@ final class Snapshots implements VerbArea {
                 state, deferred ? openUsers(s.origin(), s.name()) : null);
     }
 
-    private String infoStatus(String device) {
+    /** The INFO status text of {@code device}'s first target ("" without a device or a live table). */
+    String infoStatus(String device) {
+        SnapshotStatus typed = status(device);
+        if (typed != null) {
+            return typed.toInfo();
+        }
         return ctx.registry().find(device).map(md -> {
             List<StatusLine> lines = md.status(StatusType.INFO).lines();
             return lines.isEmpty() ? "" : lines.get(0).params();
         }).orElse("");
     }
 
-    /** The typed status of a snapshot or snapshot-merge device, or null (no such device, another target). */
-    private SnapshotStatus status(String device) {
-        String info = infoStatus(device);
-        if (info.isEmpty()) {
-            return null;
-        }
-        try {
-            return SnapshotStatus.parse(info);
-        } catch (IllegalArgumentException e) {
-            return null;
-        }
+    /**
+     * The typed status of a snapshot or snapshot-merge device, read from its target in this process (no
+     * status text is parsed), or null (no such device, another target).
+     */
+    SnapshotStatus status(String device) {
+        return ctx.registry().find(device)
+                .flatMap(md -> md.liveTargets(SnapshotStatus.Source.class).stream().findFirst())
+                .map(SnapshotStatus.Source::snapshotStatus)
+                .orElse(null);
     }
 
     // ------------------------------------------------------------------ open devices
@@ -415,257 +411,6 @@ final class Snapshots implements VerbArea {
             });
         }
         return out;
-    }
-
-    // ------------------------------------------------------------------ merge
-
-    private SnapshotProto.Snapshot mergeLocked(SnapshotProto.Merge r) {
-        String name = r.name();
-        boolean force = r.force();
-        boolean defer = r.defer();
-        if (force && defer) {
-            throw new DaemonException(ErrorKind.USAGE, "--force and --defer (expected: at most one of them)",
-                    "--defer waits until nothing has the origin open; --force merges now anyway");
-        }
-        DaemonState state = ctx.state();
-        DaemonState.Snapshot s = state.snapshot(name);
-        if (s == null) {
-            throw notASnapshot(name);
-        }
-        if (s.merging()) {
-            return describe(s); // already merging: the CLI just follows it
-        }
-        checkMergeable(s, state);
-        List<String> open = openUsers(s.origin(), name);
-        if (!open.isEmpty() && !force) {
-            if (defer) {
-                if (!s.mergeDeferred()) {
-                    ctx.update(st -> st.withSnapshot(s.withMergeDeferred(true)));
-                    LOG.info("merge of {} into {} deferred until it is no longer open ({})", name, s.origin(), String.join(", ", open));
-                }
-                return describe(ctx.state().snapshot(name));
-            }
-            throw new DaemonException(ErrorKind.BUSY, "origin " + s.origin() + " or snapshot " + name + " is open: "
-                    + String.join(", ", open) + " (a merge changes the origin's data under them)",
-                    "unmount and disconnect them first; or let it start by itself once they are gone: cairn snapshot merge --defer "
-                            + name + "; or merge anyway (they will see data change under them): cairn snapshot merge --force " + name);
-        }
-        return startMerge(s, force);
-    }
-
-    private void checkMergeable(DaemonState.Snapshot s, DaemonState state) {
-        String name = s.name();
-        if (!s.persistent()) {
-            throw new DaemonException(ErrorKind.USAGE, "snapshot " + name + " is transient (N)",
-                    "only a persistent snapshot can be merged; remove it with cairn snapshot rm " + name);
-        }
-        List<DaemonState.Snapshot> siblings = snapshotsOf(s.origin(), state);
-        if (siblings.size() > 1) {
-            throw new DaemonException(ErrorKind.BUSY, "origin " + s.origin() + " has other snapshots: "
-                    + String.join(", ", siblings.stream().map(DaemonState.Snapshot::name).filter(n -> !n.equals(name)).toList()),
-                    "remove them first (cairn snapshot rm NAME); cairn merges only an origin's last snapshot");
-        }
-        SnapshotStatus st = status(name);
-        if (st == null || st.state() != SnapshotStatus.State.ACTIVE) {
-            throw new DaemonException(ErrorKind.FAILED, "snapshot " + name + " cannot be merged: its status is " + infoStatus(name),
-                    "an invalid (overflowed) snapshot has no consistent data to merge; remove it: cairn snapshot rm " + name);
-        }
-        MappedDevice originDev = ctx.device(s.origin());
-        if (originDev.state() == DeviceState.SUSPENDED) {
-            throw new DaemonException(ErrorKind.BUSY, "origin " + s.origin() + " is suspended",
-                    "resume it first: cairn resume " + s.origin());
-        }
-    }
-
-    /** The merge itself, once checked (and, unless forced, nothing has the devices open). */
-    private SnapshotProto.Snapshot startMerge(DaemonState.Snapshot s, boolean force) {
-        String name = s.name();
-        MappedDevice snapDev = ctx.device(name);
-        if (!snapDev.info().holders().isEmpty()) {
-            throw new DaemonException(ErrorKind.BUSY, "snapshot " + name + " is used by " + String.join(", ", snapDev.info().holders()),
-                    "remove those devices first");
-        }
-        String snapTable = snapDev.status(StatusType.TABLE).text();
-        long originSectors = ctx.device(s.origin()).capacitySectors();
-        DaemonState state = ctx.state();
-        List<DaemonState.Export> exportRecs = ctx.exports().of(name).stream().map(state::export).toList();
-        String mergeTable = "0 " + originSectors + " snapshot-merge " + s.real() + " file:" + s.cow() + " P " + s.chunkSectors() + "\n";
-        DaemonState.Snapshot merging = s.withMerging(true);
-        DaemonState.Device originRec = state.device(s.origin());
-        DaemonState after = state.withoutDevice(name).withSnapshot(merging);
-        if (originRec != null) {
-            after = after.withDevice(new DaemonState.Device(s.origin(), mergeTable, null, false, originRec.hidden(), List.of(s.real())));
-        }
-        Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), MERGE, name, after, List.of(), List.of());
-        try {
-            for (DaemonState.Export e : exportRecs) {
-                tx.step("remove-export", () -> ctx.exports().remove(e.name()), () -> ctx.addExportLive(e));
-            }
-            tx.step("suspend-origin", () -> suspend(s.origin(), SuspendMode.FLUSH), () -> resumeQuietly(s.origin()));
-            // The COW may be used by one table at a time: the snapshot device goes before the merge loads it.
-            tx.step("suspend-snapshot", () -> snapDev.suspend(SuspendMode.FLUSH), () -> resumeQuietly(name));
-            tx.step("remove-snapshot", () -> ctx.registry().remove(name, force), () -> recreate(name, snapTable));
-            tx.step("load-origin", () -> ctx.registry().load(s.origin(), mergeTable), () -> clearQuietly(s.origin()));
-            // From the resume on the merge copies data back into the origin: it can only go forward.
-            tx.pointOfNoReturn();
-            tx.step("resume-origin", () -> ctx.registry().resume(s.origin()), null);
-            DaemonState.Device originLive = ctx.recordOf(s.origin());
-            tx.commit(st -> st.withoutDevice(name).withSnapshot(merging).withDevice(originLive));
-        } catch (Exception | Error e) {
-            if (tx.isForward()) {
-                throw new DaemonException(ErrorKind.STATE, "snapshot merge " + name + " started but could not be recorded: " + e.getMessage(),
-                        "the next start of the daemon completes it", e);
-            }
-            tx.rollback();
-            throw failure("snapshot merge", name, e);
-        }
-        LOG.info("merging snapshot {} into {}", name, s.origin());
-        startMonitor(merging);
-        return describe(merging);
-    }
-
-    private void recreate(String name, String table) {
-        try {
-            ctx.registry().create(name, table);
-        } catch (DmException e) {
-            LOG.error("rollback: could not recreate snapshot device {}: {}", name, e.getMessage());
-        }
-    }
-
-    /** After a restart: follow merges that were running, and start deferred ones that nothing holds back. */
-    void resumeMerges() {
-        for (DaemonState.Snapshot s : ctx.state().snapshots()) {
-            if (s.merging()) {
-                startMonitor(s);
-            }
-        }
-        startDeferredMerges();
-    }
-
-    /**
-     * Starts every deferred merge whose origin and snapshot nothing has open. Called when an NBD client
-     * leaves, a device is removed, and at start; runs the merges on a virtual thread so the caller
-     * (a connection's thread) never waits.
-     */
-    void startDeferredMerges() {
-        if (stopping || ctx.state().snapshots().stream().noneMatch(DaemonState.Snapshot::mergeDeferred)) {
-            return;
-        }
-        Thread.ofVirtual().name("cairn-deferred-merge").start(() -> {
-            for (DaemonState.Snapshot found : ctx.state().snapshots()) {
-                if (!found.mergeDeferred()) {
-                    continue;
-                }
-                locked(() -> {
-                    DaemonState.Snapshot s = ctx.state().snapshot(found.name());
-                    if (stopping || s == null || !s.mergeDeferred() || s.merging() || !openUsers(s.origin(), s.name()).isEmpty()) {
-                        return null;
-                    }
-                    try {
-                        checkMergeable(s, ctx.state());
-                        startMerge(s, false);
-                        LOG.info("deferred merge of {} into {} started: nothing has them open any more", s.name(), s.origin());
-                    } catch (DaemonException e) {
-                        LOG.error("deferred merge of {} into {} could not start: {}; it stays deferred (cairn snapshot rm {} drops it)",
-                                s.name(), s.origin(), e.getMessage(), s.name());
-                    }
-                    return null;
-                }, devicesOf(found.name()));
-            }
-        });
-    }
-
-    private void startMonitor(DaemonState.Snapshot s) {
-        SnapshotStatus u = status(s.origin());
-        if (u != null && u.state() == SnapshotStatus.State.ACTIVE) {
-            mergeStartSectors.put(s.name(), Math.max(0, u.allocatedSectors() - u.metadataSectors()));
-        }
-        Thread t = Thread.ofVirtual().name("cairn-merge-" + s.name()).unstarted(() -> monitor(s));
-        monitors.put(s.name(), t);
-        t.start();
-    }
-
-    private void monitor(DaemonState.Snapshot s) {
-        SnapshotStatus.State lastProblem = null;
-        try {
-            while (!stopping) {
-                SnapshotStatus u = status(s.origin());
-                if (u != null && u.isMergeDone()) {
-                    if (finishMerge(s)) {
-                        return;
-                    }
-                } else if (u != null && u.state() != SnapshotStatus.State.ACTIVE && u.state() != lastProblem) {
-                    lastProblem = u.state();
-                    LOG.error("merge of {} into {} stopped: status {}", s.name(), s.origin(), infoStatus(s.origin()));
-                }
-                Thread.sleep(MONITOR_PERIOD);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } finally {
-            monitors.remove(s.name(), Thread.currentThread());
-        }
-    }
-
-    /** Puts the origin's own table back once the merge is done; true when finished (or nothing left to do). */
-    private boolean finishMerge(DaemonState.Snapshot s) {
-        return locked(() -> {
-            if (stopping) {
-                return true;
-            }
-            DaemonState.Snapshot current = ctx.state().snapshot(s.name());
-            if (current == null || !current.merging()) {
-                return true;
-            }
-            String realTable = ctx.device(s.real()).status(StatusType.TABLE).text();
-            String mergeTable = ctx.device(s.origin()).status(StatusType.TABLE).text();
-            long originSectors = ctx.device(s.origin()).capacitySectors();
-            DaemonState state = ctx.state();
-            DaemonState.Device realRec = state.device(s.real());
-            DaemonState.Device originRec = state.device(s.origin());
-            DaemonState after = state.withoutSnapshot(s.name()).withoutDevice(s.real());
-            if (realRec != null && originRec != null) {
-                after = after.withDevice(new DaemonState.Device(s.origin(), realTable, null, false, originRec.hidden(), realRec.deps()));
-            }
-            Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), MERGE_END, s.name(), after, List.of(),
-                    s.cowManaged() ? List.of(s.cow()) : List.of());
-            try {
-                tx.step("suspend-origin", () -> suspend(s.origin(), SuspendMode.FLUSH), () -> resumeQuietly(s.origin()));
-                tx.step("load-origin", () -> ctx.registry().load(s.origin(), realTable), () -> clearQuietly(s.origin()));
-                tx.step("resume-origin", () -> ctx.registry().resume(s.origin()), () -> restoreTable(s.origin(), mergeTable));
-                tx.step("remove-real", () -> ctx.registry().remove(s.real(), false), () -> recreate(s.real(), realTable));
-                DaemonState.Device originLive = ctx.recordOf(s.origin());
-                tx.commit(st -> st.withoutSnapshot(s.name()).withoutDevice(s.real()).withDevice(originLive));
-            } catch (Exception | Error e) {
-                if (tx.isForward()) {
-                    LOG.error("the merge of {} into {} finished but could not be recorded: {}; the next start completes it",
-                            s.name(), s.origin(), e.toString());
-                    return true;
-                }
-                tx.rollback();
-                LOG.error("finishing the merge of {} into {} failed: {}; will retry", s.name(), s.origin(), e.toString());
-                return false;
-            }
-            Long merged = mergeStartSectors.remove(s.name());
-            LOG.info("merge of {} into {} finished ({} sectors of {} merged by this run)", s.name(), s.origin(),
-                    merged == null ? "?" : merged, originSectors);
-            return true;
-        }, devicesOf(s.name()));
-    }
-
-    void stopMonitors() {
-        stopping = true;
-        for (Thread t : monitors.values()) {
-            t.interrupt();
-        }
-        for (Thread t : List.copyOf(monitors.values())) {
-            try {
-                t.join(5000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
     }
 
     // ------------------------------------------------------------------ remove
@@ -752,6 +497,14 @@ final class Snapshots implements VerbArea {
         return new SnapshotProto.Removed(name, s.cowManaged());
     }
 
+    void recreate(String name, String table) {
+        try {
+            ctx.registry().create(name, table);
+        } catch (DmException e) {
+            LOG.error("rollback: could not recreate snapshot device {}: {}", name, e.getMessage());
+        }
+    }
+
     // ------------------------------------------------------------------ restore
 
     /**
@@ -809,17 +562,17 @@ final class Snapshots implements VerbArea {
         return state.snapshots().stream().filter(s -> s.origin().equals(origin)).toList();
     }
 
-    private static DaemonException notASnapshot(String name) {
+    static DaemonException notASnapshot(String name) {
         return new DaemonException(ErrorKind.NOT_FOUND, "snapshot: " + name + " (expected: an existing snapshot)",
                 "cairn snapshot ls lists the snapshots");
     }
 
     /** Suspends a device; a cancelled request (its client gone, the daemon stopping) makes the wait give up. */
-    private void suspend(String device, SuspendMode mode) throws DmException {
+    void suspend(String device, SuspendMode mode) throws DmException {
         ctx.suspendDevice(ctx.device(device), mode, null);
     }
 
-    private void resumeQuietly(String device) {
+    void resumeQuietly(String device) {
         try {
             ctx.registry().resume(device);
         } catch (DmException | RuntimeException e) {
@@ -827,7 +580,7 @@ final class Snapshots implements VerbArea {
         }
     }
 
-    private void clearQuietly(String device) {
+    void clearQuietly(String device) {
         try {
             ctx.registry().clear(device);
         } catch (DmException | RuntimeException e) {
@@ -835,7 +588,7 @@ final class Snapshots implements VerbArea {
         }
     }
 
-    private void restoreTable(String device, String table) {
+    void restoreTable(String device, String table) {
         try {
             ctx.registry().suspend(device, SuspendMode.FLUSH);
             ctx.registry().load(device, table);
