@@ -56,11 +56,15 @@ public final class ControlClient implements AutoCloseable {
         return dir.equals(StateDir.resolve(null));
     }
 
-    /** Sends one typed request and returns its typed reply, or throws the daemon's error. */
+    /**
+     * Sends one typed request and returns its typed reply, or throws the daemon's error. The record is
+     * written as {@code args} as it is and the reply read from the line's tree, with no plain-map copy on
+     * the way (a verb's start-up time is mostly such first-use work).
+     */
     public <Q extends Request, R extends Reply> R call(Verb<Q, R> verb, Q request) {
-        Object result = call(verb.name(), JsonCodec.toArgs(request));
+        String line = exchange(verb.name(), Protocol.request(verb.name(), request));
         try {
-            return JsonCodec.fromResult(result, verb.reply());
+            return JsonCodec.replyOf(line, verb.reply());
         } catch (JsonCodec.ParseException e) {
             throw new DaemonException(ErrorKind.INTERNAL, "unreadable answer from the daemon to " + verb + ": " + e.getMessage(),
                     "the CLI and the daemon may be different versions: restart the daemon with this cairn");
@@ -69,19 +73,27 @@ public final class ControlClient implements AutoCloseable {
 
     /** Sends one request as plain maps and returns its result as plain maps, or throws the daemon's error. */
     public Object call(String verb, Map<String, Object> args) {
+        String line = exchange(verb, Protocol.request(verb, args));
         try {
-            Protocol.writeLine(out, Protocol.request(verb, args));
+            return Protocol.resultOf(JsonCodec.parseObject(line));
+        } catch (JsonCodec.ParseException e) {
+            throw new DaemonException(ErrorKind.INTERNAL, "unreadable answer from the daemon: " + e.getMessage());
+        }
+    }
+
+    /** Writes one request line and reads its answer line. */
+    private String exchange(String verb, Map<String, Object> request) {
+        try {
+            Protocol.writeLine(out, request);
             String line = Protocol.readLine(in);
             if (line == null) {
                 throw new DaemonException(ErrorKind.FAILED, "the daemon closed the connection without answering " + verb,
                         "it may have stopped; check its log, then start it again with: bin/cairn serve");
             }
-            return Protocol.resultOf(JsonCodec.parseObject(line));
+            return line;
         } catch (IOException e) {
             throw new DaemonException(ErrorKind.FAILED, "lost the connection to the daemon during " + verb + ": " + e.getMessage(),
                     "check that the daemon is still running (its log is on its stderr)");
-        } catch (JsonCodec.ParseException e) {
-            throw new DaemonException(ErrorKind.INTERNAL, "unreadable answer from the daemon: " + e.getMessage());
         }
     }
 

@@ -117,15 +117,33 @@ public final class JsonCodec {
         }
     }
 
-    /** A record (or any value) as plain maps, lists and scalars, with null members left out. */
-    @SuppressWarnings("unchecked")
-    public static Map<String, Object> toArgs(Object record) {
-        if (record instanceof Record r && r.getClass().getRecordComponents().length == 0) {
-            return new java.util.LinkedHashMap<>(); // ping, targets: Jackson calls a bean without members an error
+    /**
+     * The reply of a response line: its {@code result} as a {@code type}, or the {@link DaemonException}
+     * its {@code error} carries. Read from the line's tree, with no plain-map copy.
+     */
+    public static <T> T replyOf(String line, Class<T> type) {
+        com.fasterxml.jackson.databind.JsonNode response;
+        try {
+            response = MAPPER.readTree(line);
+        } catch (JacksonException e) {
+            throw new ParseException(firstLine(e.getOriginalMessage()), e);
         }
-        Map<String, Object> m = MAPPER.convertValue(record, java.util.LinkedHashMap.class);
-        m.values().removeIf(java.util.Objects::isNull);
-        return m;
+        if (response == null || !response.isObject()) {
+            throw new ParseException("expected a JSON object", null);
+        }
+        if (response.path("ok").asBoolean(false)) {
+            try {
+                return LENIENT.treeToValue(response.get("result"), type);
+            } catch (JacksonException | IllegalArgumentException e) {
+                throw new ParseException("result: " + firstLine(e.getMessage()) + " (expected: a " + type.getSimpleName() + ")", e);
+            }
+        }
+        com.fasterxml.jackson.databind.JsonNode error = response.path("error");
+        if (error.isObject()) {
+            throw new DaemonException(ErrorKind.fromWire(error.path("kind").asText()), error.path("message").asText(),
+                    error.path("hint").asText(""));
+        }
+        throw new DaemonException(ErrorKind.INTERNAL, "malformed response from the daemon: " + line);
     }
 
     /** Compact JSON on one line (the control protocol's framing is one object per line). */

@@ -34,7 +34,8 @@ public final class Protocol {
 
     private Protocol() {}
 
-    public static Map<String, Object> request(String verb, Map<String, Object> args) {
+    /** A request line's object; {@code args} is a map or a request record. */
+    public static Map<String, Object> request(String verb, Object args) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("v", (long) VERSION);
         m.put("verb", verb);

@@ -45,14 +45,14 @@ class TypedProtocolTest {
 
     @Test
     void aTypedRequestTravelsInTheDocumentedWireFormat() {
-        Map<String, Object> args = JsonCodec.toArgs(new DeviceProto.Create("a", "0 8 zero\n", false));
-        assertThat(JsonCodec.write(Protocol.request(DeviceProto.CREATE.name(), args)))
+        assertThat(JsonCodec.write(Protocol.request(DeviceProto.CREATE.name(), new DeviceProto.Create("a", "0 8 zero\n", false))))
                 .isEqualTo("{\"v\":1,\"verb\":\"create\",\"args\":{\"name\":\"a\",\"table\":\"0 8 zero\\n\",\"noExport\":false}}");
         // Absent optional arguments are left out, as protocol 1's CLI did; a Java keyword keeps its wire name.
-        assertThat(JsonCodec.toArgs(new SnapshotProto.Create("o", "s", null, null, null, true, false)))
+        assertThat(JsonCodec.parseObject(JsonCodec.write(new SnapshotProto.Create("o", "s", null, null, null, true, false))))
                 .containsOnlyKeys("origin", "name", "chunkSectors", "transient", "noExport")
                 .containsEntry("transient", true).containsEntry("chunkSectors", 8L);
-        assertThat(JsonCodec.toArgs(new DaemonProto.Ping())).isEmpty();
+        assertThat(JsonCodec.write(Protocol.request(DaemonProto.PING.name(), new DaemonProto.Ping())))
+                .isEqualTo("{\"v\":1,\"verb\":\"ping\",\"args\":{}}");
     }
 
     @Test
@@ -118,6 +118,12 @@ class TypedProtocolTest {
 
     @Test
     void repliesSkipMembersANewerDaemonAdded() {
-        assertThat(JsonCodec.fromResult(Map.of("pid", 7L, "uptimeSeconds", 3L), DaemonProto.PingReply.class).pid()).isEqualTo(7);
+        assertThat(JsonCodec.replyOf("{\"ok\":true,\"result\":{\"pid\":7,\"uptimeSeconds\":3}}", DaemonProto.PingReply.class).pid())
+                .isEqualTo(7);
+        assertThatThrownBy(() -> JsonCodec.replyOf("{\"ok\":false,\"error\":{\"kind\":\"busy\",\"message\":\"m\",\"hint\":\"h\"}}",
+                DaemonProto.PingReply.class)).isInstanceOfSatisfying(DaemonException.class, e -> {
+                    assertThat(e.kind()).isEqualTo(ErrorKind.BUSY);
+                    assertThat(e.hint()).isEqualTo("h");
+                });
     }
 }
