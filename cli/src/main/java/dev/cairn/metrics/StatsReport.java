@@ -69,11 +69,8 @@ public record StatsReport(List<Device> devices, List<Export> exports, List<BioSe
         if (lines.size() != 1 || !lines.getFirst().targetName().equals("snapshot")) {
             return Optional.empty();
         }
-        try {
-            return Optional.of(SnapshotStatus.parse(lines.getFirst().params()));
-        } catch (IllegalArgumentException e) {
-            return Optional.empty();
-        }
+        // Typed, from the target itself: no status text is parsed.
+        return d.liveTargets(SnapshotStatus.Source.class).stream().findFirst().map(SnapshotStatus.Source::snapshotStatus);
     }
 
     /** {@code read}, {@code write}, {@code flush}, {@code discard}, {@code writeZeroes}: the keys of {@code cairn stats --json}. */
