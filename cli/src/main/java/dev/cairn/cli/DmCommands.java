@@ -1,15 +1,10 @@
 package dev.cairn.cli;
 
-import static dev.cairn.cli.Text.list;
-import static dev.cairn.cli.Text.map;
-import static dev.cairn.cli.Text.maps;
-import static dev.cairn.cli.Text.num;
-import static dev.cairn.cli.Text.str;
-
+import dev.cairn.daemon.proto.DaemonProto;
+import dev.cairn.daemon.proto.DeviceProto;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -40,7 +35,7 @@ final class DmCommands {
 
         @Override
         int run() throws Exception {
-            call("create", args("name", name, "table", table.read(source, System.in), "noExport", noExport));
+            call(DeviceProto.CREATE, new DeviceProto.Create(name, table.read(source, System.in), noExport));
             return 0;
         }
     }
@@ -59,7 +54,7 @@ final class DmCommands {
 
         @Override
         int run() throws Exception {
-            call("load", args("name", name, "table", table.read(source, System.in)));
+            call(DeviceProto.LOAD, new DeviceProto.Load(name, table.read(source, System.in)));
             return 0;
         }
     }
@@ -74,7 +69,7 @@ final class DmCommands {
 
         @Override
         int run() {
-            call("clear", args("name", name));
+            call(DeviceProto.CLEAR, new DeviceProto.Clear(name));
             return 0;
         }
     }
@@ -102,7 +97,7 @@ final class DmCommands {
                 err().flush();
                 return 2;
             }
-            call("suspend", args("name", name, "noflush", noflush, "timeoutSeconds", timeoutSeconds));
+            call(DeviceProto.SUSPEND, new DeviceProto.Suspend(name, noflush, timeoutSeconds));
             return 0;
         }
     }
@@ -115,7 +110,7 @@ final class DmCommands {
 
         @Override
         int run() {
-            call("resume", args("name", name));
+            call(DeviceProto.RESUME, new DeviceProto.Resume(name));
             return 0;
         }
     }
@@ -132,7 +127,7 @@ final class DmCommands {
 
         @Override
         int run() {
-            call("remove", args("name", name, "force", force));
+            call(DeviceProto.REMOVE, new DeviceProto.Remove(name, force));
             return 0;
         }
     }
@@ -147,36 +142,34 @@ final class DmCommands {
 
         @Mixin JsonOption json;
 
-        abstract String verb();
+        abstract DeviceProto.StatusReply ask();
 
         @Override
         int run() {
-            Object r = call(verb(), args("name", name, "inactive", inactive));
+            DeviceProto.StatusReply r = ask();
             if (json.json) {
                 printJson(r);
                 return 0;
             }
             PrintWriter out = out();
-            List<Map<String, Object>> devices = maps(map(r).get("devices"));
-            if (devices.isEmpty()) {
+            if (r.devices().isEmpty()) {
                 out.println("No devices found");
             }
-            for (Map<String, Object> d : devices) {
-                List<Map<String, Object>> lines = maps(d.get("lines"));
-                String prefix = name == null ? d.get("name") + ": " : "";
-                if (d.get("savedTable") != null) {
+            for (DeviceProto.DeviceLines d : r.devices()) {
+                String prefix = name == null ? d.name() + ": " : "";
+                if (d.savedTable() != null) {
                     // Commented out, so the output still loads back as a table only on purpose.
                     out.println(prefix + "# not live (the device could not be restored); its saved table:");
-                    for (String line : str(d.get("savedTable")).split("\n")) {
+                    for (String line : d.savedTable().split("\n")) {
                         out.println(prefix + "# " + line);
                     }
                     continue;
                 }
-                if (lines.isEmpty() && name == null) {
+                if (d.lines().isEmpty() && name == null) {
                     out.println(prefix.strip());
                 }
-                for (Map<String, Object> l : lines) {
-                    out.println(prefix + str(l.get("text")));
+                for (DeviceProto.Line l : d.lines()) {
+                    out.println(prefix + l.text());
                 }
             }
             out.flush();
@@ -189,8 +182,8 @@ final class DmCommands {
                 "The output loads back as is: cairn table disk > disk.table; cairn load disk2 --table-file disk.table"})
     static final class Table extends StatusVerb {
         @Override
-        String verb() {
-            return "table";
+        DeviceProto.StatusReply ask() {
+            return call(DeviceProto.TABLE, new DeviceProto.Table(name, inactive));
         }
     }
 
@@ -199,8 +192,8 @@ final class DmCommands {
                 "For example a snapshot's '<allocated>/<total> <metadata>' in sectors."})
     static final class Status extends StatusVerb {
         @Override
-        String verb() {
-            return "status";
+        DeviceProto.StatusReply ask() {
+            return call(DeviceProto.STATUS, new DeviceProto.Status(name, inactive));
         }
     }
 
@@ -213,45 +206,40 @@ final class DmCommands {
 
         @Override
         int run() {
-            Object r = call("info", args("name", name));
+            DeviceProto.InfoReply r = call(DeviceProto.INFO, new DeviceProto.Info(name));
             if (json.json) {
                 printJson(r);
                 return 0;
             }
             PrintWriter out = out();
-            List<Map<String, Object>> devices = maps(map(r).get("devices"));
-            if (devices.isEmpty()) {
+            if (r.devices().isEmpty()) {
                 out.println("No devices found");
             }
             boolean first = true;
-            for (Map<String, Object> d : devices) {
+            for (DeviceProto.DeviceInfo d : r.devices()) {
                 if (!first) {
                     out.println();
                 }
                 first = false;
-                boolean live = Boolean.TRUE.equals(d.get("liveTable"));
-                boolean inact = Boolean.TRUE.equals(d.get("inactiveTable"));
+                boolean live = d.liveTable();
+                boolean inact = d.inactiveTable();
                 String tables = live && inact ? "LIVE & INACTIVE" : live ? "LIVE" : inact ? "INACTIVE" : "None";
-                out.printf("Name:              %s%n", d.get("name"));
-                out.printf("State:             %s%s%n", d.get("state"), Boolean.TRUE.equals(d.get("readOnly")) ? " (READ-ONLY)" : "");
+                out.printf("Name:              %s%n", d.name());
+                out.printf("State:             %s%s%n", d.state(), d.readOnly() ? " (READ-ONLY)" : "");
                 out.printf("Tables present:    %s%n", tables);
-                out.printf("Open count:        %d%n", num(d.get("openCount")));
-                out.printf("Event number:      %d%n", num(d.get("eventNumber")));
-                out.printf("Number of targets: %d%n", num(d.get("targets")));
-                out.printf("Size:              %d sectors%n", num(d.get("sectors")));
-                Map<String, Object> limits = map(d.get("limits"));
-                if (limits != null) {
-                    long optimal = num(limits.get("optimalIoBytes"));
-                    out.printf("Block sizes:       logical %d, physical %d, optimal I/O %s%n",
-                            num(limits.get("logicalBlockBytes")), num(limits.get("physicalBlockBytes")),
-                            optimal == 0 ? "-" : optimal + " bytes");
+                out.printf("Open count:        %d%n", d.openCount());
+                out.printf("Event number:      %d%n", d.eventNumber());
+                out.printf("Number of targets: %d%n", d.targets());
+                out.printf("Size:              %d sectors%n", d.sectors());
+                if (d.limits() != null) {
+                    long optimal = d.limits().optimalIoBytes();
+                    out.printf("Block sizes:       logical %d, physical %d, optimal I/O %s%n", d.limits().logicalBlockBytes(),
+                            d.limits().physicalBlockBytes(), optimal == 0 ? "-" : optimal + " bytes");
                 }
-                List<Object> holders = list(d.get("holders"));
-                out.printf("Holders:           %s%n", holders.isEmpty() ? "-" : String.join(", ", holders.stream().map(Object::toString).toList()));
-                List<Object> exports = list(d.get("exports"));
-                out.printf("Exports:           %s%n", exports.isEmpty() ? "-" : String.join(", ", exports.stream().map(Object::toString).toList()));
-                if (num(d.get("heldBios")) > 0) {
-                    out.printf("Held I/O:          %d bios%n", num(d.get("heldBios")));
+                out.printf("Holders:           %s%n", d.holders().isEmpty() ? "-" : String.join(", ", d.holders()));
+                out.printf("Exports:           %s%n", d.exports().isEmpty() ? "-" : String.join(", ", d.exports()));
+                if (d.heldBios() > 0) {
+                    out.printf("Held I/O:          %d bios%n", d.heldBios());
                 }
             }
             out.flush();
@@ -269,24 +257,23 @@ final class DmCommands {
 
         @Override
         int run() {
-            Object r = call("deps", args("name", name));
+            DeviceProto.DepsReply r = call(DeviceProto.DEPS, new DeviceProto.Deps(name));
             if (json.json) {
                 printJson(r);
                 return 0;
             }
             PrintWriter out = out();
-            List<Map<String, Object>> devices = maps(map(r).get("devices"));
-            if (devices.isEmpty()) {
+            if (r.devices().isEmpty()) {
                 out.println("No devices found");
             }
-            for (Map<String, Object> d : devices) {
-                List<Object> live = list(d.get("live"));
+            for (DeviceProto.DeviceDeps d : r.devices()) {
+                List<String> live = d.live();
                 StringBuilder sb = new StringBuilder();
                 if (name == null) {
-                    sb.append(d.get("name")).append(": ");
+                    sb.append(d.name()).append(": ");
                 }
                 sb.append(live.size()).append(" dependencies\t:");
-                for (Object dep : live) {
+                for (String dep : live) {
                     sb.append(" (").append(dep).append(')');
                 }
                 out.println(sb);
@@ -307,34 +294,33 @@ final class DmCommands {
 
         @Override
         int run() {
-            Object r = call("ls", args("tree", tree));
+            DeviceProto.LsReply r = call(DeviceProto.LS, new DeviceProto.Ls(tree));
             if (json.json) {
                 printJson(r);
                 return 0;
             }
             PrintWriter out = out();
-            List<Map<String, Object>> devices = maps(map(r).get("devices"));
-            if (devices.isEmpty()) {
+            if (r.devices().isEmpty()) {
                 out.println("No devices found");
             } else if (tree) {
-                out.print(str(map(r).get("treeText")));
+                out.print(r.treeText());
             } else {
-                for (Map<String, Object> d : devices) {
+                for (DeviceProto.LsDevice d : r.devices()) {
                     List<String> notes = new ArrayList<>();
-                    notes.add(num(d.get("sectors")) + " sectors");
-                    if (!"ACTIVE".equals(d.get("state"))) {
-                        notes.add(str(d.get("state")).toLowerCase(java.util.Locale.ROOT));
+                    notes.add(d.sectors() + " sectors");
+                    if (!"ACTIVE".equals(d.state())) {
+                        notes.add(d.state().toLowerCase(java.util.Locale.ROOT));
                     }
-                    if (Boolean.TRUE.equals(d.get("hidden"))) {
+                    if (d.hidden()) {
                         notes.add("hidden");
                     }
-                    if ("thin-pool".equals(d.get("kind"))) {
-                        notes.add("thin pool, Data% " + percent(d.get("dataPercent")) + ", Meta% " + percent(d.get("metaPercent")));
-                    } else if ("thin".equals(d.get("kind"))) {
-                        notes.add((d.get("origin") == null ? "thin in " : "thin snapshot of " + d.get("origin") + " in ")
-                                + d.get("pool") + ", Data% " + percent(d.get("dataPercent")));
+                    if ("thin-pool".equals(d.kind())) {
+                        notes.add("thin pool, Data% " + percent(d.dataPercent()) + ", Meta% " + percent(d.metaPercent()));
+                    } else if ("thin".equals(d.kind())) {
+                        notes.add((d.origin() == null ? "thin in " : "thin snapshot of " + d.origin() + " in ") + d.pool()
+                                + ", Data% " + percent(d.dataPercent()));
                     }
-                    out.println(d.get("name") + "\t(" + String.join(", ", notes) + ")");
+                    out.println(d.name() + "\t(" + String.join(", ", notes) + ")");
                 }
             }
             out.flush();
@@ -343,8 +329,8 @@ final class DmCommands {
     }
 
     /** A percentage as lvs prints it ({@code 12.34}), or {@code -} when unknown. */
-    static String percent(Object value) {
-        return value instanceof Number n ? String.format(java.util.Locale.ROOT, "%.2f", n.doubleValue()) : "-";
+    static String percent(Double value) {
+        return value == null ? "-" : String.format(java.util.Locale.ROOT, "%.2f", value);
     }
 
     @Command(name = "message", mixinStandardHelpOptions = true,
@@ -364,8 +350,7 @@ final class DmCommands {
 
         @Override
         int run() {
-            Object r = call("message", args("name", name, "sector", sector, "message", new ArrayList<Object>(message)));
-            String reply = str(map(r).get("reply"));
+            String reply = call(DeviceProto.MESSAGE, new DeviceProto.Message(name, sector, message)).reply();
             if (!reply.isEmpty()) {
                 out().println(reply);
                 out().flush();
@@ -380,13 +365,13 @@ final class DmCommands {
 
         @Override
         int run() {
-            Object r = call("targets", Map.of());
+            DeviceProto.TargetsReply r = call(DeviceProto.TARGETS, new DeviceProto.Targets());
             if (json.json) {
                 printJson(r);
                 return 0;
             }
-            for (Map<String, Object> t : maps(map(r).get("targets"))) {
-                out().printf("%-16s v%s%n", t.get("name"), t.get("version"));
+            for (DeviceProto.TargetType t : r.targets()) {
+                out().printf("%-16s v%s%n", t.name(), t.version());
             }
             out().flush();
             return 0;
@@ -416,8 +401,8 @@ final class DmCommands {
                 err().flush();
                 return 2;
             }
-            Object r = call("wait", args("name", name, "eventNumber", eventNumber, "timeoutSeconds", timeoutSeconds));
-            out().println("event " + Text.num(Text.map(r).get("eventNumber")));
+            DaemonProto.WaitReply r = call(DaemonProto.WAIT, new DaemonProto.Wait(name, eventNumber, timeoutSeconds));
+            out().println("event " + r.eventNumber());
             out().flush();
             return 0;
         }

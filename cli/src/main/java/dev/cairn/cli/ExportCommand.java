@@ -1,14 +1,9 @@
 package dev.cairn.cli;
 
-import static dev.cairn.cli.Text.map;
-import static dev.cairn.cli.Text.maps;
-import static dev.cairn.cli.Text.num;
-import static dev.cairn.cli.Text.str;
-
 import dev.cairn.block.Sizes;
+import dev.cairn.daemon.proto.ExportProto;
 import java.io.PrintWriter;
 import java.util.List;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -33,27 +28,26 @@ final class ExportCommand extends ClientCommand {
 
         @Override
         int run() {
-            Object r = call("export-ls", Map.of());
+            ExportProto.ExportList r = call(ExportProto.LIST, new ExportProto.List_());
             if (json.json) {
                 printJson(r);
                 return 0;
             }
-            print(out(), maps(map(r).get("exports")));
+            print(out(), r.exports());
             return 0;
         }
 
-        static void print(PrintWriter out, List<Map<String, Object>> exports) {
+        static void print(PrintWriter out, List<ExportProto.Export> exports) {
             if (exports.isEmpty()) {
                 out.println("No exports");
             }
-            for (Map<String, Object> e : exports) {
-                out.printf("%s\tdevice %s, %s%s%n", e.get("name"), e.get("device"), Sizes.human(num(e.get("sizeBytes"))),
-                        Boolean.TRUE.equals(e.get("readOnly")) ? ", read-only" : "");
-                if (e.get("tcpUri") != null) {
-                    out.printf("\t%s%n", str(e.get("tcpUri")));
+            for (ExportProto.Export e : exports) {
+                out.printf("%s\tdevice %s, %s%s%n", e.name(), e.device(), Sizes.human(e.sizeBytes()), e.readOnly() ? ", read-only" : "");
+                if (e.tcpUri() != null) {
+                    out.printf("\t%s%n", e.tcpUri());
                 }
-                if (e.get("unixUri") != null) {
-                    out.printf("\t%s%n", str(e.get("unixUri")));
+                if (e.unixUri() != null) {
+                    out.printf("\t%s%n", e.unixUri());
                 }
             }
             out.flush();
@@ -79,13 +73,16 @@ final class ExportCommand extends ClientCommand {
 
         @Override
         int run() {
-            Object r = call("export-add", args("device", device, "as", as, "readOnly", readOnly, "description", description));
+            ExportProto.ExportList r = call(ExportProto.ADD, new ExportProto.Add(device, as, readOnly, description));
             String name = as == null ? device : as;
             // The daemon answers with every export; this prints the new one, with its URIs.
-            List<Map<String, Object>> added = maps(map(r).get("exports")).stream().filter(e -> name.equals(e.get("name")))
-                    .toList();
+            List<ExportProto.Export> added = r.exports().stream().filter(e -> name.equals(e.name())).toList();
             if (json.json) {
-                printJson(added.isEmpty() ? Map.of() : added.getFirst());
+                if (added.isEmpty()) {
+                    printJson(java.util.Map.of());
+                } else {
+                    printJson(added.getFirst());
+                }
                 return 0;
             }
             Ls.print(out(), added);
@@ -101,7 +98,7 @@ final class ExportCommand extends ClientCommand {
 
         @Override
         int run() {
-            call("export-rm", args("name", name));
+            call(ExportProto.REMOVE, new ExportProto.Rm(name));
             return 0;
         }
     }

@@ -4,7 +4,6 @@ import dev.cairn.block.Sizes;
 import dev.cairn.daemon.Images;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
@@ -52,30 +51,28 @@ final class ImageCommand extends LocalCommand {
 
         @Override
         int run() throws Exception {
-            Map<String, Object> info = Images.info(path);
+            Images.ImageInfo info = Images.info(path);
             if (json.json) {
                 printJson(info);
                 return 0;
             }
             PrintWriter out = out();
-            long size = (Long) info.get("sizeBytes");
-            long allocated = (Long) info.get("allocatedBytes");
-            out.printf("path:        %s%n", info.get("path"));
+            long size = info.sizeBytes();
+            long allocated = info.allocatedBytes();
+            out.printf("path:        %s%n", info.path());
             out.printf("size:        %d bytes (%s)%n", size, Sizes.human(size));
             out.printf("allocated:   %s%n", allocated < 0 ? "unknown" : allocated + " bytes (" + Sizes.human(allocated) + ")");
-            if ("cow".equals(info.get("format"))) {
-                @SuppressWarnings("unchecked")
-                Map<String, Object> cow = (Map<String, Object>) info.get("cow");
-                long chunk = (Long) cow.get("chunkSectors");
-                out.printf("format:      snapshot COW (Linux persistent exception store, magic SnAp, version %d)%n",
-                        (Long) cow.get("version"));
-                out.printf("valid:       %s%n", Boolean.TRUE.equals(cow.get("valid")) ? "yes" : "no (invalidated: overflow or error)");
+            if (info.cow() != null) {
+                Images.CowInfo cow = info.cow();
+                long chunk = cow.chunkSectors();
+                out.printf("format:      snapshot COW (Linux persistent exception store, magic SnAp, version %d)%n", cow.version());
+                out.printf("valid:       %s%n", cow.valid() ? "yes" : "no (invalidated: overflow or error)");
                 out.printf("chunk size:  %d sectors (%s)%n", chunk, Sizes.human(chunk * 512));
-                if (cow.get("problem") != null) {
-                    out.printf("problem:     %s%n", cow.get("problem"));
+                if (cow.problem() != null) {
+                    out.printf("problem:     %s%n", cow.problem());
                 } else {
-                    out.printf("exceptions:  %d%n", (Long) cow.get("exceptions"));
-                    out.printf("used:        %d of %d chunks%n", (Long) cow.get("usedChunks"), (Long) cow.get("chunks"));
+                    out.printf("exceptions:  %d%n", cow.exceptions());
+                    out.printf("used:        %d of %d chunks%n", cow.usedChunks(), cow.chunks());
                 }
             } else {
                 out.printf("format:      raw%n");

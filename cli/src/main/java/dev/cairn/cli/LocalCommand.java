@@ -3,9 +3,9 @@ package dev.cairn.cli;
 import dev.cairn.daemon.DaemonException;
 import dev.cairn.daemon.ErrorKind;
 import dev.cairn.daemon.JsonCodec;
+import dev.cairn.daemon.Protocol;
+import dev.cairn.daemon.proto.ErrorReply;
 import java.io.PrintWriter;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
@@ -42,11 +42,7 @@ abstract class LocalCommand implements Callable<Integer> {
         PrintWriter err = err();
         if (jsonRequested()) {
             // Scripts that asked for JSON get the error as JSON too: {"error":{"kind":..,"message":..,"hint":..}}.
-            Map<String, Object> error = new LinkedHashMap<>();
-            error.put("kind", e.kind().wireName());
-            error.put("message", e.getMessage());
-            error.put("hint", e.hint());
-            err.println(dev.cairn.daemon.JsonCodec.write(Map.of("error", error)));
+            err.println(JsonCodec.write(new ErrorReply.Printed(Protocol.errorOf(e))));
             err.flush();
             return e.kind() == ErrorKind.USAGE ? CommandLine.ExitCode.USAGE : CommandLine.ExitCode.SOFTWARE;
         }
@@ -75,16 +71,6 @@ abstract class LocalCommand implements Callable<Integer> {
 
     PrintWriter err() {
         return spec.commandLine().getErr();
-    }
-
-    static Map<String, Object> args(Object... keyValues) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        for (int i = 0; i < keyValues.length; i += 2) {
-            if (keyValues[i + 1] != null) {
-                m.put((String) keyValues[i], keyValues[i + 1]);
-            }
-        }
-        return m;
     }
 
     void printJson(Object value) {

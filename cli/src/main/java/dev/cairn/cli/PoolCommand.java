@@ -1,10 +1,8 @@
 package dev.cairn.cli;
 
-import static dev.cairn.cli.Text.map;
-
 import dev.cairn.block.Sizes;
+import dev.cairn.daemon.proto.ThinProto;
 import java.nio.file.Path;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -61,17 +59,17 @@ final class PoolCommand extends ClientCommand {
             long bytes = Sizes.parseBytes("--size", size);
             Long metaBytes = metadataSize == null ? null : Sizes.parseBytes("--metadata-size", metadataSize);
             long blockBytes = Sizes.parseBytes("--block-size", blockSize);
-            Object r = call("pool-create", args("name", name, "sizeBytes", bytes, "metadataSizeBytes", metaBytes,
-                    "blockSizeBytes", blockBytes, "dataFile", data == null ? null : data.toAbsolutePath().normalize().toString(),
-                    "metadataFile", metadata == null ? null : metadata.toAbsolutePath().normalize().toString()));
+            ThinProto.Pool p = call(ThinProto.POOL_CREATE, new ThinProto.PoolCreate(name, bytes, metaBytes, blockBytes,
+                    data == null ? null : data.toAbsolutePath().normalize().toString(),
+                    metadata == null ? null : metadata.toAbsolutePath().normalize().toString()));
             if (json.json) {
-                printJson(r);
+                printJson(p);
                 return 0;
             }
-            Map<String, Object> p = map(r);
+            long totalDataBlocks = p.totalDataBlocks() == null ? 0 : p.totalDataBlocks();
             out().printf("pool %s created: %s of data in %s blocks (%s), metadata %s%n", name,
-                    Sizes.human(Text.num(p.get("totalDataBlocks")) * Text.num(p.get("blockSectors")) * 512),
-                    Sizes.human(Text.num(p.get("blockSectors")) * 512), p.get("dataFile"), p.get("metadataFile"));
+                    Sizes.human(totalDataBlocks * p.blockSectors() * 512), Sizes.human(p.blockSectors() * 512), p.dataFile(),
+                    p.metadataFile());
             out().flush();
             return 0;
         }

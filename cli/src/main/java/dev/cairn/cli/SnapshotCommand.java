@@ -1,17 +1,12 @@
 package dev.cairn.cli;
 
-import static dev.cairn.cli.Text.map;
-import static dev.cairn.cli.Text.maps;
-import static dev.cairn.cli.Text.num;
-import static dev.cairn.cli.Text.str;
-
 import dev.cairn.block.Sizes;
 import dev.cairn.daemon.ControlClient;
+import dev.cairn.daemon.proto.SnapshotProto;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -70,10 +65,9 @@ final class SnapshotCommand extends ClientCommand {
         int run() {
             Long bytes = size == null ? null : Sizes.parseBytes("--size", size);
             String cowPath = cow == null ? null : cow.toAbsolutePath().normalize().toString();
-            Object r = call("snapshot-create", args("origin", origin, "name", name, "sizeBytes", bytes, "cow", cowPath,
-                    "chunkSectors", chunk, "transient", transientStore, "noExport", noExport));
-            Map<String, Object> s = map(r);
-            out().printf("snapshot %s of %s created (COW %s, chunk %d sectors)%n", name, origin, s.get("cow"), num(s.get("chunkSectors")));
+            SnapshotProto.Snapshot s = call(SnapshotProto.CREATE, new SnapshotProto.Create(origin, name, cowPath, bytes, chunk,
+                    transientStore, noExport));
+            out().printf("snapshot %s of %s created (COW %s, chunk %d sectors)%n", name, origin, s.cow(), s.chunkSectors());
             out().flush();
             return 0;
         }
@@ -88,31 +82,30 @@ final class SnapshotCommand extends ClientCommand {
 
         @Override
         int run() {
-            Object r = call("snapshot-ls", args("name", name, "strict", name != null));
+            SnapshotProto.SnapshotList r = call(SnapshotProto.LIST, new SnapshotProto.Ls(name, name != null));
             if (json.json) {
                 printJson(r);
                 return 0;
             }
             PrintWriter out = out();
-            List<Map<String, Object>> snaps = maps(map(r).get("snapshots"));
+            List<SnapshotProto.Snapshot> snaps = r.snapshots();
             if (snaps.isEmpty()) {
                 out.println("No snapshots");
                 out.flush();
                 return 0;
             }
             out.printf("%-16s %-16s %-9s %7s %8s  %s%n", "NAME", "ORIGIN", "STATE", "FILL", "CHUNK", "COW");
-            for (Map<String, Object> s : snaps) {
-                String fill = s.get("fillPercent") == null ? "-" : String.format(Locale.ROOT, "%.1f%%", ((Number) s.get("fillPercent")).doubleValue());
-                String state = str(s.get("state"));
-                if (Boolean.TRUE.equals(s.get("merging")) && s.get("mergeTotalSectors") != null) {
-                    long total = num(s.get("mergeTotalSectors"));
-                    long left = num(s.get("mergeLeftSectors"));
+            for (SnapshotProto.Snapshot s : snaps) {
+                String fill = s.fillPercent() == null ? "-" : String.format(Locale.ROOT, "%.1f%%", s.fillPercent());
+                String state = s.state();
+                if (s.merging() && s.mergeTotalSectors() != null) {
+                    long total = s.mergeTotalSectors();
+                    long left = s.mergeLeftSectors();
                     state = String.format(Locale.ROOT, "merging %d%%", total == 0 ? 100 : (total - left) * 100 / total);
                 }
-                Object where = Boolean.TRUE.equals(s.get("thin")) ? "thin, pool " + s.get("pool") : s.get("cow");
-                out.printf("%-16s %-16s %-9s %7s %8s  %s%s%n", s.get("name"), s.get("origin"), state, fill,
-                        Sizes.human(num(s.get("chunkSectors")) * 512), where,
-                        Boolean.TRUE.equals(s.get("persistent")) ? "" : " (transient)");
+                String where = Boolean.TRUE.equals(s.thin()) ? "thin, pool " + s.pool() : s.cow();
+                out.printf("%-16s %-16s %-9s %7s %8s  %s%s%n", s.name(), s.origin(), state, fill,
+                        Sizes.human(s.chunkSectors() * 512), where, s.persistent() ? "" : " (transient)");
             }
             out.flush();
             return 0;
@@ -147,11 +140,12 @@ final class SnapshotCommand extends ClientCommand {
                 err().flush();
                 return 2;
             }
-            Map<String, Object> s = map(call("snapshot-merge", args("name", name, "defer", defer, "force", force)));
-            String origin = str(s.get("origin"));
-            if (Boolean.TRUE.equals(s.get("mergeDeferred")) && !Boolean.TRUE.equals(s.get("merging"))) {
+            SnapshotProto.Snapshot s = call(SnapshotProto.MERGE, new SnapshotProto.Merge(name, defer, force));
+            String origin = s.origin();
+            if (s.mergeDeferred() && !s.merging()) {
                 out().printf("merge of %s into %s deferred: it starts when nothing has them open (%s); "
-                        + "follow it with: cairn snapshot ls %s%n", name, origin, String.join(", ", Text.strs(s.get("openBy"))), name);
+                        + "follow it with: cairn snapshot ls %s%n", name, origin,
+                        String.join(", ", s.openBy() == null ? List.of() : s.openBy()), name);
                 out().flush();
                 return 0;
             }
@@ -191,14 +185,14 @@ final class SnapshotCommand extends ClientCommand {
         }
 
         /** The merge's state, or null once it is done (the snapshot is gone). */
-        private Map<String, Object> poll(ControlClient client) {
-            List<Map<String, Object>> found = maps(map(client.call("snapshot-ls", args("name", name))).get("snapshots"));
+        private SnapshotProto.Snapshot poll(ControlClient client) {
+            List<SnapshotProto.Snapshot> found = client.call(SnapshotProto.LIST, new SnapshotProto.Ls(name, false)).snapshots();
             if (found.isEmpty()) {
                 return null;
             }
-            Map<String, Object> cur = found.get(0);
-            if (cur.get("mergeTotalSectors") == null) {
-                String status = str(cur.get("status"));
+            SnapshotProto.Snapshot cur = found.get(0);
+            if (cur.mergeTotalSectors() == null) {
+                String status = cur.status();
                 throw new dev.cairn.daemon.DaemonException(dev.cairn.daemon.ErrorKind.FAILED,
                         "merge of " + name + " stopped: status " + status,
                         "the daemon log says why; the origin keeps the merge table, retry after fixing it by restarting the daemon");
@@ -212,8 +206,8 @@ final class SnapshotCommand extends ClientCommand {
             }
         }
 
-        private void followWithBar(ControlClient client, Map<String, Object> s) throws InterruptedException {
-            long total = Math.max(1, num(s.get("mergeTotalSectors")));
+        private void followWithBar(ControlClient client, SnapshotProto.Snapshot s) throws InterruptedException {
+            long total = Math.max(1, s.mergeTotalSectors() == null ? 0 : s.mergeTotalSectors());
             // Counted in sectors, shown in KiB (a small merge is a few hundred KiB).
             ProgressBarBuilder b = new ProgressBarBuilder().setTaskName("merge " + name).setInitialMax(total)
                     .setUnit(" KiB", 2).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
@@ -221,14 +215,14 @@ final class SnapshotCommand extends ClientCommand {
                     .continuousUpdate();
             try (ProgressBar pb = b.build()) {
                 while (true) {
-                    Map<String, Object> cur = poll(client);
+                    SnapshotProto.Snapshot cur = poll(client);
                     if (cur == null) {
                         pb.maxHint(Math.max(total, pb.getMax()));
                         pb.stepTo(pb.getMax());
                         break;
                     }
-                    long t = Math.max(1, num(cur.get("mergeTotalSectors")));
-                    long left = num(cur.get("mergeLeftSectors"));
+                    long t = Math.max(1, cur.mergeTotalSectors());
+                    long left = cur.mergeLeftSectors();
                     if (t > pb.getMax()) {
                         pb.maxHint(t);
                     }
@@ -251,7 +245,7 @@ final class SnapshotCommand extends ClientCommand {
 
         @Override
         int run() {
-            call("snapshot-rm", args("name", name, "force", force));
+            call(SnapshotProto.REMOVE, new SnapshotProto.Rm(name, force));
             return 0;
         }
     }

@@ -1,13 +1,8 @@
 package dev.cairn.cli;
 
-import static dev.cairn.cli.Text.list;
-import static dev.cairn.cli.Text.map;
-import static dev.cairn.cli.Text.maps;
-import static dev.cairn.cli.Text.num;
-import static dev.cairn.cli.Text.str;
-
+import dev.cairn.daemon.proto.DaemonProto;
 import java.io.PrintWriter;
-import java.util.Map;
+import java.util.List;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
@@ -31,7 +26,7 @@ final class StatsCommand extends ClientCommand {
 
     @Override
     int run() {
-        Map<String, Object> r = map(call("stats", args("name", name)));
+        DaemonProto.StatsReply r = call(DaemonProto.STATS, new DaemonProto.Stats(name));
         if (json.json) {
             printJson(r);
             return 0;
@@ -40,50 +35,45 @@ final class StatsCommand extends ClientCommand {
         String row = "%-16s %10s %12s %10s %12s %8s %8s %7s %9s %11s %12s%n";
         out.printf(row, "DEVICE", "READS", "READ_BYTES", "WRITES", "WRITE_BYTES", "FLUSHES", "DISCARDS", "ERRORS",
                 "IN_FLIGHT", "READ_AVG_US", "WRITE_AVG_US");
-        for (Map<String, Object> d : maps(r.get("devices"))) {
-            Map<String, Object> rd = map(d.get("read"));
-            Map<String, Object> wr = map(d.get("write"));
+        for (DaemonProto.DeviceStats d : r.devices()) {
             long errors = 0;
-            for (String op : new String[] {"read", "write", "flush", "discard", "writeZeroes"}) {
-                errors += num(map(d.get(op)).get("errors"));
+            for (DaemonProto.OpStats op : List.of(d.read(), d.write(), d.flush(), d.discard(), d.writeZeroes())) {
+                errors += op.errors();
             }
-            out.printf(row, str(d.get("name")), num(rd.get("requests")), num(rd.get("bytes")), num(wr.get("requests")),
-                    num(wr.get("bytes")), num(map(d.get("flush")).get("requests")),
-                    num(map(d.get("discard")).get("requests")) + num(map(d.get("writeZeroes")).get("requests")), errors,
-                    num(d.get("inFlight")), meanMicros(rd), meanMicros(wr));
+            out.printf(row, d.name(), d.read().requests(), d.read().bytes(), d.write().requests(), d.write().bytes(),
+                    d.flush().requests(), d.discard().requests() + d.writeZeroes().requests(), errors, d.inFlight(),
+                    meanMicros(d.read()), meanMicros(d.write()));
         }
-        for (Map<String, Object> d : maps(r.get("devices"))) {
-            if (d.get("snapshot") != null) {
-                Map<String, Object> s = map(d.get("snapshot"));
-                long total = num(s.get("totalSectors"));
-                out.printf("snapshot %s: %s, COW %d of %d sectors used (%.1f%%), metadata %d sectors%n", d.get("name"),
-                        str(s.get("state")).toLowerCase(java.util.Locale.ROOT), num(s.get("allocatedSectors")), total,
-                        total == 0 ? 0.0 : 100.0 * num(s.get("allocatedSectors")) / total, num(s.get("metadataSectors")));
+        for (DaemonProto.DeviceStats d : r.devices()) {
+            DaemonProto.SnapshotUsage s = d.snapshot();
+            if (s != null) {
+                long total = s.totalSectors();
+                out.printf("snapshot %s: %s, COW %d of %d sectors used (%.1f%%), metadata %d sectors%n", d.name(),
+                        s.state().toLowerCase(java.util.Locale.ROOT), s.allocatedSectors(), total,
+                        total == 0 ? 0.0 : 100.0 * s.allocatedSectors() / total, s.metadataSectors());
             }
         }
-        if (!list(r.get("exports")).isEmpty()) {
+        if (!r.exports().isEmpty()) {
             out.println();
             out.printf("%-24s %-16s %11s%n", "EXPORT", "DEVICE", "CONNECTIONS");
-            for (Map<String, Object> e : maps(r.get("exports"))) {
-                out.printf("%-24s %-16s %11d%n", str(e.get("name")), str(e.get("device")), num(e.get("connections")));
+            for (DaemonProto.ExportStats e : r.exports()) {
+                out.printf("%-24s %-16s %11d%n", e.name(), e.device(), e.connections());
             }
         }
         if (name == null) {
             out.println();
             out.printf("%-32s %8s %8s %10s %10s%n", "BIOSET", "CAPACITY", "FREE", "PUNTED", "RESCUED");
-            for (Map<String, Object> b : maps(r.get("bioSets"))) {
-                out.printf("%-32s %8d %8d %10d %10d%n", str(b.get("name")), num(b.get("capacity")), num(b.get("available")),
-                        num(b.get("punted")), num(b.get("rescued")));
+            for (DaemonProto.BioSetStats b : r.bioSets()) {
+                out.printf("%-32s %8d %8d %10d %10d%n", b.name(), b.capacity(), b.available(), b.punted(), b.rescued());
             }
             out.println();
-            out.printf("watchdog reports: %d%n", num(r.get("watchdogReports")));
+            out.printf("watchdog reports: %d%n", r.watchdogReports());
         }
         out.flush();
         return 0;
     }
 
-    private static String meanMicros(Map<String, Object> op) {
-        long n = num(op.get("requests"));
-        return n == 0 ? "-" : Long.toString(num(op.get("latencySumNanos")) / n / 1000);
+    private static String meanMicros(DaemonProto.OpStats op) {
+        return op.requests() == 0 ? "-" : Long.toString(op.latencySumNanos() / op.requests() / 1000);
     }
 }

@@ -1,9 +1,7 @@
 package dev.cairn.cli;
 
-import static dev.cairn.cli.Text.map;
-
 import dev.cairn.block.Sizes;
-import java.util.Map;
+import dev.cairn.daemon.proto.ThinProto;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -51,16 +49,13 @@ final class ThinCommand extends ClientCommand {
         @Override
         int run() {
             long bytes = Sizes.parseBytes("--virtual-size", size);
-            Object r = call("thin-create", args("pool", pool, "name", name, "sizeBytes", bytes, "origin", origin,
-                    "noExport", noExport));
+            ThinProto.Volume v = call(ThinProto.THIN_CREATE, new ThinProto.ThinCreate(pool, name, bytes, origin, noExport));
             if (json.json) {
-                printJson(r);
+                printJson(v);
                 return 0;
             }
-            Map<String, Object> v = map(r);
-            out().printf("thin volume %s created in pool %s (%s, device id %d%s)%n", name, pool,
-                    Sizes.human(Text.num(v.get("sectors")) * 512), Text.num(v.get("deviceId")),
-                    origin == null ? "" : ", external origin " + origin);
+            out().printf("thin volume %s created in pool %s (%s, device id %d%s)%n", name, pool, Sizes.human(v.sectors() * 512),
+                    v.deviceId(), origin == null ? "" : ", external origin " + origin);
             out().flush();
             return 0;
         }

@@ -1,10 +1,6 @@
 package dev.cairn.cli;
 
-import static dev.cairn.cli.Text.map;
-import static dev.cairn.cli.Text.num;
-import static dev.cairn.cli.Text.str;
-
-import java.util.Map;
+import dev.cairn.daemon.proto.DaemonProto;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
@@ -31,13 +27,13 @@ final class TlsCommand extends ClientCommand {
 
         @Override
         int run() {
-            Map<String, Object> r = map(call("tls-reload", Map.of()));
+            DaemonProto.TlsReloaded r = call(DaemonProto.TLS_RELOAD, new DaemonProto.TlsReload());
             if (json.json) {
                 printJson(r);
                 return 0;
             }
-            out().printf("TLS credentials reloaded from %s (--tls %s; %d reloads since start)%n", str(r.get("source")),
-                    str(r.get("mode")), num(r.get("reloads")));
+            out().printf("TLS credentials reloaded from %s (--tls %s; %d reloads since start)%n", r.source(),
+                    r.mode(), r.reloads());
             out().flush();
             return 0;
         }

@@ -2,8 +2,7 @@ package dev.cairn.cli;
 
 import dev.cairn.daemon.DaemonException;
 import dev.cairn.daemon.Version;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import dev.cairn.daemon.proto.DaemonProto;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
@@ -13,26 +12,26 @@ import picocli.CommandLine.Mixin;
 final class VersionCommand extends ClientCommand {
     @Mixin JsonOption json;
 
+    /** What {@code version --json} prints: {@code daemon} is null when none is running. */
+    record Versions(String cli, DaemonProto.VersionReply daemon) {}
+
     @Override
     int run() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("cli", Version.current());
-        Object daemon;
+        DaemonProto.VersionReply daemon;
         String daemonError = null;
         try {
-            daemon = call("version", Map.of());
+            daemon = call(DaemonProto.VERSION, new DaemonProto.Version());
         } catch (DaemonException e) {
             daemon = null;
             daemonError = e.getMessage();
         }
-        m.put("daemon", daemon);
         if (json.json) {
-            printJson(m);
+            printJson(new Versions(Version.current(), daemon));
             return 0;
         }
         out().printf("Client version:    %s%n", Version.current());
-        if (daemon instanceof Map<?, ?> d) {
-            out().printf("Daemon version:    %s (pid %s, protocol %s)%n", d.get("version"), d.get("pid"), d.get("protocol"));
+        if (daemon != null) {
+            out().printf("Daemon version:    %s (pid %s, protocol %s)%n", daemon.version(), daemon.pid(), daemon.protocol());
         } else {
             out().printf("Daemon version:    not running (%s)%n", daemonError);
         }

@@ -9,6 +9,9 @@ import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.util.Map;
+import dev.cairn.daemon.proto.Reply;
+import dev.cairn.daemon.proto.Request;
+import dev.cairn.daemon.proto.Verb;
 
 /**
  * A connection to a daemon's control socket. Failing to connect is a {@link DaemonException} that
@@ -53,21 +56,44 @@ public final class ControlClient implements AutoCloseable {
         return dir.equals(StateDir.resolve(null));
     }
 
-    /** Sends one request and returns its result, or throws the daemon's error. */
-    public Object call(String verb, Map<String, Object> args) {
+    /**
+     * Sends one typed request and returns its typed reply, or throws the daemon's error. The record is
+     * written as {@code args} as it is and the reply read from the line's tree, with no plain-map copy on
+     * the way (a verb's start-up time is mostly such first-use work).
+     */
+    public <Q extends Request, R extends Reply> R call(Verb<Q, R> verb, Q request) {
+        String line = exchange(verb.name(), Protocol.request(verb.name(), request));
         try {
-            Protocol.writeLine(out, Protocol.request(verb, args));
+            return JsonCodec.replyOf(line, verb.reply());
+        } catch (JsonCodec.ParseException e) {
+            throw new DaemonException(ErrorKind.INTERNAL, "unreadable answer from the daemon to " + verb + ": " + e.getMessage(),
+                    "the CLI and the daemon may be different versions: restart the daemon with this cairn");
+        }
+    }
+
+    /** Sends one request as plain maps and returns its result as plain maps, or throws the daemon's error. */
+    public Object call(String verb, Map<String, Object> args) {
+        String line = exchange(verb, Protocol.request(verb, args));
+        try {
+            return Protocol.resultOf(JsonCodec.parseObject(line));
+        } catch (JsonCodec.ParseException e) {
+            throw new DaemonException(ErrorKind.INTERNAL, "unreadable answer from the daemon: " + e.getMessage());
+        }
+    }
+
+    /** Writes one request line and reads its answer line. */
+    private String exchange(String verb, Map<String, Object> request) {
+        try {
+            Protocol.writeLine(out, request);
             String line = Protocol.readLine(in);
             if (line == null) {
                 throw new DaemonException(ErrorKind.FAILED, "the daemon closed the connection without answering " + verb,
                         "it may have stopped; check its log, then start it again with: bin/cairn serve");
             }
-            return Protocol.resultOf(JsonCodec.parseObject(line));
+            return line;
         } catch (IOException e) {
             throw new DaemonException(ErrorKind.FAILED, "lost the connection to the daemon during " + verb + ": " + e.getMessage(),
                     "check that the daemon is still running (its log is on its stderr)");
-        } catch (JsonCodec.ParseException e) {
-            throw new DaemonException(ErrorKind.INTERNAL, "unreadable answer from the daemon: " + e.getMessage());
         }
     }
 

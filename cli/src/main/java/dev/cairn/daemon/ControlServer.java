@@ -50,7 +50,7 @@ public final class ControlServer implements AutoCloseable {
     /** Executes one request. Throws {@link DaemonException} for errors to report to the client. */
     @FunctionalInterface
     public interface Handler {
-        Object handle(String verb, Protocol.Args args, Cancel cancel);
+        Object handle(String verb, Map<String, Object> args, Cancel cancel);
     }
 
     /**
@@ -280,6 +280,11 @@ public final class ControlServer implements AutoCloseable {
         if (!(request.get("verb") instanceof String verb)) {
             return Protocol.error(new DaemonException(ErrorKind.USAGE, "malformed request: no \"verb\" string"));
         }
+        try {
+            Protocol.checkVersion(request.get("v"));
+        } catch (DaemonException e) {
+            return Protocol.error(e);
+        }
         Object args = request.get("args");
         if (args != null && !(args instanceof Map<?, ?>)) {
             return Protocol.error(new DaemonException(ErrorKind.USAGE, "malformed request: \"args\" is not an object"));
@@ -288,7 +293,7 @@ public final class ControlServer implements AutoCloseable {
         Map<String, Object> argMap = (Map<String, Object>) args;
         long start = System.nanoTime();
         try {
-            Object result = handler.handle(verb, new Protocol.Args(argMap), cancel);
+            Object result = handler.handle(verb, argMap == null ? Map.of() : argMap, cancel);
             LOG.debug("{} ok in {} us", verb, (System.nanoTime() - start) / 1000);
             return Protocol.ok(result);
         } catch (DaemonException e) {

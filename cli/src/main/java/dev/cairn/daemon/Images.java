@@ -1,5 +1,6 @@
 package dev.cairn.daemon;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.cairn.block.Submitter;
 import dev.cairn.block.SubmitterConfig;
 import dev.cairn.block.store.FileStore;
@@ -14,8 +15,6 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * Image files: sparse creation ({@code image create}) and inspection ({@code image info}), including
@@ -58,52 +57,59 @@ public final class Images {
         AtomicFiles.syncDirectory(path.toAbsolutePath().getParent());
     }
 
-    /** What {@code image info} shows; keys are stable (they are the {@code --json} output). */
-    public static Map<String, Object> info(Path path) throws IOException {
+    /**
+     * What {@code image info} shows; its members are the {@code --json} output.
+     *
+     * @param allocatedBytes bytes the file system allocated, or -1 for a block device
+     * @param format         {@code cow} (a snapshot exception store) or {@code raw}
+     * @param cow            with {@code cow}: the header and exception table
+     */
+    public record ImageInfo(String path, long sizeBytes, long allocatedBytes, String format,
+            @JsonInclude(JsonInclude.Include.NON_NULL) CowInfo cow) {}
+
+    /**
+     * A COW image's header, and its exception table when it can be read ({@code problem} says why not;
+     * {@code exceptions} is then -1).
+     */
+    public record CowInfo(boolean valid, long version, long chunkSectors, long exceptions,
+            @JsonInclude(JsonInclude.Include.NON_NULL) Long exceptionsPerArea,
+            @JsonInclude(JsonInclude.Include.NON_NULL) Long chunks,
+            @JsonInclude(JsonInclude.Include.NON_NULL) Long usedChunks,
+            @JsonInclude(JsonInclude.Include.NON_NULL) String status,
+            @JsonInclude(JsonInclude.Include.NON_NULL) String problem) {}
+
+    /** What {@code image info} shows. */
+    public static ImageInfo info(Path path) throws IOException {
         if (!Files.exists(path)) {
             throw new DaemonException(ErrorKind.NOT_FOUND, "image " + path + " does not exist",
                     "create one with: cairn image create " + path + " SIZE");
         }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("path", path.toAbsolutePath().toString());
-        long size;
         boolean blockDevice = !Files.isRegularFile(path);
         try (RandomAccessFile raf = new RandomAccessFile(path.toFile(), "r")) {
-            size = blockDevice ? raf.getChannel().size() : Files.size(path);
-            m.put("sizeBytes", size);
-            m.put("allocatedBytes", blockDevice ? -1L : FileStats.allocatedBytes(path));
+            long size = blockDevice ? raf.getChannel().size() : Files.size(path);
+            long allocated = blockDevice ? -1L : FileStats.allocatedBytes(path);
             ByteBuffer header = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
             raf.getChannel().read(header, 0);
             header.flip();
-            if (header.remaining() == 16 && header.getInt(0) == SNAP_MAGIC) {
-                m.put("format", "cow");
-                m.put("cow", cowInfo(path, header));
-            } else {
-                m.put("format", "raw");
-            }
+            boolean cow = header.remaining() == 16 && header.getInt(0) == SNAP_MAGIC;
+            return new ImageInfo(path.toAbsolutePath().toString(), size, allocated, cow ? "cow" : "raw",
+                    cow ? cowInfo(path, header) : null);
         }
-        return m;
     }
 
     /** The COW's header and exception table, read through the snapshot module's own reader, never writing. */
-    private static Map<String, Object> cowInfo(Path path, ByteBuffer header) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("valid", header.getInt(4) != 0);
-        m.put("version", (long) header.getInt(8));
-        m.put("chunkSectors", Integer.toUnsignedLong(header.getInt(12)));
+    private static CowInfo cowInfo(Path path, ByteBuffer header) {
+        boolean valid = header.getInt(4) != 0;
+        long version = header.getInt(8);
+        long chunkSectors = Integer.toUnsignedLong(header.getInt(12));
         SubmitterConfig sc = SubmitterConfig.defaults().withName("cairn-image").withWatchdog(null, r -> { });
         try (Submitter submitter = Submitter.create(sc);
                 FileStore store = FileStore.open(path, FileStoreConfig.defaults().withReadOnly(true))) {
             CowInspector.CowInfo ci = CowInspector.inspect(submitter, store);
-            m.put("exceptions", ci.exceptions());
-            m.put("exceptionsPerArea", (long) ci.exceptionsPerArea());
-            m.put("chunks", ci.cowSectors() / Math.max(1, ci.chunkSectors()));
-            m.put("usedChunks", ci.nextFreeChunk());
-            m.put("status", ci.statusLine());
+            return new CowInfo(valid, version, chunkSectors, ci.exceptions(), (long) ci.exceptionsPerArea(),
+                    ci.cowSectors() / Math.max(1, ci.chunkSectors()), ci.nextFreeChunk(), ci.statusLine(), null);
         } catch (IOException | RuntimeException e) {
-            m.put("exceptions", -1L);
-            m.put("problem", e.getMessage());
+            return new CowInfo(valid, version, chunkSectors, -1, null, null, null, null, e.getMessage());
         }
-        return m;
     }
 }

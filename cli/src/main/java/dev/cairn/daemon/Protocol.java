@@ -5,11 +5,11 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
-import java.util.List;
+import dev.cairn.daemon.proto.ErrorReply;
 import java.util.Map;
 
 /**
- * The control protocol between the CLI and the daemon: over the Unix socket
+ * The framing of the control protocol between the CLI and the daemon: over the Unix socket
  * {@code STATE_DIR/control.sock}, one JSON object per line in each direction, one response per
  * request, in order; a connection may carry many requests.
  *
@@ -19,8 +19,11 @@ import java.util.Map;
  * <- {"ok":false,"error":{"kind":"not-found","message":"device: b (expected: ...)","hint":"cairn ls lists ..."}}
  * }</pre>
  *
- * {@code result} is whatever the verb returns (an object, a list or null). Error kinds are the
- * lower-case names of {@link ErrorKind}. A line longer than {@value #MAX_LINE_BYTES} bytes or that
+ * {@code args} and {@code result} are the records of the verb's {@link dev.cairn.daemon.proto.Verb}
+ * (package {@code dev.cairn.daemon.proto}: one request and one reply record per verb); {@code error}
+ * is an {@link ErrorReply}, its kinds the lower-case names of {@link ErrorKind}. {@code v} is
+ * {@value #VERSION}; a daemon refuses a request of another version, saying which it speaks, and a
+ * request without {@code v} is taken as this version. A line longer than {@value #MAX_LINE_BYTES} bytes or that
  * is not a JSON object ends the connection after a {@code usage} error.
  *
  * <p>Thread safety: stateless helpers.
@@ -31,7 +34,8 @@ public final class Protocol {
 
     private Protocol() {}
 
-    public static Map<String, Object> request(String verb, Map<String, Object> args) {
+    /** A request line's object; {@code args} is a map or a request record. */
+    public static Map<String, Object> request(String verb, Object args) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("v", (long) VERSION);
         m.put("verb", verb);
@@ -47,14 +51,23 @@ public final class Protocol {
     }
 
     public static Map<String, Object> error(DaemonException e) {
-        Map<String, Object> err = new LinkedHashMap<>();
-        err.put("kind", e.kind().wireName());
-        err.put("message", e.getMessage());
-        err.put("hint", e.hint());
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("ok", false);
-        m.put("error", err);
+        m.put("error", errorOf(e));
         return m;
+    }
+
+    /** The typed form of a failure, as it travels and as {@code --json} prints it. */
+    public static ErrorReply errorOf(DaemonException e) {
+        return new ErrorReply(e.kind().wireName(), e.getMessage(), e.hint());
+    }
+
+    /** Refuses a request line of another protocol version (null: this one). */
+    static void checkVersion(Object v) {
+        if (v != null && !Long.valueOf(VERSION).equals(v)) {
+            throw new DaemonException(ErrorKind.USAGE, "protocol: " + v + " (expected: " + VERSION + "; this daemon speaks protocol "
+                    + VERSION + ", the CLI " + v + ")", "restart the daemon with this cairn (stop it, then: bin/cairn serve)");
+        }
     }
 
     /** Turns a response object into its result, or throws the error it carries. */
@@ -63,8 +76,8 @@ public final class Protocol {
             return response.get("result");
         }
         if (response.get("error") instanceof Map<?, ?> err) {
-            throw new DaemonException(ErrorKind.fromWire(String.valueOf(err.get("kind"))),
-                    String.valueOf(err.get("message")), err.get("hint") == null ? "" : String.valueOf(err.get("hint")));
+            ErrorReply e = JsonCodec.fromResult(err, ErrorReply.class);
+            throw new DaemonException(ErrorKind.fromWire(e.kind()), e.message(), e.hint());
         }
         throw new DaemonException(ErrorKind.INTERNAL, "malformed response from the daemon: " + JsonCodec.write(response));
     }
@@ -97,69 +110,6 @@ public final class Protocol {
                 throw new IOException("message longer than " + MAX_LINE_BYTES + " bytes");
             }
             buf.write(b);
-        }
-    }
-
-    // ------------------------------------------------------------------ typed arguments
-
-    /** Typed access to a request's {@code args}; every problem is a {@link ErrorKind#USAGE} error. */
-    public record Args(Map<String, Object> map) {
-        public Args {
-            map = map == null ? Map.of() : map;
-        }
-
-        public String string(String key) {
-            Object v = map.get(key);
-            if (v instanceof String s) {
-                return s;
-            }
-            throw usage(key, v, "a string");
-        }
-
-        public String optString(String key) {
-            Object v = map.get(key);
-            if (v == null || v instanceof String) {
-                return (String) v;
-            }
-            throw usage(key, v, "a string");
-        }
-
-        public boolean bool(String key) {
-            Object v = map.get(key);
-            if (v == null) {
-                return false;
-            }
-            if (v instanceof Boolean b) {
-                return b;
-            }
-            throw usage(key, v, "true or false");
-        }
-
-        public long number(String key, long defaultValue) {
-            Object v = map.get(key);
-            if (v == null) {
-                return defaultValue;
-            }
-            if (v instanceof Long l) {
-                return l;
-            }
-            throw usage(key, v, "an integer");
-        }
-
-        public List<String> strings(String key) {
-            Object v = map.get(key);
-            if (v == null) {
-                return List.of();
-            }
-            if (v instanceof List<?> l && l.stream().allMatch(o -> o instanceof String)) {
-                return l.stream().map(String.class::cast).toList();
-            }
-            throw usage(key, v, "an array of strings");
-        }
-
-        private static DaemonException usage(String key, Object v, String expected) {
-            return new DaemonException(ErrorKind.USAGE, "argument " + key + ": " + (v == null ? "missing" : JsonCodec.typeName(v))
-                    + " (expected: " + expected + ")");
         }
     }
 }

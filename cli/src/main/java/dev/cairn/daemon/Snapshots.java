@@ -1,5 +1,6 @@
 package dev.cairn.daemon;
 
+import dev.cairn.daemon.proto.SnapshotProto;
 import dev.cairn.dm.DeviceState;
 import dev.cairn.dm.DmException;
 import dev.cairn.dm.MappedDevice;
@@ -53,39 +54,60 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@code snapshot merge NAME} removes the snapshot device and loads ORIGIN with
  * {@code snapshot-merge ORIGIN-real file:COW P chunk} (the merge then runs in the target, and
- * survives restarts because the table is in the state file). A monitor reads the origin's
- * {@link SnapshotStatus}; when the merge is done it puts T back on ORIGIN, removes ORIGIN-real and
- * the COW image (if cairn made it).
+ * survives restarts because the table is in the state file). {@link SnapshotMerges} does the merge:
+ * its monitor reads the origin's typed {@link SnapshotStatus}; when the merge is done it puts T back
+ * on ORIGIN, removes ORIGIN-real and the COW image (if cairn made it).
  *
  * <p>Transient snapshots ({@code N}) keep their exception table in memory only, so they cannot
  * survive a restart; the restore drops them (and says so) rather than showing a wrong point in time.
  *
- * <p><b>Size.</b> Over the 500-line guide: each verb is a check phase plus a transaction whose steps
- * are listed in one place, which keeps each verb readable top to bottom; the merge monitor and the
- * deferred merges could move to a class of their own.
+ * <p><b>Size.</b> About 600 lines, over the 500-line guide: create and rm are each a check phase plus
+ * a transaction whose steps are listed in one place, which keeps each verb readable top to bottom, and
+ * the helpers they share with {@link SnapshotMerges} (steps with their undo, the typed status, what has
+ * a device open) are here.
  *
  * <p>Thread safety: every verb, the end of a merge and a deferred merge's start hold this class's lock
  * (one snapshot transaction at a time) and the name locks of the snapshot, its origin and
  * ORIGIN-real; {@code snapshot ls} and the merge monitors' polling take no lock.
  */
-final class Snapshots {
+final class Snapshots implements VerbArea {
     private static final Logger LOG = LoggerFactory.getLogger(Snapshots.class);
-    static final long DEFAULT_CHUNK_SECTORS = 8;
-    static final Duration MONITOR_PERIOD = Duration.ofMillis(200);
 
-    private final Daemon daemon;
-    /** Snapshot name -> its merge monitor thread. */
-    private final Map<String, Thread> monitors = new ConcurrentHashMap<>();
-    /** Snapshot name -> sectors left to merge when its monitor started (for the progress percentage). */
-    private final Map<String, Long> mergeStartSectors = new ConcurrentHashMap<>();
-    private volatile boolean stopping;
+    private final DaemonContext ctx;
+    private final SnapshotMerges merges;
     static final String CREATE = "snapshot-create";
     static final String REMOVE = "snapshot-rm";
     static final String MERGE = "snapshot-merge";
     static final String MERGE_END = "snapshot-merge-end";
 
-    Snapshots(Daemon daemon) {
-        this.daemon = daemon;
+    Snapshots(DaemonContext ctx) {
+        this.ctx = ctx;
+        this.merges = new SnapshotMerges(ctx, this);
+    }
+
+    @Override
+    public void register(VerbRegistry verbs) {
+        verbs.on(SnapshotProto.CREATE, this::create);
+        verbs.on(SnapshotProto.LIST, this::list);
+        verbs.on(SnapshotProto.MERGE, merges::merge);
+        verbs.on(SnapshotProto.REMOVE, this::remove);
+    }
+
+    /** Follows the merges that were running, and starts deferred ones that nothing holds back. */
+    @Override
+    public void started() {
+        merges.resumeMerges();
+    }
+
+    @Override
+    public void stopping() {
+        merges.stopMonitors();
+    }
+
+    /** Something let go of a device: a deferred merge may start now. */
+    @Override
+    public void released() {
+        merges.startDeferredMerges();
     }
 
     static String realName(String origin) {
@@ -95,82 +117,59 @@ final class Snapshots {
     // ------------------------------------------------------------------ create
 
     /** One snapshot transaction at a time (the state has one intent slot); held with the devices' name locks. */
-    private final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
-
     <T> T locked(java.util.function.Supplier<T> action, String... deviceNames) {
-        lock.lock();
-        try {
-            return daemon.withNames(action, deviceNames);
-        } finally {
-            lock.unlock();
-        }
+        return ctx.withIntent(action, deviceNames);
     }
 
     /** The devices a verb on snapshot {@code name} works on (the snapshot, its origin and ORIGIN-real). */
-    private String[] devicesOf(String name) {
-        DaemonState.Snapshot s = daemon.state().snapshot(name);
+    String[] devicesOf(String name) {
+        DaemonState.Snapshot s = ctx.state().snapshot(name);
         return s == null ? new String[] {name} : new String[] {name, s.origin(), s.real()};
     }
 
-    Object create(Protocol.Args args) {
-        String origin = args.string("origin");
-        if (daemon.thinVolumes().isVolume(origin)) {
-            return daemon.thinVolumes().snapshotCreate(args);
-        }
-        return locked(() -> createLocked(args), origin, realName(origin), args.string("name"));
+    private SnapshotProto.Snapshot create(SnapshotProto.Create r) {
+        return locked(() -> createLocked(r), r.origin(), realName(r.origin()), r.name());
     }
 
-    Object merge(Protocol.Args args) {
-        String name = args.string("name");
-        if (daemon.thinVolumes().isVolume(name)) {
-            return daemon.thinVolumes().merge(args);
-        }
-        return locked(() -> mergeLocked(args), devicesOf(name));
+    private SnapshotProto.Removed remove(SnapshotProto.Rm r) {
+        return locked(() -> removeLocked(r), devicesOf(r.name()));
     }
 
-    Object remove(Protocol.Args args) {
-        String name = args.string("name");
-        if (daemon.thinVolumes().isVolume(name)) {
-            return daemon.thinVolumes().remove(args);
-        }
-        return locked(() -> removeLocked(args), devicesOf(name));
-    }
-
-    private Object createLocked(Protocol.Args args) {
-        String origin = args.string("origin");
-        String name = args.string("name");
-        String cowArg = args.optString("cow");
-        long sizeBytes = args.number("sizeBytes", 0);
-        long chunk = args.number("chunkSectors", DEFAULT_CHUNK_SECTORS);
-        boolean persistent = !args.bool("transient");
-        boolean noExport = args.bool("noExport");
-        DaemonState state = daemon.state();
+    private SnapshotProto.Snapshot createLocked(SnapshotProto.Create r) {
+        String origin = r.origin();
+        String name = r.name();
+        String cowArg = r.cow();
+        long sizeBytes = r.sizeBytes() == null ? 0 : r.sizeBytes();
+        long chunk = r.chunkSectors();
+        boolean persistent = !r.transientStore();
+        boolean noExport = r.noExport();
+        DaemonState state = ctx.state();
         Names.check("snapshot name", name);
 
-        if (daemon.registry().find(origin).isEmpty()) {
+        if (ctx.registry().find(origin).isEmpty()) {
             throw new DaemonException(ErrorKind.NOT_FOUND, "origin: " + origin + " (expected: an existing device)",
                     "cairn ls lists the devices; snapshot one of them: cairn snapshot create DEVICE NAME");
         }
         checkOriginUsable(origin, state);
-        if (daemon.registry().find(name).isPresent() || state.snapshot(name) != null) {
+        if (ctx.registry().find(name).isPresent() || state.snapshot(name) != null) {
             throw new DaemonException(ErrorKind.EXISTS, "name: " + name + " (expected: a name not in use)",
                     "pick another snapshot name (cairn ls lists the names in use)");
         }
-        if (!noExport && daemon.exportsOf(name).isEmpty() && state.export(name) != null) {
+        if (!noExport && ctx.exports().of(name).isEmpty() && state.export(name) != null) {
             throw new DaemonException(ErrorKind.EXISTS, "export: " + name + " (expected: a name not in use)",
                     "pick another snapshot name, or add --no-export");
         }
         if (chunk <= 0 || Long.bitCount(chunk) != 1 || chunk > (1 << 20)) {
             throw new DaemonException(ErrorKind.USAGE, "chunk: " + chunk + " (expected: a power of two number of sectors, e.g. 8 for 4 KiB)");
         }
-        MappedDevice originDev = daemon.device(origin);
+        MappedDevice originDev = ctx.device(origin);
         if (originDev.state() == DeviceState.SUSPENDED) {
             throw new DaemonException(ErrorKind.BUSY, "origin " + origin + " is suspended",
                     "resume it first (cairn resume " + origin + "); a snapshot must be taken of a live device");
         }
         // The dance re-creates the origin's table on ORIGIN-real; a mem: reference in it would make a new,
         // empty memory store there, and the snapshot would capture nothing.
-        List<String> memRefs = originDev.deps().live().stream().filter(r -> r.startsWith("mem:")).toList();
+        List<String> memRefs = originDev.deps().live().stream().filter(ref -> ref.startsWith("mem:")).toList();
         if (!memRefs.isEmpty()) {
             throw new DaemonException(ErrorKind.USAGE, "origin: " + origin + " (expected: a device whose table uses no mem: store; "
                     + "it uses " + String.join(", ", memRefs) + ", which cannot move to " + realName(origin) + ")",
@@ -180,7 +179,7 @@ final class Snapshots {
         long originSectors = originDev.capacitySectors();
         String real = realName(origin);
         boolean firstSnapshot = snapshotsOf(origin, state).isEmpty();
-        if (firstSnapshot && daemon.registry().find(real).isPresent()) {
+        if (firstSnapshot && ctx.registry().find(real).isPresent()) {
             throw new DaemonException(ErrorKind.EXISTS, "device " + real + " exists but is not cairn's snapshot device for " + origin,
                     "rename or remove " + real + " first");
         }
@@ -188,7 +187,7 @@ final class Snapshots {
         boolean managed;
         long createBytes; // > 0: the verb creates the COW image with this size
         if (cowArg == null) {
-            cow = daemon.config().stateDir().imagesDir().resolve(name + ".cow");
+            cow = ctx.config().stateDir().imagesDir().resolve(name + ".cow");
             managed = true;
             createBytes = sizeBytes > 0 ? roundUp(sizeBytes, chunk * 512) : fullSizeBytes(originSectors, chunk);
             if (Files.exists(cow)) {
@@ -229,7 +228,7 @@ final class Snapshots {
             after = after.withExport(exportRec);
         }
 
-        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), CREATE, name, after,
+        Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), CREATE, name, after,
                 createBytes > 0 ? List.of(cow.toString()) : List.of(), List.of());
         try {
             if (createBytes > 0) {
@@ -238,21 +237,21 @@ final class Snapshots {
             // Hold the origin's I/O: nothing may write it between the copy of its table and the snapshot.
             tx.step("suspend-origin", () -> suspend(origin, SuspendMode.FLUSH), () -> resumeQuietly(origin));
             if (firstSnapshot) {
-                tx.step("create-real", () -> daemon.registry().create(real, originTable), () -> daemon.removeQuietly(real));
+                tx.step("create-real", () -> ctx.registry().create(real, originTable), () -> ctx.removeQuietly(real));
             }
-            tx.step("create-snapshot", () -> daemon.registry().create(name, snapTable), () -> daemon.removeQuietly(name));
+            tx.step("create-snapshot", () -> ctx.registry().create(name, snapTable), () -> ctx.removeQuietly(name));
             if (firstSnapshot) {
-                tx.step("load-origin", () -> daemon.registry().load(origin, originTableAfter), () -> clearQuietly(origin));
+                tx.step("load-origin", () -> ctx.registry().load(origin, originTableAfter), () -> clearQuietly(origin));
             }
             // Held writes replay through snapshot-origin; undoing puts the old table back on the origin.
-            tx.step("resume-origin", () -> daemon.registry().resume(origin),
+            tx.step("resume-origin", () -> ctx.registry().resume(origin),
                     firstSnapshot ? () -> restoreTable(origin, originTable) : null);
             if (exportRec != null) {
-                tx.step("add-export", () -> daemon.addExportLive(exportRec), () -> daemon.removeExportLive(name));
+                tx.step("add-export", () -> ctx.addExportLive(exportRec), () -> ctx.exports().remove(name));
             }
-            DaemonState.Device realLive = firstSnapshot ? daemon.recordOf(real, true, null) : null;
-            DaemonState.Device snapLive = daemon.recordOf(name, false, null);
-            DaemonState.Device originLive = daemon.recordOf(origin);
+            DaemonState.Device realLive = firstSnapshot ? ctx.recordOf(real, true, null) : null;
+            DaemonState.Device snapLive = ctx.recordOf(name, false, null);
+            DaemonState.Device originLive = ctx.recordOf(origin);
             tx.commit(st -> {
                 DaemonState next = realLive == null ? st : st.withDevice(realLive);
                 next = next.withDevice(snapLive).withDevice(originLive).withSnapshot(rec);
@@ -296,7 +295,7 @@ final class Snapshots {
     }
 
     /** Turns a failed step into the error the client gets; the transaction has already been undone. */
-    private static DaemonException failure(String verb, String name, Throwable e) {
+    static DaemonException failure(String verb, String name, Throwable e) {
         return switch (e) {
             case DaemonException d -> d;
             case DmException d -> DmErrors.of(verb, name, d);
@@ -313,96 +312,74 @@ final class Snapshots {
 
     // ------------------------------------------------------------------ list
 
-    Object list(Protocol.Args args) {
-        String only = args.optString("name");
-        if (only != null && daemon.thinVolumes().isVolume(only)) {
-            List<Object> thin = daemon.thinVolumes().snapshotEntries(only);
-            if (thin.isEmpty() && args.bool("strict")) {
-                throw notASnapshot(only);
-            }
-            return Map.of("snapshots", thin);
-        }
+    private SnapshotProto.SnapshotList list(SnapshotProto.Ls r) {
+        String only = r.name();
         if (only != null) {
             // Under the snapshot's names: the end of a merge is never seen half done (the origin's table
             // back to its own while the snapshot is still recorded), which `snapshot merge` polls for.
-            return daemon.withNames(() -> listUnlocked(only, args.bool("strict")), devicesOf(only));
+            return ctx.withNames(() -> listUnlocked(only, r.strict()), devicesOf(only));
         }
         return listUnlocked(null, false);
     }
 
-    private Object listUnlocked(String only, boolean strict) {
-        List<Object> out = new ArrayList<>();
+    private SnapshotProto.SnapshotList listUnlocked(String only, boolean strict) {
+        List<SnapshotProto.Snapshot> out = new ArrayList<>();
         boolean found = false;
-        for (DaemonState.Snapshot s : daemon.state().snapshots()) {
+        for (DaemonState.Snapshot s : ctx.state().snapshots()) {
             if (only != null && !only.equals(s.name())) {
                 continue;
             }
             found = true;
             out.add(describe(s));
         }
-        if (only == null) {
-            out.addAll(daemon.thinVolumes().snapshotEntries(null));
-        }
         if (only != null && !found && strict) {
             throw notASnapshot(only);
         }
-        return Map.of("snapshots", out);
+        return new SnapshotProto.SnapshotList(out);
     }
 
-    private Map<String, Object> describe(DaemonState.Snapshot s) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", s.name());
-        m.put("origin", s.origin());
-        m.put("cow", s.cow());
-        m.put("persistent", s.persistent());
-        m.put("chunkSectors", s.chunkSectors());
-        m.put("merging", s.merging());
-        m.put("mergeDeferred", s.mergeDeferred());
+    SnapshotProto.Snapshot describe(DaemonState.Snapshot s) {
         // While merging, the snapshot device is gone and the origin's snapshot-merge target has the status.
         String statusDevice = s.merging() ? s.origin() : s.name();
         String info = infoStatus(statusDevice);
-        m.put("status", info);
         SnapshotStatus u = status(statusDevice);
         boolean active = u != null && u.state() == SnapshotStatus.State.ACTIVE;
-        if (active) {
-            m.put("allocatedSectors", u.allocatedSectors());
-            m.put("totalSectors", u.totalSectors());
-            m.put("metadataSectors", u.metadataSectors());
-            m.put("fillPercent", Math.round(u.usedPercent() * 10.0) / 10.0);
-            if (s.merging()) {
-                long left = Math.max(0, u.allocatedSectors() - u.metadataSectors());
-                long start = mergeStartSectors.getOrDefault(s.name(), left);
-                m.put("mergeLeftSectors", left);
-                m.put("mergeTotalSectors", Math.max(start, left));
-            }
+        Long left = null;
+        Long total = null;
+        if (active && s.merging()) {
+            left = Math.max(0, u.allocatedSectors() - u.metadataSectors());
+            total = Math.max(merges.startSectors(s.name(), left), left);
         }
-        if (!s.merging() && s.mergeDeferred()) {
-            m.put("state", "merge-deferred");
-            m.put("openBy", openUsers(s.origin(), s.name()));
-        } else {
-            m.put("state", active ? (s.merging() ? "merging" : "active") : info.isEmpty() ? "unknown" : info.toLowerCase(java.util.Locale.ROOT));
-        }
-        return m;
+        boolean deferred = !s.merging() && s.mergeDeferred();
+        String state = deferred ? "merge-deferred"
+                : active ? (s.merging() ? "merging" : "active") : info.isEmpty() ? "unknown" : info.toLowerCase(java.util.Locale.ROOT);
+        return new SnapshotProto.Snapshot(s.name(), s.origin(), s.cow(), s.persistent(), s.chunkSectors(), s.merging(),
+                s.mergeDeferred(), info, active ? u.allocatedSectors() : null, active ? u.totalSectors() : null,
+                active ? u.metadataSectors() : null, active ? Math.round(u.usedPercent() * 10.0) / 10.0 : null, left, total,
+                state, deferred ? openUsers(s.origin(), s.name()) : null);
     }
 
-    private String infoStatus(String device) {
-        return daemon.registry().find(device).map(md -> {
+    /** The INFO status text of {@code device}'s first target ("" without a device or a live table). */
+    String infoStatus(String device) {
+        SnapshotStatus typed = status(device);
+        if (typed != null) {
+            return typed.toInfo();
+        }
+        return ctx.registry().find(device).map(md -> {
             List<StatusLine> lines = md.status(StatusType.INFO).lines();
             return lines.isEmpty() ? "" : lines.get(0).params();
         }).orElse("");
     }
 
-    /** The typed status of a snapshot or snapshot-merge device, or null (no such device, another target). */
-    private SnapshotStatus status(String device) {
-        String info = infoStatus(device);
-        if (info.isEmpty()) {
-            return null;
-        }
-        try {
-            return SnapshotStatus.parse(info);
-        } catch (IllegalArgumentException e) {
-            return null;
-        }
+    /**
+     * The typed status of a snapshot or snapshot-merge device, read from its target in this process (no
+     * status text is parsed), or null (no such device, another target).
+     */
+    SnapshotStatus status(String device) {
+        return ctx.registry().find(device)
+                .flatMap(md -> md.liveTargets(SnapshotStatus.Source.class).stream().findFirst())
+                .map(SnapshotStatus.Source::snapshotStatus)
+                .orElse(null);
     }
 
     // ------------------------------------------------------------------ open devices
@@ -412,283 +389,15 @@ final class Snapshots {
      * export vol0 (2)"}, {@code "device top holds vol0"}); empty when nothing.
      */
     List<String> openUsers(String origin, String snapshot) {
-        List<String> out = new ArrayList<>();
-        for (String device : snapshot == null ? List.of(origin) : List.of(origin, snapshot)) {
-            for (String export : daemon.exportsOf(device)) {
-                int n = daemon.nbdClients(export);
-                if (n > 0) {
-                    out.add(n + " NBD client" + (n == 1 ? "" : "s") + " of export " + export);
-                }
-            }
-            daemon.registry().find(device).ifPresent(md -> {
-                for (String h : md.info().holders()) {
-                    out.add("device " + h + " (stacked on " + device + ")");
-                }
-            });
-        }
-        return out;
-    }
-
-    // ------------------------------------------------------------------ merge
-
-    private Object mergeLocked(Protocol.Args args) {
-        String name = args.string("name");
-        boolean force = args.bool("force");
-        boolean defer = args.bool("defer");
-        if (force && defer) {
-            throw new DaemonException(ErrorKind.USAGE, "--force and --defer (expected: at most one of them)",
-                    "--defer waits until nothing has the origin open; --force merges now anyway");
-        }
-        DaemonState state = daemon.state();
-        DaemonState.Snapshot s = state.snapshot(name);
-        if (s == null) {
-            throw notASnapshot(name);
-        }
-        if (s.merging()) {
-            return describe(s); // already merging: the CLI just follows it
-        }
-        checkMergeable(s, state);
-        List<String> open = openUsers(s.origin(), name);
-        if (!open.isEmpty() && !force) {
-            if (defer) {
-                if (!s.mergeDeferred()) {
-                    daemon.update(st -> st.withSnapshot(s.withMergeDeferred(true)));
-                    LOG.info("merge of {} into {} deferred until it is no longer open ({})", name, s.origin(), String.join(", ", open));
-                }
-                return describe(daemon.state().snapshot(name));
-            }
-            throw new DaemonException(ErrorKind.BUSY, "origin " + s.origin() + " or snapshot " + name + " is open: "
-                    + String.join(", ", open) + " (a merge changes the origin's data under them)",
-                    "unmount and disconnect them first; or let it start by itself once they are gone: cairn snapshot merge --defer "
-                            + name + "; or merge anyway (they will see data change under them): cairn snapshot merge --force " + name);
-        }
-        return startMerge(s, force);
-    }
-
-    private void checkMergeable(DaemonState.Snapshot s, DaemonState state) {
-        String name = s.name();
-        if (!s.persistent()) {
-            throw new DaemonException(ErrorKind.USAGE, "snapshot " + name + " is transient (N)",
-                    "only a persistent snapshot can be merged; remove it with cairn snapshot rm " + name);
-        }
-        List<DaemonState.Snapshot> siblings = snapshotsOf(s.origin(), state);
-        if (siblings.size() > 1) {
-            throw new DaemonException(ErrorKind.BUSY, "origin " + s.origin() + " has other snapshots: "
-                    + String.join(", ", siblings.stream().map(DaemonState.Snapshot::name).filter(n -> !n.equals(name)).toList()),
-                    "remove them first (cairn snapshot rm NAME); cairn merges only an origin's last snapshot");
-        }
-        SnapshotStatus st = status(name);
-        if (st == null || st.state() != SnapshotStatus.State.ACTIVE) {
-            throw new DaemonException(ErrorKind.FAILED, "snapshot " + name + " cannot be merged: its status is " + infoStatus(name),
-                    "an invalid (overflowed) snapshot has no consistent data to merge; remove it: cairn snapshot rm " + name);
-        }
-        MappedDevice originDev = daemon.device(s.origin());
-        if (originDev.state() == DeviceState.SUSPENDED) {
-            throw new DaemonException(ErrorKind.BUSY, "origin " + s.origin() + " is suspended",
-                    "resume it first: cairn resume " + s.origin());
-        }
-    }
-
-    /** The merge itself, once checked (and, unless forced, nothing has the devices open). */
-    private Object startMerge(DaemonState.Snapshot s, boolean force) {
-        String name = s.name();
-        MappedDevice snapDev = daemon.device(name);
-        if (!snapDev.info().holders().isEmpty()) {
-            throw new DaemonException(ErrorKind.BUSY, "snapshot " + name + " is used by " + String.join(", ", snapDev.info().holders()),
-                    "remove those devices first");
-        }
-        String snapTable = snapDev.status(StatusType.TABLE).text();
-        long originSectors = daemon.device(s.origin()).capacitySectors();
-        DaemonState state = daemon.state();
-        List<DaemonState.Export> exportRecs = daemon.exportsOf(name).stream().map(state::export).toList();
-        String mergeTable = "0 " + originSectors + " snapshot-merge " + s.real() + " file:" + s.cow() + " P " + s.chunkSectors() + "\n";
-        DaemonState.Snapshot merging = s.withMerging(true);
-        DaemonState.Device originRec = state.device(s.origin());
-        DaemonState after = state.withoutDevice(name).withSnapshot(merging);
-        if (originRec != null) {
-            after = after.withDevice(new DaemonState.Device(s.origin(), mergeTable, null, false, originRec.hidden(), List.of(s.real())));
-        }
-        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), MERGE, name, after, List.of(), List.of());
-        try {
-            for (DaemonState.Export e : exportRecs) {
-                tx.step("remove-export", () -> daemon.removeExportLive(e.name()), () -> daemon.addExportLive(e));
-            }
-            tx.step("suspend-origin", () -> suspend(s.origin(), SuspendMode.FLUSH), () -> resumeQuietly(s.origin()));
-            // The COW may be used by one table at a time: the snapshot device goes before the merge loads it.
-            tx.step("suspend-snapshot", () -> snapDev.suspend(SuspendMode.FLUSH), () -> resumeQuietly(name));
-            tx.step("remove-snapshot", () -> daemon.registry().remove(name, force), () -> recreate(name, snapTable));
-            tx.step("load-origin", () -> daemon.registry().load(s.origin(), mergeTable), () -> clearQuietly(s.origin()));
-            // From the resume on the merge copies data back into the origin: it can only go forward.
-            tx.pointOfNoReturn();
-            tx.step("resume-origin", () -> daemon.registry().resume(s.origin()), null);
-            DaemonState.Device originLive = daemon.recordOf(s.origin());
-            tx.commit(st -> st.withoutDevice(name).withSnapshot(merging).withDevice(originLive));
-        } catch (Exception | Error e) {
-            if (tx.isForward()) {
-                throw new DaemonException(ErrorKind.STATE, "snapshot merge " + name + " started but could not be recorded: " + e.getMessage(),
-                        "the next start of the daemon completes it", e);
-            }
-            tx.rollback();
-            throw failure("snapshot merge", name, e);
-        }
-        LOG.info("merging snapshot {} into {}", name, s.origin());
-        startMonitor(merging);
-        return describe(merging);
-    }
-
-    private void recreate(String name, String table) {
-        try {
-            daemon.registry().create(name, table);
-        } catch (DmException e) {
-            LOG.error("rollback: could not recreate snapshot device {}: {}", name, e.getMessage());
-        }
-    }
-
-    /** After a restart: follow merges that were running, and start deferred ones that nothing holds back. */
-    void resumeMerges() {
-        for (DaemonState.Snapshot s : daemon.state().snapshots()) {
-            if (s.merging()) {
-                startMonitor(s);
-            }
-        }
-        startDeferredMerges();
-    }
-
-    /**
-     * Starts every deferred merge whose origin and snapshot nothing has open. Called when an NBD client
-     * leaves, a device is removed, and at start; runs the merges on a virtual thread so the caller
-     * (a connection's thread) never waits.
-     */
-    void startDeferredMerges() {
-        if (!stopping) {
-            daemon.thinVolumes().startDeferredMerges();
-        }
-        if (stopping || daemon.state().snapshots().stream().noneMatch(DaemonState.Snapshot::mergeDeferred)) {
-            return;
-        }
-        Thread.ofVirtual().name("cairn-deferred-merge").start(() -> {
-            for (DaemonState.Snapshot found : daemon.state().snapshots()) {
-                if (!found.mergeDeferred()) {
-                    continue;
-                }
-                locked(() -> {
-                    DaemonState.Snapshot s = daemon.state().snapshot(found.name());
-                    if (stopping || s == null || !s.mergeDeferred() || s.merging() || !openUsers(s.origin(), s.name()).isEmpty()) {
-                        return null;
-                    }
-                    try {
-                        checkMergeable(s, daemon.state());
-                        startMerge(s, false);
-                        LOG.info("deferred merge of {} into {} started: nothing has them open any more", s.name(), s.origin());
-                    } catch (DaemonException e) {
-                        LOG.error("deferred merge of {} into {} could not start: {}; it stays deferred (cairn snapshot rm {} drops it)",
-                                s.name(), s.origin(), e.getMessage(), s.name());
-                    }
-                    return null;
-                }, devicesOf(found.name()));
-            }
-        });
-    }
-
-    private void startMonitor(DaemonState.Snapshot s) {
-        SnapshotStatus u = status(s.origin());
-        if (u != null && u.state() == SnapshotStatus.State.ACTIVE) {
-            mergeStartSectors.put(s.name(), Math.max(0, u.allocatedSectors() - u.metadataSectors()));
-        }
-        Thread t = Thread.ofVirtual().name("cairn-merge-" + s.name()).unstarted(() -> monitor(s));
-        monitors.put(s.name(), t);
-        t.start();
-    }
-
-    private void monitor(DaemonState.Snapshot s) {
-        SnapshotStatus.State lastProblem = null;
-        try {
-            while (!stopping) {
-                SnapshotStatus u = status(s.origin());
-                if (u != null && u.isMergeDone()) {
-                    if (finishMerge(s)) {
-                        return;
-                    }
-                } else if (u != null && u.state() != SnapshotStatus.State.ACTIVE && u.state() != lastProblem) {
-                    lastProblem = u.state();
-                    LOG.error("merge of {} into {} stopped: status {}", s.name(), s.origin(), infoStatus(s.origin()));
-                }
-                Thread.sleep(MONITOR_PERIOD);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } finally {
-            monitors.remove(s.name(), Thread.currentThread());
-        }
-    }
-
-    /** Puts the origin's own table back once the merge is done; true when finished (or nothing left to do). */
-    private boolean finishMerge(DaemonState.Snapshot s) {
-        return locked(() -> {
-            if (stopping) {
-                return true;
-            }
-            DaemonState.Snapshot current = daemon.state().snapshot(s.name());
-            if (current == null || !current.merging()) {
-                return true;
-            }
-            String realTable = daemon.device(s.real()).status(StatusType.TABLE).text();
-            String mergeTable = daemon.device(s.origin()).status(StatusType.TABLE).text();
-            long originSectors = daemon.device(s.origin()).capacitySectors();
-            DaemonState state = daemon.state();
-            DaemonState.Device realRec = state.device(s.real());
-            DaemonState.Device originRec = state.device(s.origin());
-            DaemonState after = state.withoutSnapshot(s.name()).withoutDevice(s.real());
-            if (realRec != null && originRec != null) {
-                after = after.withDevice(new DaemonState.Device(s.origin(), realTable, null, false, originRec.hidden(), realRec.deps()));
-            }
-            Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), MERGE_END, s.name(), after, List.of(),
-                    s.cowManaged() ? List.of(s.cow()) : List.of());
-            try {
-                tx.step("suspend-origin", () -> suspend(s.origin(), SuspendMode.FLUSH), () -> resumeQuietly(s.origin()));
-                tx.step("load-origin", () -> daemon.registry().load(s.origin(), realTable), () -> clearQuietly(s.origin()));
-                tx.step("resume-origin", () -> daemon.registry().resume(s.origin()), () -> restoreTable(s.origin(), mergeTable));
-                tx.step("remove-real", () -> daemon.registry().remove(s.real(), false), () -> recreate(s.real(), realTable));
-                DaemonState.Device originLive = daemon.recordOf(s.origin());
-                tx.commit(st -> st.withoutSnapshot(s.name()).withoutDevice(s.real()).withDevice(originLive));
-            } catch (Exception | Error e) {
-                if (tx.isForward()) {
-                    LOG.error("the merge of {} into {} finished but could not be recorded: {}; the next start completes it",
-                            s.name(), s.origin(), e.toString());
-                    return true;
-                }
-                tx.rollback();
-                LOG.error("finishing the merge of {} into {} failed: {}; will retry", s.name(), s.origin(), e.toString());
-                return false;
-            }
-            Long merged = mergeStartSectors.remove(s.name());
-            LOG.info("merge of {} into {} finished ({} sectors of {} merged by this run)", s.name(), s.origin(),
-                    merged == null ? "?" : merged, originSectors);
-            return true;
-        }, devicesOf(s.name()));
-    }
-
-    void stopMonitors() {
-        stopping = true;
-        for (Thread t : monitors.values()) {
-            t.interrupt();
-        }
-        for (Thread t : List.copyOf(monitors.values())) {
-            try {
-                t.join(5000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
+        return ctx.openUsers(origin, snapshot);
     }
 
     // ------------------------------------------------------------------ remove
 
-    private Object removeLocked(Protocol.Args args) {
-        String name = args.string("name");
-        boolean force = args.bool("force");
-        DaemonState state = daemon.state();
+    private SnapshotProto.Removed removeLocked(SnapshotProto.Rm r) {
+        String name = r.name();
+        boolean force = r.force();
+        DaemonState state = ctx.state();
         DaemonState.Snapshot s = state.snapshot(name);
         if (s == null) {
             throw notASnapshot(name);
@@ -697,7 +406,7 @@ final class Snapshots {
             throw new DaemonException(ErrorKind.BUSY, "snapshot " + name + " is merging into " + s.origin(),
                     "wait for the merge to finish (cairn snapshot ls shows its progress; cairn wait " + s.origin() + ")");
         }
-        MappedDevice snapDev = daemon.device(name);
+        MappedDevice snapDev = ctx.device(name);
         if (!snapDev.info().holders().isEmpty()) {
             throw new DaemonException(ErrorKind.BUSY, "snapshot " + name + " is used by " + String.join(", ", snapDev.info().holders()),
                     "remove those devices first (cairn ls --tree)");
@@ -710,11 +419,11 @@ final class Snapshots {
             }
         }
         boolean last = snapshotsOf(s.origin(), state).size() == 1;
-        MappedDevice realDev = daemon.device(s.real());
+        MappedDevice realDev = ctx.device(s.real());
         if (last) {
             // Only the daemon's exports open a device from outside a table (an export of ORIGIN-real is refused
             // now, but a state file of an older cairn may have one).
-            List<String> realExports = daemon.exportsOf(s.real());
+            List<String> realExports = ctx.exports().of(s.real());
             if (!realExports.isEmpty()) {
                 throw new DaemonException(ErrorKind.BUSY, "device " + s.real() + " (the origin's data under its snapshots) is open: "
                         + "exported as " + String.join(", ", realExports),
@@ -723,7 +432,7 @@ final class Snapshots {
         }
         String snapTable = snapDev.status(StatusType.TABLE).text();
         String realTable = realDev.status(StatusType.TABLE).text();
-        List<DaemonState.Export> exportRecs = daemon.exportsOf(name).stream().map(state::export).toList();
+        List<DaemonState.Export> exportRecs = ctx.exports().of(name).stream().map(state::export).toList();
         DaemonState after = state.withoutSnapshot(name).withoutDevice(name);
         DaemonState.Device realRec = state.device(s.real());
         DaemonState.Device originRec = state.device(s.origin());
@@ -734,24 +443,24 @@ final class Snapshots {
                         originRec.hidden(), realRec.deps()));
             }
         }
-        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), REMOVE, name, after, List.of(),
+        Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), REMOVE, name, after, List.of(),
                 s.cowManaged() ? List.of(s.cow()) : List.of());
         try {
             for (DaemonState.Export e : exportRecs) {
-                tx.step("remove-export", () -> daemon.removeExportLive(e.name()), () -> daemon.addExportLive(e));
+                tx.step("remove-export", () -> ctx.exports().remove(e.name()), () -> ctx.addExportLive(e));
             }
             tx.step("suspend-origin", () -> suspend(s.origin(), SuspendMode.FLUSH), () -> resumeQuietly(s.origin()));
-            tx.step("remove-snapshot", () -> daemon.registry().remove(name, force), () -> recreate(name, snapTable));
+            tx.step("remove-snapshot", () -> ctx.registry().remove(name, force), () -> recreate(name, snapTable));
             if (last) {
-                tx.step("load-origin", () -> daemon.registry().load(s.origin(), realTable), () -> clearQuietly(s.origin()));
+                tx.step("load-origin", () -> ctx.registry().load(s.origin(), realTable), () -> clearQuietly(s.origin()));
             }
             // From the resume on, writes to the origin are no longer copied out for this snapshot: forward only.
             tx.pointOfNoReturn();
-            tx.step("resume-origin", () -> daemon.registry().resume(s.origin()), null);
+            tx.step("resume-origin", () -> ctx.registry().resume(s.origin()), null);
             if (last) {
-                tx.step("remove-real", () -> daemon.registry().remove(s.real(), false), null);
+                tx.step("remove-real", () -> ctx.registry().remove(s.real(), false), null);
             }
-            DaemonState.Device originLive = daemon.recordOf(s.origin());
+            DaemonState.Device originLive = ctx.recordOf(s.origin());
             tx.commit(st -> {
                 DaemonState next = st.withoutSnapshot(name).withoutDevice(name);
                 return (last ? next.withoutDevice(s.real()) : next).withDevice(originLive);
@@ -764,7 +473,15 @@ final class Snapshots {
             tx.rollback();
             throw failure("snapshot rm", name, e);
         }
-        return Map.of("removed", name, "cowDeleted", s.cowManaged());
+        return new SnapshotProto.Removed(name, s.cowManaged());
+    }
+
+    void recreate(String name, String table) {
+        try {
+            ctx.registry().create(name, table);
+        } catch (DmException e) {
+            LOG.error("rollback: could not recreate snapshot device {}: {}", name, e.getMessage());
+        }
     }
 
     // ------------------------------------------------------------------ restore
@@ -800,9 +517,9 @@ final class Snapshots {
     // ------------------------------------------------------------------ helpers
 
     /** Refuses plain dm verbs on devices whose tables this class manages. */
-    void checkNotManaged(String device, String verb) {
-        DaemonState state = daemon.state();
-        daemon.thinVolumes().checkNotManaged(device, verb);
+    @Override
+    public void checkNotManaged(String device, String verb) {
+        DaemonState state = ctx.state();
         if (state.snapshot(device) != null) {
             throw new DaemonException(ErrorKind.BUSY, "device " + device + " is a snapshot managed by cairn",
                     "use: cairn snapshot rm " + device);
@@ -824,37 +541,37 @@ final class Snapshots {
         return state.snapshots().stream().filter(s -> s.origin().equals(origin)).toList();
     }
 
-    private static DaemonException notASnapshot(String name) {
+    static DaemonException notASnapshot(String name) {
         return new DaemonException(ErrorKind.NOT_FOUND, "snapshot: " + name + " (expected: an existing snapshot)",
                 "cairn snapshot ls lists the snapshots");
     }
 
     /** Suspends a device; a cancelled request (its client gone, the daemon stopping) makes the wait give up. */
-    private void suspend(String device, SuspendMode mode) throws DmException {
-        daemon.suspendDevice(daemon.device(device), mode, null);
+    void suspend(String device, SuspendMode mode) throws DmException {
+        ctx.suspendDevice(ctx.device(device), mode, null);
     }
 
-    private void resumeQuietly(String device) {
+    void resumeQuietly(String device) {
         try {
-            daemon.registry().resume(device);
+            ctx.registry().resume(device);
         } catch (DmException | RuntimeException e) {
             LOG.error("rollback: could not resume {}: {}", device, e.getMessage());
         }
     }
 
-    private void clearQuietly(String device) {
+    void clearQuietly(String device) {
         try {
-            daemon.registry().clear(device);
+            ctx.registry().clear(device);
         } catch (DmException | RuntimeException e) {
             LOG.error("rollback: could not clear the loaded table of {}: {}", device, e.getMessage());
         }
     }
 
-    private void restoreTable(String device, String table) {
+    void restoreTable(String device, String table) {
         try {
-            daemon.registry().suspend(device, SuspendMode.FLUSH);
-            daemon.registry().load(device, table);
-            daemon.registry().resume(device);
+            ctx.registry().suspend(device, SuspendMode.FLUSH);
+            ctx.registry().load(device, table);
+            ctx.registry().resume(device);
         } catch (DmException | RuntimeException e) {
             LOG.error("rollback: could not put the old table back on {}: {}", device, e.getMessage());
         }

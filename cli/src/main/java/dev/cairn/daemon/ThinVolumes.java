@@ -1,5 +1,8 @@
 package dev.cairn.daemon;
 
+import dev.cairn.daemon.proto.DeviceProto;
+import dev.cairn.daemon.proto.SnapshotProto;
+import dev.cairn.daemon.proto.ThinProto;
 import dev.cairn.dm.DeviceState;
 import dev.cairn.dm.DmException;
 import dev.cairn.dm.MappedDevice;
@@ -12,10 +15,8 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -64,7 +65,7 @@ import org.slf4j.LoggerFactory;
  * <p>Thread safety: every verb runs under {@link Snapshots}' lock (the state file has one intent slot,
  * shared with the dm-snapshot verbs) and the name locks of the devices it touches; listing takes none.
  */
-final class ThinVolumes {
+final class ThinVolumes implements VerbArea {
     private static final Logger LOG = LoggerFactory.getLogger(ThinVolumes.class);
     static final String POOL_CREATE = "pool-create";
     static final String POOL_REMOVE = "pool-remove";
@@ -78,16 +79,68 @@ final class ThinVolumes {
     static final long MAX_METADATA_BYTES = 255L * 16320 * 4096;
     private static final int ENODATA = 61;
 
-    private final Daemon daemon;
-    private final Snapshots snapshots;
+    private final DaemonContext ctx;
 
-    ThinVolumes(Daemon daemon, Snapshots snapshots) {
-        this.daemon = daemon;
-        this.snapshots = snapshots;
+    ThinVolumes(DaemonContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    public void register(VerbRegistry verbs) {
+        verbs.on(ThinProto.POOL_CREATE, this::poolCreate);
+        verbs.on(ThinProto.THIN_CREATE, this::thinCreate);
+        // The verbs of other areas on the devices this one manages:
+        verbs.around(DeviceProto.REMOVE, (r, next) -> manages(r.name()) ? remove(r.name(), r.force()) : next.handle(r));
+        verbs.around(DeviceProto.LS, (r, next) -> decorateLs(next.handle(r)));
+        verbs.around(DeviceProto.MESSAGE, (r, next) -> {
+            checkMessage(r.name(), r.message());
+            return next.handle(r);
+        });
+        verbs.around(SnapshotProto.CREATE, (r, next) -> isVolume(r.origin()) ? snapshotCreate(r) : next.handle(r));
+        verbs.around(SnapshotProto.MERGE, (r, next) -> isVolume(r.name()) ? merge(r) : next.handle(r));
+        verbs.around(SnapshotProto.REMOVE, (r, next) -> {
+            if (!isVolume(r.name())) {
+                return next.handle(r);
+            }
+            remove(r.name(), r.force());
+            return new SnapshotProto.Removed(r.name(), false);
+        });
+        verbs.around(SnapshotProto.LIST, (r, next) -> {
+            if (r.name() != null && isVolume(r.name())) {
+                List<SnapshotProto.Snapshot> thin = snapshotEntries(r.name());
+                if (thin.isEmpty() && r.strict()) {
+                    throw Snapshots.notASnapshot(r.name());
+                }
+                return new SnapshotProto.SnapshotList(thin);
+            }
+            SnapshotProto.SnapshotList dm = next.handle(r);
+            if (r.name() != null) {
+                return dm;
+            }
+            List<SnapshotProto.Snapshot> all = new ArrayList<>(dm.snapshots());
+            all.addAll(snapshotEntries(null));
+            return new SnapshotProto.SnapshotList(all);
+        });
+    }
+
+    /** Deferred thin merges whose volumes were let go may start now. */
+    @Override
+    public void released() {
+        startDeferredMerges();
+    }
+
+    @Override
+    public void started() {
+        startDeferredMerges();
+    }
+
+    @Override
+    public DaemonState recovered(DaemonState loaded, DaemonState recovered) {
+        return recoveredState(loaded, recovered);
     }
 
     private ThinState thin() {
-        return daemon.state().thin();
+        return ctx.state().thin();
     }
 
     /** A pool or a thin volume made by these verbs. */
@@ -110,18 +163,17 @@ final class ThinVolumes {
 
     // ------------------------------------------------------------------ pool create
 
-    Object poolCreate(Protocol.Args args) {
-        String name = args.string("name");
-        return snapshots.locked(() -> poolCreateLocked(args), name);
+    private ThinProto.Pool poolCreate(ThinProto.PoolCreate r) {
+        return ctx.withIntent(() -> poolCreateLocked(r), r.name());
     }
 
-    private Object poolCreateLocked(Protocol.Args args) {
-        String name = args.string("name");
-        long sizeBytes = args.number("sizeBytes", 0);
-        long metadataBytesArg = args.number("metadataSizeBytes", 0);
-        long blockBytes = args.number("blockSizeBytes", DEFAULT_BLOCK_BYTES);
-        String dataArg = args.optString("dataFile");
-        String metaArg = args.optString("metadataFile");
+    private ThinProto.Pool poolCreateLocked(ThinProto.PoolCreate r) {
+        String name = r.name();
+        long sizeBytes = r.sizeBytes();
+        long metadataBytesArg = r.metadataSizeBytes();
+        long blockBytes = r.blockSizeBytes();
+        String dataArg = r.dataFile();
+        String metaArg = r.metadataFile();
         Names.check("pool name", name);
         checkNameFree(name, true);
         if (blockBytes < DEFAULT_BLOCK_BYTES || blockBytes > (1L << 30) || blockBytes % DEFAULT_BLOCK_BYTES != 0) {
@@ -135,7 +187,7 @@ final class ThinVolumes {
         long blockSectors = blockBytes / 512;
         long dataSectors = sizeBytes / blockBytes * blockSectors;
         long dataBytes = dataSectors * 512;
-        Path imagesDir = daemon.config().stateDir().imagesDir();
+        Path imagesDir = ctx.config().stateDir().imagesDir();
         Path meta = metaArg == null ? imagesDir.resolve(name + "_tmeta.img") : Path.of(metaArg);
         Path data = dataArg == null ? imagesDir.resolve(name + "_tdata.img") : Path.of(dataArg);
         Names.checkTableWord("metadata file path", meta.toString());
@@ -176,7 +228,7 @@ final class ThinVolumes {
         }
         String table = "0 " + dataSectors + " thin-pool file:" + meta + " file:" + data + " " + blockSectors + " 0\n";
         ThinState.Pool rec = new ThinState.Pool(name, meta.toString(), data.toString(), managed, blockSectors, 1, 0, List.of());
-        DaemonState state = daemon.state();
+        DaemonState state = ctx.state();
         DaemonState after = state.withDevice(new DaemonState.Device(name, table, null, false, false, List.of()))
                 .withThin(state.thin().withPool(rec));
         List<String> created = new ArrayList<>();
@@ -187,7 +239,7 @@ final class ThinVolumes {
             created.add(data.toString());
         }
         long metaSize = metaBytes;
-        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), POOL_CREATE, name, after, created, List.of());
+        Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), POOL_CREATE, name, after, created, List.of());
         try {
             if (createMeta) {
                 tx.step("create-metadata", () -> Images.createSparse(meta, metaSize), null);
@@ -195,8 +247,8 @@ final class ThinVolumes {
             if (createData) {
                 tx.step("create-data", () -> Images.createSparse(data, dataBytes), null);
             }
-            tx.step("create-pool", () -> daemon.registry().create(name, table), () -> daemon.removeQuietly(name));
-            DaemonState.Device live = daemon.recordOf(name, false, null);
+            tx.step("create-pool", () -> ctx.registry().create(name, table), () -> ctx.removeQuietly(name));
+            DaemonState.Device live = ctx.recordOf(name, false, null);
             tx.commit(st -> st.withDevice(live).withThin(st.thin().withPool(rec)));
         } catch (Exception | Error e) {
             tx.rollback();
@@ -204,7 +256,7 @@ final class ThinVolumes {
         }
         LOG.info("pool {} created: {} data blocks of {} sectors, {} bytes of metadata", name, dataSectors / blockSectors,
                 blockSectors, metaBytes);
-        return describePool(daemon.state().thin().pool(name));
+        return describePool(ctx.state().thin().pool(name));
     }
 
     private static DaemonException leftover(Path p) {
@@ -240,17 +292,16 @@ final class ThinVolumes {
 
     // ------------------------------------------------------------------ thin create
 
-    Object thinCreate(Protocol.Args args) {
-        String pool = args.string("pool");
-        return snapshots.locked(() -> thinCreateLocked(args), pool, args.string("name"), args.optString("origin"));
+    private ThinProto.Volume thinCreate(ThinProto.ThinCreate r) {
+        return ctx.withIntent(() -> thinCreateLocked(r), r.pool(), r.name(), r.origin());
     }
 
-    private Object thinCreateLocked(Protocol.Args args) {
-        String poolName = args.string("pool");
-        String name = args.string("name");
-        long sizeBytes = args.number("sizeBytes", 0);
-        String external = args.optString("origin");
-        boolean noExport = args.bool("noExport");
+    private ThinProto.Volume thinCreateLocked(ThinProto.ThinCreate r) {
+        String poolName = r.pool();
+        String name = r.name();
+        long sizeBytes = r.sizeBytes();
+        String external = r.origin();
+        boolean noExport = r.noExport();
         Names.check("thin volume name", name);
         checkNameFree(name, noExport);
         ThinState.Pool pool = readyPool(poolName);
@@ -268,22 +319,22 @@ final class ThinVolumes {
         ThinState.Pool poolAfter = pool.withNextDeviceId(id + 1).withTransactionId(tid + 1);
         DaemonState.Export exportRec = noExport ? null : new DaemonState.Export(name, name, false, "cairn thin volume " + name);
         List<String> deps = external == null ? List.of(poolName) : List.of(poolName, external);
-        DaemonState state = daemon.state();
+        DaemonState state = ctx.state();
         DaemonState after = state.withDevice(new DaemonState.Device(name, table, null, false, false, deps))
                 .withThin(state.thin().withVolume(vol).withPool(poolAfter));
         if (exportRec != null) {
             after = after.withExport(exportRec);
         }
-        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), THIN_CREATE, name, after, List.of(), List.of());
+        Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), THIN_CREATE, name, after, List.of(), List.of());
         try {
             tx.step("create-thin", () -> message(poolName, "create_thin", id), () -> deleteQuietly(poolName, id));
-            tx.step("create-device", () -> daemon.registry().create(name, table), () -> daemon.removeQuietly(name));
+            tx.step("create-device", () -> ctx.registry().create(name, table), () -> ctx.removeQuietly(name));
             if (exportRec != null) {
-                tx.step("add-export", () -> daemon.addExportLive(exportRec), () -> daemon.removeExportLive(name));
+                tx.step("add-export", () -> ctx.addExportLive(exportRec), () -> ctx.exports().remove(name));
             }
             tx.pointOfNoReturn();
             tx.step("set-transaction-id", () -> message(poolName, "set_transaction_id", tid, tid + 1), null);
-            DaemonState.Device live = daemon.recordOf(name, false, null);
+            DaemonState.Device live = ctx.recordOf(name, false, null);
             tx.commit(st -> {
                 DaemonState next = st.withDevice(live).withThin(st.thin().withVolume(vol).withPool(poolAfter));
                 return exportRec == null ? next : next.withExport(exportRec);
@@ -298,11 +349,11 @@ final class ThinVolumes {
         }
         LOG.info("thin volume {} created in pool {} (device id {}, {} sectors{})", name, poolName, id, sectors,
                 external == null ? "" : ", external origin " + external);
-        return describeVolume(daemon.state().thin().volume(name));
+        return describeVolume(ctx.state().thin().volume(name));
     }
 
     private void checkExternalOrigin(String external, String poolName, String name) {
-        if (daemon.registry().find(external).isEmpty()) {
+        if (ctx.registry().find(external).isEmpty()) {
             throw new DaemonException(ErrorKind.NOT_FOUND, "--origin: " + external + " (expected: an existing device)",
                     "cairn ls lists the devices");
         }
@@ -315,7 +366,7 @@ final class ThinVolumes {
                     + "(expected: a device outside pool " + poolName + ")", "take a thin snapshot instead: cairn snapshot create "
                     + external + " " + name);
         }
-        DaemonState.Device rec = daemon.state().device(external);
+        DaemonState.Device rec = ctx.state().device(external);
         if (rec != null && rec.hidden()) {
             throw new DaemonException(ErrorKind.USAGE, "--origin: " + external + " (expected: a device that is not cairn's hidden snapshot device)");
         }
@@ -324,25 +375,26 @@ final class ThinVolumes {
     // ------------------------------------------------------------------ snapshot create
 
     /** {@code snapshot create ORIGIN NAME} when ORIGIN is a thin volume: a thin snapshot, as {@code lvcreate -s}. */
-    Object snapshotCreate(Protocol.Args args) {
-        String origin = args.string("origin");
+    private SnapshotProto.Snapshot snapshotCreate(SnapshotProto.Create r) {
+        String origin = r.origin();
         ThinState.Volume o = thin().volume(origin);
         String pool = o == null ? null : o.pool();
-        return snapshots.locked(() -> snapshotCreateLocked(args), origin, pool, args.string("name"));
+        return ctx.withIntent(() -> snapshotCreateLocked(r), origin, pool, r.name());
     }
 
-    private Object snapshotCreateLocked(Protocol.Args args) {
-        String origin = args.string("origin");
-        String name = args.string("name");
-        boolean noExport = args.bool("noExport");
+    private SnapshotProto.Snapshot snapshotCreateLocked(SnapshotProto.Create r) {
+        String origin = r.origin();
+        String name = r.name();
+        boolean noExport = r.noExport();
         for (String unused : List.of("cow", "sizeBytes")) {
-            if (args.map().get(unused) != null && !(args.map().get(unused) instanceof Long l && l == 0)) {
+            boolean given = unused.equals("cow") ? r.cow() != null : r.sizeBytes() != null && r.sizeBytes() != 0;
+            if (given) {
                 throw new DaemonException(ErrorKind.USAGE, "--" + (unused.equals("cow") ? "cow" : "size") + ": given for a thin "
                         + "snapshot (expected: none; " + origin + " is a thin volume, its snapshot shares the pool)",
                         "leave it out: cairn snapshot create " + origin + " " + name);
             }
         }
-        if (args.bool("transient")) {
+        if (r.transientStore()) {
             throw new DaemonException(ErrorKind.USAGE, "--transient: given for a thin snapshot (expected: none; a thin "
                     + "snapshot lives in the pool's metadata)", "leave it out: cairn snapshot create " + origin + " " + name);
         }
@@ -353,7 +405,7 @@ final class ThinVolumes {
         Names.check("snapshot name", name);
         checkNameFree(name, noExport);
         ThinState.Pool pool = readyPool(o.pool());
-        MappedDevice originDev = daemon.device(origin);
+        MappedDevice originDev = ctx.device(origin);
         if (originDev.state() == DeviceState.SUSPENDED) {
             throw new DaemonException(ErrorKind.BUSY, "origin " + origin + " is suspended",
                     "resume it first (cairn resume " + origin + "); a snapshot must be taken of a live device");
@@ -368,26 +420,26 @@ final class ThinVolumes {
         DaemonState.Export exportRec = noExport ? null
                 : new DaemonState.Export(name, name, false, "cairn thin snapshot " + name + " of " + origin);
         List<String> deps = o.externalOrigin() == null ? List.of(poolName) : List.of(poolName, o.externalOrigin());
-        DaemonState state = daemon.state();
+        DaemonState state = ctx.state();
         DaemonState after = state.withDevice(new DaemonState.Device(name, table, null, false, false, deps))
                 .withThin(state.thin().withVolume(vol).withPool(poolAfter));
         if (exportRec != null) {
             after = after.withExport(exportRec);
         }
-        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), SNAPSHOT_CREATE, name, after, List.of(), List.of());
+        Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), SNAPSHOT_CREATE, name, after, List.of(), List.of());
         try {
             // Linux requires the origin's thin device suspended (its I/O drained and committed) for create_snap.
-            tx.step("suspend-origin", () -> daemon.suspendDevice(originDev, SuspendMode.FLUSH, null),
+            tx.step("suspend-origin", () -> ctx.suspendDevice(originDev, SuspendMode.FLUSH, null),
                     () -> resumeIfSuspended(origin));
             tx.step("create-snap", () -> message(poolName, "create_snap", id, o.deviceId()), () -> deleteQuietly(poolName, id));
-            tx.step("resume-origin", () -> daemon.registry().resume(origin), null);
-            tx.step("create-device", () -> daemon.registry().create(name, table), () -> daemon.removeQuietly(name));
+            tx.step("resume-origin", () -> ctx.registry().resume(origin), null);
+            tx.step("create-device", () -> ctx.registry().create(name, table), () -> ctx.removeQuietly(name));
             if (exportRec != null) {
-                tx.step("add-export", () -> daemon.addExportLive(exportRec), () -> daemon.removeExportLive(name));
+                tx.step("add-export", () -> ctx.addExportLive(exportRec), () -> ctx.exports().remove(name));
             }
             tx.pointOfNoReturn();
             tx.step("set-transaction-id", () -> message(poolName, "set_transaction_id", tid, tid + 1), null);
-            DaemonState.Device live = daemon.recordOf(name, false, null);
+            DaemonState.Device live = ctx.recordOf(name, false, null);
             tx.commit(st -> {
                 DaemonState next = st.withDevice(live).withThin(st.thin().withVolume(vol).withPool(poolAfter));
                 return exportRec == null ? next : next.withExport(exportRec);
@@ -401,32 +453,32 @@ final class ThinVolumes {
             throw failure("snapshot create", name, e);
         }
         LOG.info("thin snapshot {} of {} created (pool {}, device id {})", name, origin, poolName, id);
-        return describeSnapshot(daemon.state().thin().volume(name));
+        return describeSnapshot(ctx.state().thin().volume(name));
     }
 
     // ------------------------------------------------------------------ merge
 
     /** {@code snapshot merge NAME} of a thin snapshot: the volumes are swapped, as {@code lvconvert --merge} does. */
-    Object merge(Protocol.Args args) {
-        String name = args.string("name");
+    private SnapshotProto.Snapshot merge(SnapshotProto.Merge r) {
+        String name = r.name();
         ThinState.Volume s = thin().volume(name);
-        return snapshots.locked(() -> mergeLocked(args), name, s == null ? null : s.origin(), s == null ? null : s.pool());
+        return ctx.withIntent(() -> mergeLocked(r), name, s == null ? null : s.origin(), s == null ? null : s.pool());
     }
 
-    private Object mergeLocked(Protocol.Args args) {
-        String name = args.string("name");
-        boolean force = args.bool("force");
-        boolean defer = args.bool("defer");
+    private SnapshotProto.Snapshot mergeLocked(SnapshotProto.Merge r) {
+        String name = r.name();
+        boolean force = r.force();
+        boolean defer = r.defer();
         if (force && defer) {
             throw new DaemonException(ErrorKind.USAGE, "--force and --defer (expected: at most one of them)",
                     "--defer waits until nothing has the origin open; --force merges now anyway");
         }
         ThinState.Volume s = checkMergeable(name);
-        List<String> open = snapshots.openUsers(s.origin(), name);
+        List<String> open = ctx.openUsers(s.origin(), name);
         if (!open.isEmpty() && !force) {
             if (defer) {
                 if (!s.mergeDeferred()) {
-                    daemon.update(st -> st.withThin(st.thin().withVolume(s.withMergeDeferred(true))));
+                    ctx.update(st -> st.withThin(st.thin().withVolume(s.withMergeDeferred(true))));
                     LOG.info("merge of {} into {} deferred until they are no longer open ({})", name, s.origin(), String.join(", ", open));
                 }
                 return describeSnapshot(thin().volume(name));
@@ -451,11 +503,11 @@ final class ThinVolumes {
         }
         readyPool(s.pool());
         for (String dev : List.of(name, s.origin())) {
-            if (daemon.device(dev).state() == DeviceState.SUSPENDED) {
+            if (ctx.device(dev).state() == DeviceState.SUSPENDED) {
                 throw new DaemonException(ErrorKind.BUSY, "device " + dev + " is suspended", "resume it first: cairn resume " + dev);
             }
         }
-        MappedDevice snapDev = daemon.device(name);
+        MappedDevice snapDev = ctx.device(name);
         if (!snapDev.info().holders().isEmpty()) {
             throw new DaemonException(ErrorKind.BUSY, "snapshot " + name + " is used by " + String.join(", ", snapDev.info().holders()),
                     "remove those devices first (cairn ls --tree)");
@@ -463,7 +515,7 @@ final class ThinVolumes {
         return s;
     }
 
-    private Object startMerge(ThinState.Volume s, boolean force) {
+    private SnapshotProto.Snapshot startMerge(ThinState.Volume s, boolean force) {
         String name = s.name();
         String originName = s.origin();
         ThinState state0 = thin();
@@ -472,11 +524,11 @@ final class ThinVolumes {
         String poolName = pool.name();
         long tid = pool.transactionId();
         long oldId = o.deviceId();
-        String snapTable = daemon.device(name).status(StatusType.TABLE).text();
+        String snapTable = ctx.device(name).status(StatusType.TABLE).text();
         String mergedTable = "0 " + s.sectors() + " thin " + poolName + " " + s.deviceId()
                 + (s.externalOrigin() == null ? "" : " " + s.externalOrigin()) + "\n";
-        DaemonState state = daemon.state();
-        List<DaemonState.Export> exportRecs = daemon.exportsOf(name).stream().map(state::export).toList();
+        DaemonState state = ctx.state();
+        List<DaemonState.Export> exportRecs = ctx.exports().of(name).stream().map(state::export).toList();
         ThinState thinAfter = mergedThin(state0, s, pool.withTransactionId(tid + 1).withPendingDeletes(List.of(oldId)));
         DaemonState.Device originRec = state.device(originName);
         DaemonState after = state.withoutDevice(name).withThin(thinAfter);
@@ -484,24 +536,24 @@ final class ThinVolumes {
             after = after.withDevice(new DaemonState.Device(originName, mergedTable, null, false, originRec.hidden(), originRec.deps()));
         }
         boolean[] deleted = {false};
-        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), MERGE, name, after, List.of(), List.of());
+        Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), MERGE, name, after, List.of(), List.of());
         try {
             for (DaemonState.Export e : exportRecs) {
-                tx.step("remove-export", () -> daemon.removeExportLive(e.name()), () -> daemon.addExportLive(e));
+                tx.step("remove-export", () -> ctx.exports().remove(e.name()), () -> ctx.addExportLive(e));
             }
-            tx.step("suspend-origin", () -> daemon.suspendDevice(daemon.device(originName), SuspendMode.FLUSH, null),
+            tx.step("suspend-origin", () -> ctx.suspendDevice(ctx.device(originName), SuspendMode.FLUSH, null),
                     () -> resumeIfSuspended(originName));
-            tx.step("remove-snapshot", () -> daemon.registry().remove(name, force), () -> recreate(name, snapTable));
-            tx.step("load-origin", () -> daemon.registry().load(originName, mergedTable), () -> clearQuietly(originName));
+            tx.step("remove-snapshot", () -> ctx.registry().remove(name, force), () -> recreate(name, snapTable));
+            tx.step("load-origin", () -> ctx.registry().load(originName, mergedTable), () -> clearQuietly(originName));
             // From the resume on, writes to the origin land in the snapshot's device id: forward only.
             tx.pointOfNoReturn();
-            tx.step("resume-origin", () -> daemon.registry().resume(originName), null);
+            tx.step("resume-origin", () -> ctx.registry().resume(originName), null);
             tx.step("delete-old", () -> {
                 message(poolName, "delete", oldId);
                 deleted[0] = true;
             }, null);
             tx.step("set-transaction-id", () -> message(poolName, "set_transaction_id", tid, tid + 1), null);
-            DaemonState.Device live = daemon.recordOf(originName);
+            DaemonState.Device live = ctx.recordOf(originName);
             ThinState.Pool poolDone = pool.withTransactionId(tid + 1).withPendingDeletes(deleted[0] ? List.of() : List.of(oldId));
             tx.commit(st -> st.withoutDevice(name).withDevice(live).withThin(mergedThin(st.thin(), s, poolDone)));
         } catch (Exception | Error e) {
@@ -514,14 +566,8 @@ final class ThinVolumes {
         }
         LOG.info("thin snapshot {} merged into {} (device id {} now backs {}; id {} deleted)", name, originName, s.deviceId(),
                 originName, oldId);
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", name);
-        m.put("origin", originName);
-        m.put("thin", true);
-        m.put("merging", false);
-        m.put("merged", true);
-        m.put("mergeDeferred", false);
-        return m;
+        return new SnapshotProto.Snapshot(name, originName, null, true, 0, false, false, null, null, null, null, null, null, null,
+                null, null, true, null, null, true);
     }
 
     /** The thin state once {@code s} is merged: its origin takes its id and size, snapshots of {@code s} become the origin's. */
@@ -548,10 +594,10 @@ final class ThinVolumes {
                     continue;
                 }
                 try {
-                    snapshots.locked(() -> {
+                    ctx.withIntent(() -> {
                         ThinState.Volume s = thin().volume(found.name());
                         if (s == null || !s.mergeDeferred() || s.origin() == null
-                                || !snapshots.openUsers(s.origin(), s.name()).isEmpty()) {
+                                || !ctx.openUsers(s.origin(), s.name()).isEmpty()) {
                             return null;
                         }
                         startMerge(checkMergeable(s.name()), false);
@@ -569,30 +615,27 @@ final class ThinVolumes {
     // ------------------------------------------------------------------ remove
 
     /** {@code remove NAME} (or {@code snapshot rm NAME}) of a thin volume or a pool. */
-    Object remove(Protocol.Args args) {
-        String name = args.string("name");
+    private DeviceProto.Removed remove(String name, boolean force) {
         ThinState.Volume v = thin().volume(name);
         if (v != null) {
-            return snapshots.locked(() -> removeVolumeLocked(args), name, v.pool());
+            return ctx.withIntent(() -> removeVolumeLocked(name, force), name, v.pool());
         }
-        return snapshots.locked(() -> removePoolLocked(args), name);
+        return ctx.withIntent(() -> removePoolLocked(name, force), name);
     }
 
-    private Object removeVolumeLocked(Protocol.Args args) {
-        String name = args.string("name");
-        boolean force = args.bool("force");
+    private DeviceProto.Removed removeVolumeLocked(String name, boolean force) {
         ThinState.Volume v = thin().volume(name);
         if (v == null) {
             throw new DaemonException(ErrorKind.NOT_FOUND, "thin volume: " + name + " (expected: an existing one)", "cairn ls lists them");
         }
         ThinState.Pool pool = readyPool(v.pool());
-        MappedDevice md = daemon.device(name);
+        MappedDevice md = ctx.device(name);
         if (!md.info().holders().isEmpty()) {
             throw new DaemonException(ErrorKind.BUSY, "thin volume " + name + " is in use by " + String.join(", ", md.info().holders()),
                     "remove those devices first (cairn ls --tree shows the stack)");
         }
         if (!force) {
-            List<String> open = snapshots.openUsers(name, null);
+            List<String> open = ctx.openUsers(name, null);
             if (!open.isEmpty()) {
                 throw new DaemonException(ErrorKind.BUSY, "thin volume " + name + " is open: " + String.join(", ", open),
                         "disconnect them first, or remove it anyway (their connections fail): cairn remove --force " + name);
@@ -601,17 +644,17 @@ final class ThinVolumes {
         String poolName = pool.name();
         long tid = pool.transactionId();
         String table = md.status(StatusType.TABLE).text();
-        DaemonState state = daemon.state();
-        List<DaemonState.Export> exportRecs = daemon.exportsOf(name).stream().map(state::export).toList();
+        DaemonState state = ctx.state();
+        List<DaemonState.Export> exportRecs = ctx.exports().of(name).stream().map(state::export).toList();
         DaemonState after = state.withoutDevice(name)
                 .withThin(removedThin(state.thin(), name, pool.withTransactionId(tid + 1).withPendingDeletes(List.of(v.deviceId()))));
         boolean[] deleted = {false};
-        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), REMOVE, name, after, List.of(), List.of());
+        Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), REMOVE, name, after, List.of(), List.of());
         try {
             for (DaemonState.Export e : exportRecs) {
-                tx.step("remove-export", () -> daemon.removeExportLive(e.name()), () -> daemon.addExportLive(e));
+                tx.step("remove-export", () -> ctx.exports().remove(e.name()), () -> ctx.addExportLive(e));
             }
-            tx.step("remove-device", () -> daemon.registry().remove(name, force), () -> recreate(name, table));
+            tx.step("remove-device", () -> ctx.registry().remove(name, force), () -> recreate(name, table));
             // The data goes with the delete message: from here on the verb completes.
             tx.pointOfNoReturn();
             tx.step("delete", () -> {
@@ -629,9 +672,9 @@ final class ThinVolumes {
             tx.rollback();
             throw failure("remove", name, e);
         }
-        snapshots.startDeferredMerges();
+        ctx.released();
         LOG.info("thin volume {} removed from pool {} (device id {} deleted)", name, poolName, v.deviceId());
-        return Map.of("removed", name, "exportsRemoved", exportRecs.stream().map(DaemonState.Export::name).toList());
+        return new DeviceProto.Removed(name, exportRecs.stream().map(DaemonState.Export::name).toList());
     }
 
     private static ThinState removedThin(ThinState t, String name, ThinState.Pool pool) {
@@ -645,9 +688,7 @@ final class ThinVolumes {
         return next;
     }
 
-    private Object removePoolLocked(Protocol.Args args) {
-        String name = args.string("name");
-        boolean force = args.bool("force");
+    private DeviceProto.Removed removePoolLocked(String name, boolean force) {
         ThinState.Pool pool = thin().pool(name);
         if (pool == null) {
             throw new DaemonException(ErrorKind.NOT_FOUND, "pool: " + name + " (expected: an existing pool)", "cairn ls lists them");
@@ -657,36 +698,36 @@ final class ThinVolumes {
             throw new DaemonException(ErrorKind.BUSY, "pool " + name + " has thin volumes: " + String.join(", ", vols),
                     "remove them first (cairn remove " + vols.get(0) + "), as lvremove of a pool with volumes asks");
         }
-        MappedDevice md = daemon.device(name);
+        MappedDevice md = ctx.device(name);
         if (!md.info().holders().isEmpty()) {
             throw new DaemonException(ErrorKind.BUSY, "pool " + name + " is in use by " + String.join(", ", md.info().holders()),
                     "remove those devices first (cairn ls --tree shows the stack)");
         }
         if (!force) {
-            List<String> open = snapshots.openUsers(name, null);
+            List<String> open = ctx.openUsers(name, null);
             if (!open.isEmpty()) {
                 throw new DaemonException(ErrorKind.BUSY, "pool " + name + " is open: " + String.join(", ", open),
                         "disconnect them first, or remove it anyway: cairn remove --force " + name);
             }
         }
         String table = md.status(StatusType.TABLE).text();
-        DaemonState state = daemon.state();
-        List<DaemonState.Export> exportRecs = daemon.exportsOf(name).stream().map(state::export).toList();
+        DaemonState state = ctx.state();
+        List<DaemonState.Export> exportRecs = ctx.exports().of(name).stream().map(state::export).toList();
         DaemonState after = state.withoutDevice(name).withThin(state.thin().withoutPool(name));
-        Transaction tx = Transaction.begin(daemon.stateStore(), daemon.hooks(), POOL_REMOVE, name, after, List.of(),
+        Transaction tx = Transaction.begin(ctx.stateStore(), ctx.hooks(), POOL_REMOVE, name, after, List.of(),
                 pool.filesManaged() ? List.of(pool.metadataFile(), pool.dataFile()) : List.of());
         try {
             for (DaemonState.Export e : exportRecs) {
-                tx.step("remove-export", () -> daemon.removeExportLive(e.name()), () -> daemon.addExportLive(e));
+                tx.step("remove-export", () -> ctx.exports().remove(e.name()), () -> ctx.addExportLive(e));
             }
-            tx.step("remove-pool", () -> daemon.registry().remove(name, force), () -> recreate(name, table));
+            tx.step("remove-pool", () -> ctx.registry().remove(name, force), () -> recreate(name, table));
             tx.commit(st -> st.withoutDevice(name).withThin(st.thin().withoutPool(name)));
         } catch (Exception | Error e) {
             tx.rollback();
             throw failure("remove", name, e);
         }
         LOG.info("pool {} removed{}", name, pool.filesManaged() ? " with its files" : " (its files were kept)");
-        return Map.of("removed", name, "filesDeleted", pool.filesManaged());
+        return new DeviceProto.Removed(name, null, pool.filesManaged());
     }
 
     // ------------------------------------------------------------------ restart
@@ -696,7 +737,7 @@ final class ThinVolumes {
      * {@code loaded}: when a verb was rolled back, device ids it may already have created in a pool
      * are added to that pool's {@code pendingDeletes}.
      */
-    static DaemonState recovered(DaemonState loaded, DaemonState recovered) {
+    static DaemonState recoveredState(DaemonState loaded, DaemonState recovered) {
         DaemonState.Intent in = loaded.intent();
         if (in == null) {
             return recovered;
@@ -719,7 +760,8 @@ final class ThinVolumes {
      * Called at start right after device {@code name} was rebuilt (before the devices on it): for a pool,
      * deletes the ids a verb left behind and completes its transaction id. Returns problems for the banner.
      */
-    List<String> restored(String name) {
+    @Override
+    public List<String> restored(String name) {
         ThinState.Pool p = thin().pool(name);
         if (p == null) {
             return List.of();
@@ -752,7 +794,7 @@ final class ThinVolumes {
         }
         if (!left.equals(p.pendingDeletes())) {
             List<Long> remaining = List.copyOf(left);
-            daemon.update(st -> st.withThin(st.thin().withPool(st.thin().pool(name).withPendingDeletes(remaining))));
+            ctx.update(st -> st.withThin(st.thin().withPool(st.thin().pool(name).withPendingDeletes(remaining))));
         }
         problems.forEach(LOG::error);
         return problems;
@@ -760,34 +802,27 @@ final class ThinVolumes {
 
     // ------------------------------------------------------------------ listing
 
-    /** Adds pool and thin volume columns (Data%, Meta%, as lvs) to the device maps of an {@code ls} reply. */
-    @SuppressWarnings("unchecked")
-    Object decorateLs(Object reply) {
-        if (!(reply instanceof Map<?, ?> m) || !(m.get("devices") instanceof List<?> devices)) {
-            return reply;
-        }
+    /** Adds pool and thin volume columns (Data%, Meta%, as lvs) to the devices of an {@code ls} reply. */
+    private DeviceProto.LsReply decorateLs(DeviceProto.LsReply reply) {
         ThinState t = thin();
-        for (Object o : devices) {
-            Map<String, Object> d = (Map<String, Object>) o;
-            String name = (String) d.get("name");
-            ThinState.Pool p = t.pool(name);
-            ThinState.Volume v = t.volume(name);
+        List<DeviceProto.LsDevice> devices = new ArrayList<>();
+        for (DeviceProto.LsDevice d : reply.devices()) {
+            ThinState.Pool p = t.pool(d.name());
+            ThinState.Volume v = t.volume(d.name());
             if (p != null) {
-                d.put("kind", "thin-pool");
-                d.putAll(poolUsage(name));
+                devices.add(d.withPool(poolUsage(d.name())));
             } else if (v != null) {
-                d.put("kind", "thin");
-                d.put("pool", v.pool());
-                d.put("origin", v.origin());
-                d.put("dataPercent", volumeDataPercent(name));
+                devices.add(d.withThin(v.pool(), v.origin(), volumeDataPercent(d.name())));
+            } else {
+                devices.add(d);
             }
         }
-        return reply;
+        return new DeviceProto.LsReply(devices, reply.tree(), reply.treeText());
     }
 
     /** The thin snapshots as {@code snapshot ls} lists them ({@code only}: one name, or null for all). */
-    List<Object> snapshotEntries(String only) {
-        List<Object> out = new ArrayList<>();
+    private List<SnapshotProto.Snapshot> snapshotEntries(String only) {
+        List<SnapshotProto.Snapshot> out = new ArrayList<>();
         for (ThinState.Volume v : thin().volumes()) {
             if (v.origin() != null && (only == null || only.equals(v.name()))) {
                 out.add(describeSnapshot(v));
@@ -796,78 +831,48 @@ final class ThinVolumes {
         return out;
     }
 
-    private Map<String, Object> describeSnapshot(ThinState.Volume v) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", v.name());
-        m.put("origin", v.origin());
-        m.put("thin", true);
-        m.put("pool", v.pool());
-        m.put("deviceId", v.deviceId());
-        m.put("cow", null);
-        m.put("persistent", true);
+    private SnapshotProto.Snapshot describeSnapshot(ThinState.Volume v) {
         ThinState.Pool p = thin().pool(v.pool());
-        m.put("chunkSectors", p == null ? 0 : p.blockSectors());
-        m.put("merging", false);
-        m.put("mergeDeferred", v.mergeDeferred());
         String info = infoStatus(v.name());
-        m.put("status", info);
-        m.put("fillPercent", volumeDataPercent(v.name()));
+        String state;
+        List<String> openBy = null;
         if (v.mergeDeferred()) {
-            m.put("state", "merge-deferred");
-            m.put("openBy", v.origin() == null ? List.of() : snapshots.openUsers(v.origin(), v.name()));
+            state = "merge-deferred";
+            openBy = v.origin() == null ? List.of() : ctx.openUsers(v.origin(), v.name());
         } else {
-            m.put("state", info.isEmpty() || info.startsWith("Fail") ? (info.isEmpty() ? "unknown" : "fail") : "active");
+            state = info.isEmpty() || info.startsWith("Fail") ? (info.isEmpty() ? "unknown" : "fail") : "active";
         }
-        return m;
+        return new SnapshotProto.Snapshot(v.name(), v.origin(), null, true, p == null ? 0 : p.blockSectors(), false,
+                v.mergeDeferred(), info, null, null, null, volumeDataPercent(v.name()), null, null, state, openBy, true, v.pool(),
+                v.deviceId(), null);
     }
 
-    private Map<String, Object> describeVolume(ThinState.Volume v) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", v.name());
-        m.put("pool", v.pool());
-        m.put("deviceId", v.deviceId());
-        m.put("sectors", v.sectors());
-        m.put("externalOrigin", v.externalOrigin());
-        m.put("exports", new ArrayList<Object>(daemon.exportsOf(v.name())));
-        return m;
+    private ThinProto.Volume describeVolume(ThinState.Volume v) {
+        return new ThinProto.Volume(v.name(), v.pool(), v.deviceId(), v.sectors(), v.externalOrigin(), ctx.exports().of(v.name()));
     }
 
-    private Map<String, Object> describePool(ThinState.Pool p) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", p.name());
-        m.put("metadataFile", p.metadataFile());
-        m.put("dataFile", p.dataFile());
-        m.put("blockSectors", p.blockSectors());
-        m.putAll(poolUsage(p.name()));
-        return m;
+    private ThinProto.Pool describePool(ThinState.Pool p) {
+        ThinProto.PoolUsage u = poolUsage(p.name());
+        return new ThinProto.Pool(p.name(), p.metadataFile(), p.dataFile(), p.blockSectors(), u.transactionId(),
+                u.usedMetadataBlocks(), u.totalMetadataBlocks(), u.usedDataBlocks(), u.totalDataBlocks(), u.dataPercent(),
+                u.metaPercent(), u.mode());
     }
 
     /** Data% and Meta% of a pool from its status line (null when it has none, e.g. in fail mode). */
-    private Map<String, Object> poolUsage(String pool) {
-        Map<String, Object> m = new LinkedHashMap<>();
+    private ThinProto.PoolUsage poolUsage(String pool) {
         String[] w = infoStatus(pool).trim().split("\\s+");
         if (w.length >= 3 && w[1].contains("/") && w[2].contains("/")) {
             long[] meta = fraction(w[1]);
             long[] data = fraction(w[2]);
-            m.put("transactionId", Long.parseLong(w[0]));
-            m.put("usedMetadataBlocks", meta[0]);
-            m.put("totalMetadataBlocks", meta[1]);
-            m.put("usedDataBlocks", data[0]);
-            m.put("totalDataBlocks", data[1]);
-            m.put("dataPercent", percent(data[0], data[1]));
-            m.put("metaPercent", percent(meta[0], meta[1]));
-            m.put("mode", w.length > 4 ? w[4] : "");
-        } else {
-            m.put("dataPercent", null);
-            m.put("metaPercent", null);
-            m.put("mode", w.length > 0 ? w[0] : "");
+            return new ThinProto.PoolUsage(Long.parseLong(w[0]), meta[0], meta[1], data[0], data[1], percent(data[0], data[1]),
+                    percent(meta[0], meta[1]), w.length > 4 ? w[4] : "");
         }
-        return m;
+        return new ThinProto.PoolUsage(null, null, null, null, null, null, null, w.length > 0 ? w[0] : "");
     }
 
     private Double volumeDataPercent(String name) {
         String[] w = infoStatus(name).trim().split("\\s+");
-        MappedDevice md = daemon.registry().find(name).orElse(null);
+        MappedDevice md = ctx.registry().find(name).orElse(null);
         if (md == null || w.length < 1 || !w[0].matches("[0-9]+") || md.capacitySectors() == 0) {
             return null;
         }
@@ -884,7 +889,7 @@ final class ThinVolumes {
     }
 
     private String infoStatus(String device) {
-        return daemon.registry().find(device).map(md -> {
+        return ctx.registry().find(device).map(md -> {
             List<StatusLine> lines = md.status(StatusType.INFO).lines();
             return lines.isEmpty() ? "" : lines.get(0).params();
         }).orElse("");
@@ -893,7 +898,8 @@ final class ThinVolumes {
     // ------------------------------------------------------------------ guards
 
     /** Refuses {@code load} of a pool or thin volume: its table is the state file's and the pool's business. */
-    void checkNotManaged(String device, String verb) {
+    @Override
+    public void checkNotManaged(String device, String verb) {
         ThinState t = thin();
         if (t.pool(device) != null) {
             throw new DaemonException(ErrorKind.BUSY, "device " + device + " is a thin pool managed by cairn (" + verb
@@ -909,11 +915,9 @@ final class ThinVolumes {
     /**
      * Refuses pool messages that change which devices a cairn-managed pool has or its transaction id
      * (the state file's allocator and transaction id would no longer match); the metadata snapshot
-     * messages ({@code thin_dump -m} on a live pool) pass. Returns {@code args}.
+     * messages ({@code thin_dump -m} on a live pool) pass.
      */
-    Protocol.Args checkMessage(Protocol.Args args) {
-        String name = args.string("name");
-        List<String> words = args.strings("message");
+    private void checkMessage(String name, List<String> words) {
         if (thin().pool(name) != null && !words.isEmpty()) {
             String cmd = words.get(0).toLowerCase(java.util.Locale.ROOT);
             if (List.of("create_thin", "create_snap", "delete", "set_transaction_id").contains(cmd)) {
@@ -923,14 +927,13 @@ final class ThinVolumes {
                                 + "release_metadata_snap are allowed");
             }
         }
-        return args;
     }
 
     // ------------------------------------------------------------------ helpers
 
     private void checkNameFree(String name, boolean noExport) {
-        DaemonState state = daemon.state();
-        if (daemon.registry().find(name).isPresent() || state.device(name) != null || manages(name) || state.snapshot(name) != null) {
+        DaemonState state = ctx.state();
+        if (ctx.registry().find(name).isPresent() || state.device(name) != null || manages(name) || state.snapshot(name) != null) {
             throw new DaemonException(ErrorKind.EXISTS, "name: " + name + " (expected: a name not in use)",
                     "pick another name (cairn ls lists the names in use)");
         }
@@ -947,7 +950,7 @@ final class ThinVolumes {
             throw new DaemonException(ErrorKind.NOT_FOUND, "pool: " + name + " (expected: a pool made by cairn pool create)",
                     "cairn ls lists the pools; make one with: cairn pool create " + name + " --size SIZE");
         }
-        MappedDevice md = daemon.device(name);
+        MappedDevice md = ctx.device(name);
         if (md.state() == DeviceState.SUSPENDED) {
             throw new DaemonException(ErrorKind.BUSY, "pool " + name + " is suspended", "resume it first: cairn resume " + name);
         }
@@ -984,7 +987,7 @@ final class ThinVolumes {
         for (int i = 0; i < ids.length; i++) {
             words[i + 1] = Long.toString(ids[i]);
         }
-        daemon.registry().message(pool, 0, words);
+        ctx.registry().message(pool, 0, words);
     }
 
     private void deleteQuietly(String pool, long id) {
@@ -1005,10 +1008,10 @@ final class ThinVolumes {
     }
 
     private void resumeIfSuspended(String device) {
-        daemon.registry().find(device).ifPresent(md -> {
+        ctx.registry().find(device).ifPresent(md -> {
             if (md.state() == DeviceState.SUSPENDED) {
                 try {
-                    daemon.registry().resume(device);
+                    ctx.registry().resume(device);
                 } catch (DmException | RuntimeException e) {
                     LOG.error("rollback: could not resume {}: {}", device, e.getMessage());
                 }
@@ -1018,7 +1021,7 @@ final class ThinVolumes {
 
     private void clearQuietly(String device) {
         try {
-            daemon.registry().clear(device);
+            ctx.registry().clear(device);
         } catch (DmException | RuntimeException e) {
             LOG.error("rollback: could not clear the loaded table of {}: {}", device, e.getMessage());
         }
@@ -1026,7 +1029,7 @@ final class ThinVolumes {
 
     private void recreate(String name, String table) {
         try {
-            daemon.registry().create(name, table);
+            ctx.registry().create(name, table);
         } catch (DmException e) {
             LOG.error("rollback: could not recreate device {}: {}", name, e.getMessage());
         }

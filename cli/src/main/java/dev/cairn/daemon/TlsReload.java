@@ -1,10 +1,9 @@
 package dev.cairn.daemon;
 
+import dev.cairn.daemon.proto.DaemonProto;
 import dev.cairn.nbd.server.ServerTls;
 import dev.cairn.nbd.server.TlsStats;
 import java.io.IOException;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,7 +21,7 @@ final class TlsReload {
     private TlsReload() {}
 
     /** Reloads {@code tls} (null: TLS is off) and answers the mode, the source and the counters after it. */
-    static Map<String, Object> reload(ServerTls tls) {
+    static DaemonProto.TlsReloaded reload(ServerTls tls) {
         if (tls == null) {
             throw new DaemonException(ErrorKind.FAILED,
                     "tls reload: TLS is off on this daemon (expected: a daemon started with --tls on or require)",
@@ -37,14 +36,7 @@ final class TlsReload {
                     "fix the files in " + tls.source() + " and run cairn tls reload again");
         }
         TlsStats stats = tls.stats();
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("mode", tls.mode().toString());
-        m.put("source", tls.source());
-        m.put("reloads", stats.reloads());
-        m.put("handshakesCompleted", stats.handshakesCompleted());
-        m.put("handshakesFailed", stats.handshakesFailed());
-        m.put("handshakesTimedOut", stats.handshakesTimedOut());
-        m.put("negotiated", new LinkedHashMap<String, Object>(stats.negotiated()));
-        return m;
+        return new DaemonProto.TlsReloaded(tls.mode().toString(), tls.source(), stats.reloads(), stats.handshakesCompleted(),
+                stats.handshakesFailed(), stats.handshakesTimedOut(), new java.util.TreeMap<>(stats.negotiated()));
     }
 }

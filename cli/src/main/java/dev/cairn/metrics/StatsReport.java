@@ -69,69 +69,11 @@ public record StatsReport(List<Device> devices, List<Export> exports, List<BioSe
         if (lines.size() != 1 || !lines.getFirst().targetName().equals("snapshot")) {
             return Optional.empty();
         }
-        try {
-            return Optional.of(SnapshotStatus.parse(lines.getFirst().params()));
-        } catch (IllegalArgumentException e) {
-            return Optional.empty();
-        }
+        // Typed, from the target itself: no status text is parsed.
+        return d.liveTargets(SnapshotStatus.Source.class).stream().findFirst().map(SnapshotStatus.Source::snapshotStatus);
     }
 
-    /** The report as plain maps and lists, for the control protocol and {@code --json}. */
-    public Map<String, Object> toMap() {
-        List<Object> devs = new ArrayList<>();
-        for (Device d : devices) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("name", d.name());
-            m.put("inFlight", d.io().inFlight());
-            for (BioOp op : List.of(BioOp.READ, BioOp.WRITE, BioOp.FLUSH, BioOp.DISCARD, BioOp.WRITE_ZEROES)) {
-                IoStats.OpStats s = d.io().of(op);
-                Map<String, Object> o = new LinkedHashMap<>();
-                o.put("requests", s.requests());
-                o.put("bytes", s.bytes());
-                o.put("errors", s.errors());
-                o.put("latencySumNanos", s.latencyNanos());
-                List<Object> counts = new ArrayList<>();
-                for (long c : s.bucketCounts()) {
-                    counts.add(c);
-                }
-                o.put("latencyBucketCounts", counts);
-                m.put(opKey(op), o);
-            }
-            d.snapshot().ifPresent(s -> {
-                Map<String, Object> u = new LinkedHashMap<>();
-                u.put("state", s.state().name());
-                u.put("allocatedSectors", s.allocatedSectors());
-                u.put("totalSectors", s.totalSectors());
-                u.put("metadataSectors", s.metadataSectors());
-                m.put("snapshot", u);
-            });
-            devs.add(m);
-        }
-        List<Object> exps = new ArrayList<>();
-        for (Export e : exports) {
-            exps.add(new LinkedHashMap<>(Map.of("name", e.name(), "device", e.device(), "connections", (long) e.connections())));
-        }
-        List<Object> sets = new ArrayList<>();
-        for (BioSetStats s : bioSets) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("name", s.name());
-            m.put("capacity", (long) s.capacity());
-            m.put("available", (long) s.available());
-            m.put("punted", s.punted());
-            m.put("rescued", s.rescued());
-            sets.add(m);
-        }
-        List<Object> bounds = new ArrayList<>(IoStats.LATENCY_BOUNDS_NANOS);
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("latencyBucketBoundsNanos", bounds);
-        out.put("devices", devs);
-        out.put("exports", exps);
-        out.put("bioSets", sets);
-        out.put("watchdogReports", watchdogReports);
-        return out;
-    }
-
-    /** {@code read}, {@code write}, {@code flush}, {@code discard}, {@code writeZeroes}: the keys of {@link #toMap}. */
+    /** {@code read}, {@code write}, {@code flush}, {@code discard}, {@code writeZeroes}: the keys of {@code cairn stats --json}. */
     public static String opKey(BioOp op) {
         return switch (op) {
             case READ -> "read";

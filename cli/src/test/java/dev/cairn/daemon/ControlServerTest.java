@@ -44,7 +44,7 @@ class ControlServerTest {
 
     private static ControlServer.Handler echo() {
         return (verb, args, cancel) -> switch (verb) {
-            case "echo" -> args.map();
+            case "echo" -> args;
             case "missing" -> throw new DaemonException(ErrorKind.NOT_FOUND, "device: x (expected: an existing device)", "cairn ls");
             case "usage" -> throw new DaemonException(ErrorKind.USAGE, "argument name: missing (expected: a string)");
             case "bug" -> throw new IllegalStateException("boom");

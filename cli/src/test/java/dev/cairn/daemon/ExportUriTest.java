@@ -50,12 +50,12 @@ class ExportUriTest {
         new StateFile(dir.stateFile()).save(DaemonState.empty());
         daemon = Daemon.start(new Daemon.Config(dir, "127.0.0.1", 0, true,
                 new PrintStream(PrintStream.nullOutputStream(), true, StandardCharsets.UTF_8)));
-        daemon.handle("create", new Protocol.Args(Map.of("name", "z", "table", "0 2048 zero\n", "noExport", true)));
+        Wire.call(daemon, "create", (Map.of("name", "z", "table", "0 2048 zero\n", "noExport", true)));
         for (String name : List.of("a?b", "日本", "x%41")) {
-            daemon.handle("export-add", new Protocol.Args(Map.of("device", "z", "as", name)));
+            Wire.call(daemon, "export-add", (Map.of("device", "z", "as", name)));
         }
-        List<Map<String, Object>> exports = (List<Map<String, Object>>) ((Map<String, Object>) daemon.handle("export-ls",
-                new Protocol.Args(Map.of()))).get("exports");
+        List<Map<String, Object>> exports = (List<Map<String, Object>>) ((Map<String, Object>) Wire.call(daemon, "export-ls",
+                Map.of())).get("exports");
         assertThat(exports).hasSize(3);
         for (Map<String, Object> e : exports) {
             for (String key : List.of("tcpUri", "unixUri")) {
@@ -82,14 +82,13 @@ class ExportUriTest {
             String text = banner.toString(StandardCharsets.UTF_8);
             assertThat(text).contains("NBD (TCP):  nbds://" + user + "127.0.0.1:" + port + "/?" + query,
                     "NBD (Unix): nbds+unix://" + user + "/?socket=" + dir.nbdSocket() + "&" + query).doesNotContain("nbd://");
-            Map<String, Object> version = (Map<String, Object>) daemon.handle("version", new Protocol.Args(Map.of()));
+            Map<String, Object> version = (Map<String, Object>) Wire.call(daemon, "version", (Map.of()));
             assertThat((String) version.get("nbdTcp")).startsWith("nbds://");
             assertThat((String) version.get("nbdUnix")).startsWith("nbds+unix://");
 
-            daemon.handle("create", new Protocol.Args(Map.of("name", "z", "table", "0 2048 zero\n", "noExport", true)));
-            daemon.handle("export-add", new Protocol.Args(Map.of("device", "z", "as", "a?b")));
-            List<Map<String, Object>> exports = (List<Map<String, Object>>) ((Map<String, Object>) daemon.handle(
-                    "export-ls", new Protocol.Args(Map.of()))).get("exports");
+            Wire.call(daemon, "create", (Map.of("name", "z", "table", "0 2048 zero\n", "noExport", true)));
+            Wire.call(daemon, "export-add", (Map.of("device", "z", "as", "a?b")));
+            List<Map<String, Object>> exports = (List<Map<String, Object>>) ((Map<String, Object>) Wire.call(daemon, "export-ls", (Map.of()))).get("exports");
             Map<String, Object> ab = exports.stream().filter(e -> e.get("name").equals("a?b")).findFirst().orElseThrow();
             assertThat(ab.get("tcpUri")).isEqualTo("nbds://" + user + "127.0.0.1:" + port + "/a%3Fb?" + query);
             for (String key : List.of("tcpUri", "unixUri")) {

@@ -39,7 +39,7 @@ class SnapshotListDuringMergeEndTest {
         for (int i = 0; i < kv.length; i += 2) {
             m.put((String) kv[i], kv[i + 1]);
         }
-        return daemon.handle(verb, new Protocol.Args(m));
+        return Wire.call(daemon, verb, m);
     }
 
     @Test

@@ -551,6 +551,32 @@ public final class MappedDevice implements BlockDevice {
         }
     }
 
+    /**
+     * The live table's targets that are a {@code type}, in table order (empty without a live table): for
+     * reading a target's state typed, through an interface its module makes public (a snapshot's
+     * {@code SnapshotStatus.Source}), instead of parsing its status text. The targets belong to the table;
+     * a later resume may replace them, so read and drop, do not keep.
+     */
+    public <T> List<T> liveTargets(Class<T> type) {
+        controlLock.lock();
+        try {
+            Table t = live;
+            if (t == null) {
+                return List.of();
+            }
+            List<T> out = new java.util.ArrayList<>();
+            for (int i = 0; i < t.size(); i++) {
+                Target target = t.target(i).target();
+                if (type.isInstance(target)) {
+                    out.add(type.cast(target));
+                }
+            }
+            return List.copyOf(out);
+        } finally {
+            controlLock.unlock();
+        }
+    }
+
     /** The inactive (loaded) table's status (dmsetup {@code table --inactive}). */
     public DeviceStatus inactiveStatus(StatusType type) {
         controlLock.lock();

@@ -791,19 +791,24 @@ final class Snapshot {
 
     /** {@code snapshot_status} INFO. */
     String statusInfo() {
+        return status().toInfo();
+    }
+
+    /** {@code snapshot_status} INFO, typed. */
+    SnapshotStatus status() {
         lock.lockWrite();
         try {
             if (!valid) {
-                return "Invalid";
+                return new SnapshotStatus(SnapshotStatus.State.INVALID, 0, 0, 0);
             }
             if (mergeFailed) {
-                return "Merge failed";
+                return new SnapshotStatus(SnapshotStatus.State.MERGE_FAILED, 0, 0, 0);
             }
             if (overflowed) {
-                return "Overflow";
+                return new SnapshotStatus(SnapshotStatus.State.OVERFLOW, 0, 0, 0);
             }
             ExceptionStore.Usage u = store.usage();
-            return u.allocatedSectors() + "/" + u.totalSectors() + " " + u.metadataSectors();
+            return new SnapshotStatus(SnapshotStatus.State.ACTIVE, u.allocatedSectors(), u.totalSectors(), u.metadataSectors());
         } finally {
             lock.unlockWrite();
         }

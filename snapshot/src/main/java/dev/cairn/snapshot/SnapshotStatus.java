@@ -25,6 +25,25 @@ public record SnapshotStatus(State state, long allocatedSectors, long totalSecto
         UNKNOWN
     }
 
+    /**
+     * A {@code snapshot} or {@code snapshot-merge} target seen from outside its module: its status,
+     * typed, as its INFO line would say it ({@code MappedDevice.liveTargets(SnapshotStatus.Source.class)}).
+     */
+    public interface Source {
+        SnapshotStatus snapshotStatus();
+    }
+
+    /** The INFO parameters, as Linux prints them ({@link #parse} reads them back). */
+    public String toInfo() {
+        return switch (state) {
+            case ACTIVE -> allocatedSectors + "/" + totalSectors + " " + metadataSectors;
+            case INVALID -> "Invalid";
+            case OVERFLOW -> "Overflow";
+            case MERGE_FAILED -> "Merge failed";
+            case UNKNOWN -> "Unknown";
+        };
+    }
+
     /** Parses the target's INFO parameters (the part after the target name). */
     public static SnapshotStatus parse(String params) {
         String p = params.strip();

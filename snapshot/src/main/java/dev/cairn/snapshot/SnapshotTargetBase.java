@@ -14,7 +14,7 @@ import dev.cairn.dm.TargetContext;
  *
  * <p>Thread safety: see {@link Snapshot}.
  */
-abstract sealed class SnapshotTargetBase implements Target permits SnapshotTarget, SnapshotMergeTarget {
+abstract sealed class SnapshotTargetBase implements Target, SnapshotStatus.Source permits SnapshotTarget, SnapshotMergeTarget {
     final TargetContext context;
     final Snapshot snapshot;
 
@@ -41,6 +41,11 @@ abstract sealed class SnapshotTargetBase implements Target permits SnapshotTarge
     @Override
     public final String statusInfo() {
         return snapshot.statusInfo();
+    }
+
+    @Override
+    public final SnapshotStatus snapshotStatus() {
+        return snapshot.status();
     }
 
     @Override
