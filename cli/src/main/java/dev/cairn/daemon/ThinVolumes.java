@@ -62,8 +62,12 @@ import org.slf4j.LoggerFactory;
  * <p><b>Size.</b> Over the 500-line guide: one check phase plus one transaction per verb, each readable
  * top to bottom, and the restart reconciliation that must know every verb's order of messages.
  *
- * <p>Thread safety: every verb runs under {@link Snapshots}' lock (the state file has one intent slot,
- * shared with the dm-snapshot verbs) and the name locks of the devices it touches; listing takes none.
+ * <p><b>An area.</b> Registers {@code pool-create} and {@code thin-create} ({@link ThinProto}) and takes
+ * {@code remove}, {@code snapshot-create|merge|rm|ls} and the pool checks of {@code message} of its devices
+ * from the other areas with {@link VerbRegistry#around}; it adds its columns to {@code ls} the same way.
+ *
+ * <p>Thread safety: every verb runs under {@link DaemonContext#withIntent} (the state file has one intent
+ * slot, shared with the dm-snapshot verbs) and the name locks of the devices it touches; listing takes none.
  */
 final class ThinVolumes implements VerbArea {
     private static final Logger LOG = LoggerFactory.getLogger(ThinVolumes.class);

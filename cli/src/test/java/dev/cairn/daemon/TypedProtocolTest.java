@@ -77,7 +77,8 @@ class TypedProtocolTest {
     void everyVerbOfTheDocsIsRegisteredOnce() {
         assertThat(daemon.verbNames()).containsExactlyInAnyOrder("ping", "version", "stats", "wait", "create", "load", "reload",
                 "clear", "suspend", "resume", "remove", "table", "status", "info", "deps", "ls", "message", "targets", "export-ls",
-                "export-add", "export-rm", "snapshot-create", "snapshot-ls", "snapshot-merge", "snapshot-rm");
+                "export-add", "export-rm", "snapshot-create", "snapshot-ls", "snapshot-merge", "snapshot-rm", "tls-reload",
+                "pool-create", "thin-create");
     }
 
     @Test
