@@ -185,9 +185,10 @@ class ThinDeadlockTest {
                     if (vblock != 5) {
                         return;
                     }
+                    // Read before the reader is let go: once it runs on, FLUSH_ON_BLOCK may end piece 1 at once.
+                    piece1DoneBeforeWorkerWaited.set(data.piece1Done.getCount() == 0);
                     workerHoldsLock.countDown();
                     if (workerWaits) {
-                        piece1DoneBeforeWorkerWaited.set(data.piece1Done.getCount() == 0);
                         try {
                             while (!data.piece1Done.await(50, TimeUnit.MILLISECONDS)) {
                                 if (releaseWorker.getCount() == 0) {
